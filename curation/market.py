@@ -1,0 +1,316 @@
+"""The market engine: applies one block of records to the state (spec §2–§3, §6).
+
+Pure and chain-time driven: the only clock is the block's timestamp, so the same blocks give
+the same state. Every op it cannot accept becomes a :class:`Rejection` with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from curation.commitment import ZERO_CHAIN_ID, commitment
+from curation.payload import PayloadLimits
+from curation.records import (
+    BadMsg,
+    BadOp,
+    Block,
+    Comment,
+    CommentOptions,
+    CommitMsg,
+    DeleteComment,
+    EffectiveVote,
+    MarketOp,
+    Payout,
+    PostKey,
+    RevealMsg,
+    VestingDelta,
+    Vote,
+)
+from curation.state import Account, Commit, Post, Rejection, SettledMarket, State
+from rewards.rules import Rules
+from rewards.settle import Entry, settle
+from rewards.underdog import AuthorEntry, author_average, fraction, relative_payout
+
+
+@dataclass(frozen=True, slots=True)
+class MarketConfig:
+    market_id: str = "curation_market"
+    chain_id: str = ZERO_CHAIN_ID
+    window: int = 30 * 60  # seconds after `created` in which commits count
+    reveal_period: int = 6 * 3600  # seconds after the window in which reveals count
+    include_replies: bool = False
+    max_open_commits: int = 500
+    limits: PayloadLimits = field(default_factory=PayloadLimits)
+    rules: Rules = field(default_factory=Rules)
+
+
+class Reject(Exception):  # noqa: N818 - a control-flow signal carrying a reason, not an error
+    def __init__(self, reason: str, detail: str = ""):
+        super().__init__(reason)
+        self.reason, self.detail = reason, detail
+
+
+def apply_block(state: State, block: Block, cfg: MarketConfig) -> None:
+    """Apply every record of ``block`` in position order, then settle what paid out."""
+    payouts: dict[PostKey, int | None] = {}
+    step = _Step(state, block, cfg, payouts)
+    for rec in block.records:
+        step.apply(rec)
+    _settle_block(state, block, cfg, payouts)
+    meta = state.meta
+    meta.last_block, meta.last_block_id, meta.last_time = block.num, block.block_id, block.time
+
+
+class _Step:
+    """One block's record handlers; carries the block's context so handlers stay short."""
+
+    def __init__(self, state: State, block: Block, cfg: MarketConfig,
+                 payouts: dict[PostKey, int | None]):
+        self.s, self.block, self.cfg, self.payouts = state, block, cfg, payouts
+        self.dispatch = {
+            Comment: self.comment, CommentOptions: self.comment_options,
+            DeleteComment: self.delete, Vote: self.vote, EffectiveVote: self.effective_vote,
+            MarketOp: self.market_op, Payout: self.payout, VestingDelta: self.vesting,
+            BadOp: self.bad_op,
+        }
+
+    def apply(self, rec: object) -> None:
+        self.dispatch[type(rec)](rec)
+
+    # --- posts and votes -------------------------------------------------------------
+    def comment(self, c: Comment) -> None:
+        key = (c.author, c.permlink)
+        if self.s.posts.get(key) is not None:
+            return  # an edit: `created` never changes
+        meta = self.s.meta
+        is_market = c.parent_author == "" or self.cfg.include_replies
+        self.s.posts[key] = Post(meta.next_post_id, c.author, c.permlink, self.block.time,
+                                 self.block.num, c.parent_author, c.parent_permlink, is_market)
+        meta.next_post_id += 1
+        self.s.dirty_posts.add(key)
+
+    def comment_options(self, o: CommentOptions) -> None:
+        post = self.s.posts.get((o.author, o.permlink))
+        if post is None:
+            return
+        post.beneficiaries = tuple(sorted(set(post.beneficiaries) | set(o.beneficiaries)))
+        if o.max_accepted_payout == 0:
+            post.declined = True
+        self.s.dirty_posts.add(post.key)
+
+    def delete(self, d: DeleteComment) -> None:
+        post = self.s.posts.get((d.author, d.permlink))
+        if post is None or post.deleted or post.paid_block is not None:
+            return
+        post.deleted = True
+        self.s.dirty_posts.add(post.key)
+        for predictor in sorted(self.s.commits_of_post.get(post.id, ())):
+            commit = self.s.commits[(post.id, predictor)]
+            if commit is not None and commit.status == "open":
+                commit.status = "void"
+                self.s.curator(predictor).open_commits -= 1
+                self.s.dirty_curators.add(predictor)
+                self.s.dirty_commits.add((post.id, predictor))
+
+    def vote(self, v: Vote) -> None:
+        post = self.s.posts.get((v.author, v.permlink))
+        if post is None:
+            return
+        key = (post.id, v.voter)
+        if key not in self.s.votes:
+            self.s.votes[key] = 0
+            self.s.dirty_votes.add(key)
+
+    def effective_vote(self, v: EffectiveVote) -> None:
+        post = self.s.posts.get((v.author, v.permlink))
+        if post is None or post.paid_block is not None:
+            return  # after payout a vote moves no money
+        key = (post.id, v.voter)
+        old = self.s.votes.get(key, 0)
+        post.net_rshares += v.rshares - old
+        post.abs_rshares += abs(v.rshares) - abs(old)
+        self.s.votes[key] = v.rshares
+        self.s.dirty_votes.add(key)
+        self.s.dirty_posts.add(post.key)
+
+    # --- commit and reveal ------------------------------------------------------------
+    def market_op(self, op: MarketOp) -> None:
+        for sub, msg in enumerate(op.msgs):
+            try:
+                if op.signer is None:
+                    raise Reject("signers", op.signer_problem)
+                if isinstance(msg, BadMsg):
+                    raise Reject(msg.reason, msg.detail)
+                if isinstance(msg, CommitMsg):
+                    self.commit(op, sub, op.signer, msg)
+                else:
+                    self.reveal(op.signer, msg)
+            except Reject as r:
+                author = getattr(msg, "author", "")
+                permlink = getattr(msg, "permlink", "")
+                self.reject(op.pos, sub, "custom_json", r.reason, r.detail, op.signer or "",
+                            author, permlink)
+
+    def _open_post(self, author: str, permlink: str) -> Post:
+        post = self.s.posts.get((author, permlink))
+        if post is None:
+            raise Reject("unknown_post", f"@{author}/{permlink}")
+        if post.deleted:
+            raise Reject("deleted_post", f"@{author}/{permlink}")
+        if not post.is_market:
+            raise Reject("not_a_market", "replies are not markets (markets.include_replies)")
+        if post.paid_block is not None:
+            raise Reject("market_settled", f"paid in block {post.paid_block}")
+        return post
+
+    def commit(self, op: MarketOp, sub: int, signer: str, msg: CommitMsg) -> None:
+        post = self._open_post(msg.author, msg.permlink)
+        if signer == post.author:
+            raise Reject("own_post", "authors cannot predict their own posts")
+        if signer in post.beneficiaries:
+            raise Reject("beneficiary", "beneficiaries cannot predict the post")
+        age = self.block.time - post.created
+        if not 0 <= age <= self.cfg.window:
+            raise Reject("commit_window_closed",
+                         f"{age}s after the post, window {self.cfg.window}s")
+        old = self.s.commits.get((post.id, signer))
+        curator = self.s.curator(signer)
+        if old is None or old.status != "open":
+            if curator.open_commits >= self.cfg.max_open_commits:
+                raise Reject("too_many_open_commits", f"limit {self.cfg.max_open_commits}")
+            curator.open_commits += 1
+            self.s.dirty_curators.add(signer)
+        sp, known = self._steem_power(signer)
+        block, trx, opi = op.pos
+        self.s.add_commit(Commit(post.id, signer, msg.commitment, block, trx, opi, sub,
+                                 self.block.time, sp, known, post.abs_rshares))
+
+    def _steem_power(self, name: str) -> tuple[int, bool]:
+        account = self.s.accounts.get(name)
+        sp = None if account is None else self.s.globals.steem_power(account.effective_vests)
+        return (0, False) if sp is None else (sp, True)
+
+    def reveal(self, signer: str, msg: RevealMsg) -> None:
+        post = self._open_post(msg.author, msg.permlink)
+        commit = self.s.commits.get((post.id, signer))
+        if commit is None or commit.status != "open":
+            raise Reject("no_commitment", f"{signer} has no live commitment on this post")
+        age = self.block.time - post.created
+        if age <= self.cfg.window:
+            raise Reject("reveal_too_early", f"{age}s after the post; reveals open after "
+                                             f"{self.cfg.window}s")
+        if age > self.cfg.window + self.cfg.reveal_period:
+            raise Reject("reveal_too_late", f"{age}s after the post")
+        if commit.prediction is not None:
+            raise Reject("already_revealed", f"revealed in block {commit.reveal_block}")
+        expected = commitment(self.cfg.chain_id, post.author, post.permlink, signer,
+                              msg.prediction, msg.salt)
+        if expected != commit.commitment:
+            raise Reject("hash_mismatch", "prediction and salt do not open the commitment")
+        commit.prediction, commit.stake, commit.bid = msg.prediction, msg.stake, msg.bid
+        commit.reveal_block = self.block.num
+        self.s.dirty_commits.add((post.id, signer))
+
+    # --- payouts, vesting, unreadable ops ---------------------------------------------
+    def payout(self, p: Payout) -> None:
+        post = self.s.posts.get((p.author, p.permlink))
+        if post is None or post.paid_block is not None:
+            return
+        seen = self.payouts.get(post.key)
+        self.payouts[post.key] = p.amount if seen is None else seen
+
+    def vesting(self, v: VestingDelta) -> None:
+        account = self._account(v.account)
+        if v.kind == "own":
+            account.vesting_shares += v.vests
+        elif v.kind == "powerdown":
+            account.to_withdraw, account.withdrawn = v.vests, 0
+        elif v.kind == "withdrawn":
+            account.vesting_shares = max(0, account.vesting_shares - v.vests)
+            account.withdrawn += v.vests
+        elif v.kind == "delegation":
+            pair = (v.account, v.other)
+            delta = v.vests - self.s.delegations.get(pair, 0)
+            self.s.delegations[pair] = v.vests
+            self.s.dirty_delegations.add(pair)
+            account.delegated += delta
+            self._account(v.other).received += delta
+
+    def _account(self, name: str) -> Account:
+        account = self.s.accounts.get(name)
+        if account is None:
+            account = self.s.accounts[name] = Account(name)
+        self.s.dirty_accounts.add(name)
+        return account
+
+    def bad_op(self, b: BadOp) -> None:
+        self.reject(b.pos, 0, b.kind, b.reason, b.detail, b.account)
+
+    def reject(self, pos: tuple[int, int, int], sub: int, kind: str, reason: str, detail: str,
+               account: str, author: str = "", permlink: str = "") -> None:
+        self.s.rejections.append(Rejection(pos[0], pos[1], pos[2], sub, kind, reason,
+                                           detail[:200], account, author, permlink))
+
+
+def _settle_block(state: State, block: Block, cfg: MarketConfig,
+                  payouts: dict[PostKey, int | None]) -> None:
+    """Settle every post paid in this block against reputations as of earlier blocks."""
+    deltas: list[tuple[str, int, int, int, int]] = []  # name, n, hits, earned, rewarded
+    for key, amount in payouts.items():
+        post = state.posts[key]
+        assert post is not None
+        deltas.extend(_settle_post(state, block, cfg, post, amount))
+    for name, n, hits, earned, rewarded in deltas:
+        c = state.curator(name)
+        c.n += n
+        c.hits += hits
+        c.earned += earned
+        c.rewarded += rewarded
+        c.open_commits -= 1
+        state.dirty_curators.add(name)
+
+
+def _settle_post(state: State, block: Block, cfg: MarketConfig, post: Post,
+                 amount: int | None) -> list[tuple[str, int, int, int, int]]:
+    rules = cfg.rules
+    final = 0 if post.declined or amount is None else amount
+    post.payout, post.paid_block = final, block.num
+    state.dirty_posts.add(post.key)
+
+    r = float(max(post.net_rshares, 0)) ** 2
+    history = state.author_history.setdefault((post.author, post.is_reply), [])
+    r_before = author_average(history, block.time, rules.author_window)
+    x, w = relative_payout(r, r_before, rules.underdog_floor)
+    entry = AuthorEntry(block.time, r, w)
+    history.append(entry)
+    state.new_author_entries.append((post.author, post.is_reply, entry))
+    if post.deleted or not post.is_market:
+        return []
+
+    commits = sorted((c for c in (state.commits.get((post.id, p))
+                                  for p in state.commits_of_post.get(post.id, ()))
+                      if c is not None and c.status == "open"), key=lambda c: c.order)
+    f: Fraction | None = None
+    if rules.underdog != "off":
+        f = fraction(rules.underdog, x, rules.underdog_c)
+    entries = [Entry(c.prediction, state.curator(c.predictor).n, state.curator(c.predictor).hits,
+                     c.sp, c.abs_at_commit, (post.id, c.predictor) in state.votes)
+               for c in commits]
+    result = settle(entries, final, post.abs_rshares, rules, f)
+    counted = final >= rules.reputation_min_payout
+    deltas = []
+    for c, fac in zip(commits, result.factors, strict=True):
+        c.status, c.voted, c.qualified = "settled", (post.id, c.predictor) in state.votes, \
+            fac.qualified
+        c.ep, c.d, c.cp, c.n, c.r, c.rp = fac.ep, fac.d, fac.cp, fac.n, fac.r, fac.rp
+        c.ia, c.weight, c.reward = fac.ia, fac.weight, fac.reward
+        state.dirty_commits.add((post.id, c.predictor))
+        deltas.append((c.predictor, int(counted), int(counted and fac.hit), fac.reward,
+                       int(fac.reward > 0)))
+    state.settled.append(SettledMarket(
+        post.id, block.num, block.time, final, result.pool, result.returned,
+        result.underdog_returned, rules.label, r, x, None if f is None else float(f),
+        r_before, len(commits), sum(c.prediction is not None for c in commits),
+        sum(fac.qualified for fac in result.factors)))
+    return deltas

@@ -1,0 +1,155 @@
+"""Plain op records: the only input the market core understands.
+
+The indexer turns either node encoding (condenser or block_api) into these, so the core
+never sees JSON, amounts-as-strings or encodings. A position ``(block, trx, op)`` is an op's
+identity and its order; virtual ops sit after every transaction of their block (trx = VOP_TRX).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+VOP_TRX = 2**31 - 1  # virtual ops come after all transactions of their block
+
+Pos = tuple[int, int, int]
+PostKey = tuple[str, str]  # (author, permlink)
+
+
+@dataclass(slots=True, frozen=True)
+class Comment:
+    pos: Pos
+    author: str
+    permlink: str
+    parent_author: str
+    parent_permlink: str
+
+
+@dataclass(slots=True, frozen=True)
+class CommentOptions:
+    pos: Pos
+    author: str
+    permlink: str
+    beneficiaries: tuple[str, ...]
+    max_accepted_payout: int | None  # milli-units; 0 means payout declined
+
+
+@dataclass(slots=True, frozen=True)
+class DeleteComment:
+    pos: Pos
+    author: str
+    permlink: str
+
+
+@dataclass(slots=True, frozen=True)
+class Vote:
+    """A vote op: carries no rshares, but tells who voted (voters may be flagged)."""
+
+    pos: Pos
+    voter: str
+    author: str
+    permlink: str
+
+
+@dataclass(slots=True, frozen=True)
+class EffectiveVote:
+    """The rshares a vote really had (Hive vop, importer vop or live node lookup)."""
+
+    pos: Pos
+    voter: str
+    author: str
+    permlink: str
+    rshares: int
+
+
+@dataclass(slots=True, frozen=True)
+class CommitMsg:
+    author: str
+    permlink: str
+    commitment: str
+
+
+@dataclass(slots=True, frozen=True)
+class RevealMsg:
+    author: str
+    permlink: str
+    prediction: int  # milli-units
+    salt: bytes
+    stake: int | None = None  # milli-units, for staked rule sets (issue: seed rule sets)
+    bid: float | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class BadMsg:
+    reason: str
+    detail: str = ""
+
+
+Msg = CommitMsg | RevealMsg | BadMsg
+
+
+@dataclass(slots=True, frozen=True)
+class MarketOp:
+    """A custom_json with the market's id: one signer, one or more judged messages."""
+
+    pos: Pos
+    signer: str | None  # None when the signer set is not exactly one account
+    msgs: tuple[Msg, ...]
+    signer_problem: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class Payout:
+    """A realised payout (comment_reward) or the end of a cashout (comment_payout_update).
+
+    ``amount`` is F in milli-units when the op carries it, else None.
+    """
+
+    pos: Pos
+    author: str
+    permlink: str
+    amount: int | None
+
+
+@dataclass(slots=True, frozen=True)
+class VestingDelta:
+    """A change to an account's vesting, for Steem Power at commit time.
+
+    ``kind`` says which column moves: ``own`` (vesting_shares), ``delegation`` (absolute
+    amount from ``account`` to ``other``), ``powerdown`` (absolute new to_withdraw),
+    ``withdrawn`` (vests paid out of a power-down).
+    """
+
+    pos: Pos
+    account: str
+    kind: str
+    vests: int  # micro-VESTS
+    other: str = ""
+
+
+@dataclass(slots=True, frozen=True)
+class BadOp:
+    """An op we care about that could not be read: kept so nothing is lost silently."""
+
+    pos: Pos
+    kind: str
+    reason: str
+    detail: str = ""
+    account: str = ""
+
+
+Record = (
+    Comment | CommentOptions | DeleteComment | Vote | EffectiveVote | MarketOp | Payout
+    | VestingDelta | BadOp
+)
+
+
+@dataclass(slots=True)
+class Block:
+    """One block's records in position order, with its chain time (epoch seconds)."""
+
+    num: int
+    time: int
+    block_id: str = ""
+    previous: str = ""
+    records: list[Record] = field(default_factory=list)
+    n_ops: int = 0  # every op in the block, relevant or not (for throughput figures)

@@ -1,0 +1,205 @@
+"""The market's working state as plain data, with dirty tracking.
+
+The engine only reads and writes these dicts. In memory (tests) they hold everything; during
+ingestion the store fills them with exactly the rows a batch touches, the engine runs, and the
+store writes back what is dirty — so memory stays flat however long the chain is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from curation.records import PostKey
+from rewards.underdog import AuthorEntry
+
+
+@dataclass(slots=True)
+class Post:
+    id: int
+    author: str
+    permlink: str
+    created: int  # chain time of the first comment op
+    block: int
+    parent_author: str
+    parent_permlink: str
+    is_market: bool
+    deleted: bool = False
+    declined: bool = False
+    beneficiaries: tuple[str, ...] = ()
+    net_rshares: int = 0
+    abs_rshares: int = 0
+    payout: int | None = None  # F, once paid
+    paid_block: int | None = None
+
+    @property
+    def key(self) -> PostKey:
+        return self.author, self.permlink
+
+    @property
+    def is_reply(self) -> bool:
+        return self.parent_author != ""
+
+
+@dataclass(slots=True)
+class Commit:
+    """A predictor's live commitment on a post, later its revealed prediction and factors."""
+
+    post_id: int
+    predictor: str
+    commitment: str
+    block: int
+    trx: int
+    op: int
+    sub: int
+    time: int
+    sp: int
+    sp_known: bool
+    abs_at_commit: int
+    prediction: int | None = None
+    stake: int | None = None
+    bid: float | None = None
+    reveal_block: int | None = None
+    status: str = "open"  # open → settled | void
+    voted: bool = False
+    qualified: bool = False
+    ep: int | None = None
+    d: float | None = None
+    cp: float | None = None
+    n: int | None = None
+    r: int | None = None
+    rp: float | None = None
+    ia: float | None = None
+    weight: float | None = None
+    reward: int | None = None
+
+    @property
+    def order(self) -> tuple[int, int, int, int]:
+        return self.block, self.trx, self.op, self.sub
+
+
+@dataclass(slots=True)
+class Curator:
+    name: str
+    n: int = 0  # counted predictions on settled posts (revealed or missed)
+    hits: int = 0
+    open_commits: int = 0
+    earned: int = 0  # milli-units
+    rewarded: int = 0  # settled predictions that earned something
+
+
+@dataclass(slots=True)
+class Account:
+    """Vesting of one account, in micro-VESTS (for Steem Power at commit time)."""
+
+    name: str
+    vesting_shares: int = 0
+    delegated: int = 0
+    received: int = 0
+    to_withdraw: int = 0
+    withdrawn: int = 0
+
+    @property
+    def effective_vests(self) -> int:
+        pending = max(0, self.to_withdraw - self.withdrawn)
+        return max(0, self.vesting_shares + self.received - self.delegated - pending)
+
+
+@dataclass(slots=True)
+class SettledMarket:
+    post_id: int
+    block: int
+    time: int
+    final_payout: int
+    pool: int
+    returned: int
+    underdog_returned: int
+    rules: str
+    r: float
+    x: float
+    f: float | None
+    author_average: float | None
+    n_commits: int
+    n_revealed: int
+    n_qualified: int
+    void: bool = False
+
+
+@dataclass(slots=True)
+class Rejection:
+    block: int
+    trx: int
+    op: int
+    sub: int
+    kind: str
+    reason: str
+    detail: str
+    account: str
+    author: str = ""
+    permlink: str = ""
+
+
+@dataclass(slots=True)
+class Globals:
+    total_vesting_fund: int = 0  # milli-units of the core token
+    total_vesting_shares: int = 0  # micro-VESTS
+
+    def steem_power(self, vests: int) -> int | None:
+        if self.total_vesting_shares <= 0:
+            return None
+        return vests * self.total_vesting_fund // self.total_vesting_shares
+
+
+@dataclass(slots=True)
+class Meta:
+    last_block: int = 0
+    last_block_id: str = ""
+    last_time: int = 0
+    next_post_id: int = 1
+
+
+@dataclass
+class State:
+    meta: Meta = field(default_factory=Meta)
+    globals: Globals = field(default_factory=Globals)
+    posts: dict[PostKey, Post | None] = field(default_factory=dict)
+    votes: dict[tuple[int, str], int] = field(default_factory=dict)
+    commits: dict[tuple[int, str], Commit | None] = field(default_factory=dict)
+    commits_of_post: dict[int, set[str]] = field(default_factory=dict)
+    curators: dict[str, Curator] = field(default_factory=dict)
+    accounts: dict[str, Account | None] = field(default_factory=dict)
+    delegations: dict[tuple[str, str], int] = field(default_factory=dict)
+    author_history: dict[tuple[str, bool], list[AuthorEntry]] = field(default_factory=dict)
+    # written by the engine, flushed and cleared by the store
+    dirty_posts: set[PostKey] = field(default_factory=set)
+    dirty_votes: set[tuple[int, str]] = field(default_factory=set)
+    dirty_commits: set[tuple[int, str]] = field(default_factory=set)
+    dirty_curators: set[str] = field(default_factory=set)
+    dirty_accounts: set[str] = field(default_factory=set)
+    dirty_delegations: set[tuple[str, str]] = field(default_factory=set)
+    new_author_entries: list[tuple[str, bool, AuthorEntry]] = field(default_factory=list)
+    settled: list[SettledMarket] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def curator(self, name: str) -> Curator:
+        c = self.curators.get(name)
+        if c is None:
+            c = self.curators[name] = Curator(name)
+        return c
+
+    def add_commit(self, c: Commit) -> None:
+        key = (c.post_id, c.predictor)
+        self.commits[key] = c
+        self.commits_of_post.setdefault(c.post_id, set()).add(c.predictor)
+        self.dirty_commits.add(key)
+
+    def clear_written(self) -> None:
+        """After a flush: forget what was written so the next batch starts small."""
+        for d in (self.posts, self.votes, self.commits, self.commits_of_post, self.curators,
+                  self.accounts, self.delegations, self.author_history):
+            d.clear()
+        for s in (self.dirty_posts, self.dirty_votes, self.dirty_commits, self.dirty_curators,
+                  self.dirty_accounts, self.dirty_delegations):
+            s.clear()
+        self.new_author_entries.clear()
+        self.settled.clear()
+        self.rejections.clear()

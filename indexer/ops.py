@@ -1,0 +1,282 @@
+"""The adapter: a block dict in either node encoding → a :class:`Block` of plain records.
+
+Both encodings reach the same handler (``"vote"`` and ``"vote_operation"`` alike), Steem and
+Hive field names both parse, and an op that cannot be read becomes a :class:`BadOp` with a
+reason instead of an exception: one bad op never takes a block, or the indexer, down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from curation.payload import PayloadLimits, parse_payload
+from curation.records import (
+    VOP_TRX,
+    BadOp,
+    Block,
+    Comment,
+    CommentOptions,
+    DeleteComment,
+    EffectiveVote,
+    MarketOp,
+    Payout,
+    Pos,
+    Record,
+    VestingDelta,
+    Vote,
+)
+from indexer.amounts import DOLLAR, VESTS, AmountError, amount_of, parse_amount
+
+MAX_RSHARES = 2**96  # far above any real vote; beyond it the input is absurd
+
+
+class BadBlock(ValueError):
+    """A block line that cannot be placed on the chain (no number or time)."""
+
+
+def block_number(block: dict) -> int:
+    for key in ("block_num", "_block_num", "block_number"):
+        n = block.get(key)
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            return n
+    block_id = block.get("block_id")
+    if isinstance(block_id, str) and len(block_id) >= 8:
+        try:
+            return int(block_id[:8], 16)
+        except ValueError:
+            pass
+    raise BadBlock("block has no block_num, _block_num or block_id")
+
+
+def chain_time(text: Any) -> int:
+    """``"2017-11-07T01:25:09"`` → epoch seconds (chain time is UTC without a zone)."""
+    if not isinstance(text, str):
+        raise BadBlock(f"bad timestamp {text!r:.40}")
+    try:
+        return int(datetime.fromisoformat(text[:19]).replace(tzinfo=UTC).timestamp())
+    except ValueError as exc:
+        raise BadBlock(f"bad timestamp {text!r:.40}") from exc
+
+
+def format_time(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def op_name_value(op: Any) -> tuple[str, Any]:
+    """Either encoding → (short name, value); unknown shapes give ("", None)."""
+    if isinstance(op, list) and len(op) == 2 and isinstance(op[0], str):
+        return op[0], op[1]
+    if isinstance(op, dict):
+        name = op.get("type")
+        if isinstance(name, str):
+            return name.removesuffix("_operation"), op.get("value")
+    return "", None
+
+
+def _s(value: dict, *keys: str) -> str:
+    """The first present key among Steem/Hive spellings; must be a string."""
+    for key in keys:
+        if key in value:
+            v = value[key]
+            if not isinstance(v, str):
+                raise TypeError(f"{key} must be a string")
+            return v
+    raise KeyError(keys[0])
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise TypeError("boolean where an integer was expected")
+    n = int(value)  # accepts int or digit string, rejects floats-as-strings
+    if abs(n) > MAX_RSHARES:
+        raise ValueError(f"absurd number {n}")
+    return n
+
+
+Handler = Callable[[Pos, dict], Iterator[Record]]
+
+
+class Adapter:
+    """Holds the few settings the translation needs (market id, payload limits)."""
+
+    def __init__(self, market_id: str = "curation_market", limits: PayloadLimits | None = None):
+        self.market_id = market_id
+        self.limits = limits or PayloadLimits()
+        handlers: dict[str, Handler] = {
+            "comment": self._comment,
+            "comment_options": self._comment_options,
+            "delete_comment": self._delete_comment,
+            "vote": self._vote,
+            "effective_comment_vote": self._effective_vote,
+            "custom_json": self._custom_json,
+            "comment_reward": self._comment_reward,
+            "comment_payout_update": self._payout_update,
+            "delegate_vesting_shares": self._delegate,
+            "withdraw_vesting": self._withdraw_vesting,
+            "fill_vesting_withdraw": self._fill_vesting_withdraw,
+            "transfer_to_vesting_completed": self._vested,
+            "claim_reward_balance": self._claim_reward,
+            "curation_reward": self._curation_reward,
+            "author_reward": self._author_reward,
+            "producer_reward": self._producer_reward,
+            "account_created": self._account_created,
+        }
+        self.handlers = handlers
+
+    def block(self, raw: Any) -> Block:
+        if not isinstance(raw, dict):
+            raise BadBlock(f"block is {type(raw).__name__}, not an object")
+        num = block_number(raw)
+        out = Block(num=num, time=chain_time(raw.get("timestamp")),
+                    block_id=str(raw.get("block_id", "")), previous=str(raw.get("previous", "")))
+        records = out.records
+        txs = raw.get("transactions") or []
+        if not isinstance(txs, list):
+            raise BadBlock("transactions is not a list")
+        for trx_index, trx in enumerate(txs):
+            ops = trx.get("operations") if isinstance(trx, dict) else None
+            if not isinstance(ops, list):
+                records.append(BadOp((num, trx_index, 0), "transaction", "malformed_transaction"))
+                continue
+            for op_index, op in enumerate(ops):
+                self._op((num, trx_index, op_index), op, records)
+            out.n_ops += len(ops)
+        vops = raw.get("virtual_ops") or []
+        if isinstance(vops, list):
+            for i, op in enumerate(vops):
+                self._op((num, VOP_TRX, i), op, records)
+            out.n_ops += len(vops)
+        else:
+            records.append(BadOp((num, VOP_TRX, 0), "virtual_ops", "malformed_virtual_ops"))
+        return out
+
+    def _op(self, pos: Pos, op: Any, records: list[Record]) -> None:
+        name, value = op_name_value(op)
+        handler = self.handlers.get(name)
+        if handler is None:
+            return
+        if not isinstance(value, dict):
+            records.append(BadOp(pos, name, "malformed_op", "op value is not an object"))
+            return
+        try:
+            records.extend(list(handler(pos, value)))  # all of an op, or none of it
+        except (KeyError, TypeError, ValueError, AmountError, OverflowError) as exc:
+            detail = f"{type(exc).__name__}: {exc}"[:160]
+            records.append(BadOp(pos, name, "malformed_op", detail, _who(value)))
+
+    # --- posts and votes -------------------------------------------------------------
+    def _comment(self, pos: Pos, v: dict) -> Iterator[Record]:
+        yield Comment(pos, _s(v, "author"), _s(v, "permlink"), _s(v, "parent_author"),
+                      _s(v, "parent_permlink"))
+
+    def _comment_options(self, pos: Pos, v: dict) -> Iterator[Record]:
+        cap = v.get("max_accepted_payout")
+        yield CommentOptions(pos, _s(v, "author"), _s(v, "permlink"), _beneficiaries(v),
+                             None if cap is None else amount_of(cap, DOLLAR))
+
+    def _delete_comment(self, pos: Pos, v: dict) -> Iterator[Record]:
+        yield DeleteComment(pos, _s(v, "author"), _s(v, "permlink"))
+
+    def _vote(self, pos: Pos, v: dict) -> Iterator[Record]:
+        yield Vote(pos, _s(v, "voter"), _s(v, "author"), _s(v, "permlink"))
+
+    def _effective_vote(self, pos: Pos, v: dict) -> Iterator[Record]:
+        yield EffectiveVote(pos, _s(v, "voter"), _s(v, "author"), _s(v, "permlink"),
+                            _int(v["rshares"]))
+
+    # --- the market's own ops ---------------------------------------------------------
+    def _custom_json(self, pos: Pos, v: dict) -> Iterator[Record]:
+        if v.get("id") != self.market_id:
+            return
+        auths = v.get("required_auths") or []
+        posting = v.get("required_posting_auths") or []
+        signers = set(auths if isinstance(auths, list) else []) | set(
+            posting if isinstance(posting, list) else [])
+        msgs = parse_payload(v.get("json"), self.limits)
+        if len(signers) != 1 or not all(isinstance(s, str) for s in signers):
+            yield MarketOp(pos, None, msgs, f"{len(signers)} signing accounts, need exactly 1")
+        else:
+            yield MarketOp(pos, signers.pop(), msgs)
+
+    # --- payouts ----------------------------------------------------------------------
+    def _comment_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+        if "total_payout_value" in v or "curator_payout_value" in v:
+            parts = ("total_payout_value", "curator_payout_value", "beneficiary_payout_value")
+            amount = sum(amount_of(v[k], DOLLAR) for k in parts if k in v)
+        else:
+            amount = amount_of(v["payout"], DOLLAR)
+        yield Payout(pos, _s(v, "author", "comment_author"),
+                     _s(v, "permlink", "comment_permlink"), amount)
+
+    def _payout_update(self, pos: Pos, v: dict) -> Iterator[Record]:
+        yield Payout(pos, _s(v, "author"), _s(v, "permlink"), None)
+
+    # --- vesting (Steem Power) --------------------------------------------------------
+    def _delegate(self, pos: Pos, v: dict) -> Iterator[Record]:
+        yield VestingDelta(pos, _s(v, "delegator"), "delegation",
+                           amount_of(v["vesting_shares"], VESTS), _s(v, "delegatee"))
+
+    def _withdraw_vesting(self, pos: Pos, v: dict) -> Iterator[Record]:
+        yield VestingDelta(pos, _s(v, "account"), "powerdown",
+                           amount_of(v["vesting_shares"], VESTS))
+
+    def _fill_vesting_withdraw(self, pos: Pos, v: dict) -> Iterator[Record]:
+        source, target = _s(v, "from_account"), _s(v, "to_account")
+        yield VestingDelta(pos, source, "withdrawn", amount_of(v["withdrawn"], VESTS))
+        deposited, kind = parse_amount(v["deposited"])
+        if kind == VESTS and target != source:
+            yield VestingDelta(pos, target, "own", deposited)
+
+    def _vested(self, pos: Pos, v: dict) -> Iterator[Record]:
+        yield VestingDelta(pos, _s(v, "to_account"), "own",
+                           amount_of(v["vesting_shares_received"], VESTS))
+
+    def _claim_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+        vests = amount_of(v["reward_vests"], VESTS)
+        if vests:
+            yield VestingDelta(pos, _s(v, "account"), "own", vests)
+
+    def _curation_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+        if v.get("payout_must_be_claimed") is False:  # before HF17 rewards vested at once
+            yield VestingDelta(pos, _s(v, "curator"), "own", amount_of(v["reward"], VESTS))
+
+    def _author_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+        if v.get("payout_must_be_claimed") is False:
+            yield VestingDelta(pos, _s(v, "author"), "own", amount_of(v["vesting_payout"], VESTS))
+
+    def _producer_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+        units, kind = parse_amount(v["vesting_shares"])
+        if kind == VESTS and units:
+            yield VestingDelta(pos, _s(v, "producer"), "own", units)
+
+    def _account_created(self, pos: Pos, v: dict) -> Iterator[Record]:
+        account = _s(v, "new_account_name")
+        yield VestingDelta(pos, account, "own", amount_of(v["initial_vesting_shares"], VESTS))
+        delegation = amount_of(v.get("initial_delegation", "0.000000 VESTS"), VESTS)
+        if delegation:
+            yield VestingDelta(pos, _s(v, "creator"), "delegation", delegation, account)
+
+
+def _beneficiaries(v: dict) -> tuple[str, ...]:
+    names: list[str] = []
+    for ext in v.get("extensions") or []:
+        if isinstance(ext, list) and len(ext) == 2:
+            body = ext[1]
+        elif isinstance(ext, dict):
+            body = ext.get("value")
+        else:
+            continue
+        if isinstance(body, dict):
+            for b in body.get("beneficiaries") or []:
+                names.append(_s(b, "account"))
+    return tuple(names)
+
+
+def _who(value: dict) -> str:
+    for key in ("voter", "author", "account", "curator", "delegator", "from_account"):
+        v = value.get(key)
+        if isinstance(v, str):
+            return v[:32]
+    return ""

@@ -1,0 +1,56 @@
+"""Settlement rules as data, and the named rule sets of spec §5."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+CLOSENESS = ("prose", "as_written", "inverse", "off")
+UNDERDOG = ("off", "curve", "beat-average")
+DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    name: str = "seed"
+    closeness: str = "prose"
+    information_added: bool = False
+    underdog: str = "off"
+    curation_fraction: Fraction = Fraction(1, 4)
+    reputation_min_payout: int = 1000  # milli-units; F below this leaves N and R alone
+    underdog_c: Fraction = Fraction(1, 5)
+    underdog_floor: float = 1.0  # R_floor in rshares²: x = r / max(R_before, R_floor)
+    author_window: int = 28 * DAY
+    disqualify_voters: bool = False
+
+    def __post_init__(self) -> None:
+        if self.closeness not in CLOSENESS:
+            raise ValueError(f"closeness must be one of {CLOSENESS}, got {self.closeness!r}")
+        if self.underdog not in UNDERDOG:
+            raise ValueError(f"underdog must be one of {UNDERDOG}, got {self.underdog!r}")
+        if not 0 <= self.curation_fraction <= 1:
+            raise ValueError("curation_fraction must be within 0..1")
+        if not 0 < self.underdog_c < 1:
+            raise ValueError("underdog_c must be within (0, 1)")
+
+    @property
+    def label(self) -> str:
+        """What a report prints: the rule set and any modifier that changes payouts."""
+        parts = [self.name]
+        if self.underdog != "off":
+            parts.append(f"underdog={self.underdog}")
+        return "+".join(parts)
+
+
+RULE_SETS: dict[str, Rules] = {
+    "seed": Rules(),
+    "seed-as-written": Rules(name="seed-as-written", closeness="as_written"),
+    "commit-reveal": Rules(name="commit-reveal", closeness="off", information_added=True),
+}
+
+
+def named(name: str, **overrides: object) -> Rules:
+    """A named rule set with explicit overrides (e.g. ``underdog="curve"``)."""
+    if name not in RULE_SETS:
+        raise KeyError(f"unknown rule set {name!r}; known: {', '.join(RULE_SETS)}")
+    return replace(RULE_SETS[name], **overrides)  # type: ignore[arg-type]
