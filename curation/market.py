@@ -45,6 +45,9 @@ class MarketConfig:
     rules: Rules = field(default_factory=Rules)
 
 
+RSHARES_LIMIT = 2**62  # post totals must fit a signed 64-bit column
+
+
 class Reject(Exception):  # noqa: N818 - a control-flow signal carrying a reason, not an error
     def __init__(self, reason: str, detail: str = ""):
         super().__init__(reason)
@@ -128,8 +131,13 @@ class _Step:
             return  # after payout a vote moves no money
         key = (post.id, v.voter)
         old = self.s.votes.get(key, 0)
-        post.net_rshares += v.rshares - old
-        post.abs_rshares += abs(v.rshares) - abs(old)
+        net = post.net_rshares + v.rshares - old
+        total = post.abs_rshares + abs(v.rshares) - abs(old)
+        if abs(net) > RSHARES_LIMIT or total > RSHARES_LIMIT:
+            self.reject(v.pos, 0, "effective_comment_vote", "absurd_rshares",
+                        f"post totals would pass {RSHARES_LIMIT}", v.voter, *post.key)
+            return
+        post.net_rshares, post.abs_rshares = net, total
         self.s.votes[key] = v.rshares
         self.s.dirty_votes.add(key)
         self.s.dirty_posts.add(post.key)
@@ -284,7 +292,7 @@ def _settle_post(state: State, block: Block, cfg: MarketConfig, post: Post,
     x, w = relative_payout(r, r_before, rules.underdog_floor)
     entry = AuthorEntry(block.time, r, w)
     history.append(entry)
-    state.new_author_entries.append((post.author, post.is_reply, entry))
+    state.new_author_entries.append((post.id, post.author, post.is_reply, entry))
     if post.deleted or not post.is_market:
         return []
 

@@ -121,7 +121,6 @@ class SettledMarket:
     n_commits: int
     n_revealed: int
     n_qualified: int
-    void: bool = False
 
 
 @dataclass(slots=True)
@@ -176,7 +175,7 @@ class State:
     dirty_curators: set[str] = field(default_factory=set)
     dirty_accounts: set[str] = field(default_factory=set)
     dirty_delegations: set[tuple[str, str]] = field(default_factory=set)
-    new_author_entries: list[tuple[str, bool, AuthorEntry]] = field(default_factory=list)
+    new_author_entries: list[tuple[int, str, bool, AuthorEntry]] = field(default_factory=list)
     settled: list[SettledMarket] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
 

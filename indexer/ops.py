@@ -29,7 +29,7 @@ from curation.records import (
 )
 from indexer.amounts import DOLLAR, VESTS, AmountError, amount_of, parse_amount
 
-MAX_RSHARES = 2**96  # far above any real vote; beyond it the input is absurd
+MAX_RSHARES = 2**56  # ~50x the largest real vote; beyond it the input is absurd
 
 
 class BadBlock(ValueError):
@@ -76,12 +76,18 @@ def op_name_value(op: Any) -> tuple[str, Any]:
 
 
 def _s(value: dict, *keys: str) -> str:
-    """The first present key among Steem/Hive spellings; must be a string."""
+    """The first present key among Steem/Hive spellings: a short printable ASCII string.
+
+    Names and permlinks on chain are ASCII and short; anything else is bad input, and
+    refusing it here keeps NULs and lone surrogates out of every database.
+    """
     for key in keys:
         if key in value:
             v = value[key]
             if not isinstance(v, str):
                 raise TypeError(f"{key} must be a string")
+            if len(v) > 256 or not v.isascii() or not v.isprintable():
+                raise ValueError(f"{key} is not a short printable ASCII string")
             return v
     raise KeyError(keys[0])
 

@@ -35,11 +35,12 @@ class Rules:
 
     @property
     def label(self) -> str:
-        """What a report prints: the rule set and any modifier that changes payouts."""
-        parts = [self.name]
-        if self.underdog != "off":
-            parts.append(f"underdog={self.underdog}")
-        return "+".join(parts)
+        """The rule set and every setting that changes payouts: one database, one label."""
+        ia = "on" if self.information_added else "off"
+        voters = "out" if self.disqualify_voters else "flagged"
+        return (f"{self.name}(closeness={self.closeness},ia={ia},underdog={self.underdog},"
+                f"c={self.underdog_c},fraction={self.curation_fraction},"
+                f"min_payout={self.reputation_min_payout},voters={voters})")
 
 
 RULE_SETS: dict[str, Rules] = {

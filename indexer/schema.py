@@ -1,0 +1,167 @@
+"""Database tables (SQLAlchemy Core). One table per entity, keyed by its chain identity."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("last_block", BigInteger, nullable=False),  # the checkpoint
+    Column("last_block_id", String(40), nullable=False),
+    Column("last_time", BigInteger, nullable=False),
+    Column("next_post_id", BigInteger, nullable=False),
+    Column("total_vesting_fund", BigInteger, nullable=False),
+    Column("total_vesting_shares", BigInteger, nullable=False),
+    Column("chain_id", String(64), nullable=False),
+    Column("rules", Text, nullable=False),
+)
+
+posts = Table(
+    "posts", metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("author", Text, nullable=False),
+    Column("permlink", Text, nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("block", BigInteger, nullable=False),
+    Column("parent_author", Text, nullable=False),
+    Column("parent_permlink", Text, nullable=False),
+    Column("is_market", Boolean, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("declined", Boolean, nullable=False),
+    Column("beneficiaries", Text, nullable=False),  # comma-separated account names
+    Column("net_rshares", BigInteger, nullable=False),
+    Column("abs_rshares", BigInteger, nullable=False),
+    Column("payout", BigInteger),
+    Column("paid_block", BigInteger),
+    UniqueConstraint("author", "permlink", name="uq_posts_key"),
+)
+Index("ix_posts_paid_block", posts.c.paid_block)
+
+votes = Table(
+    "votes", metadata,
+    Column("post_id", BigInteger, primary_key=True),
+    Column("voter", Text, primary_key=True),
+    Column("rshares", BigInteger, nullable=False),
+)
+
+commits = Table(
+    "commits", metadata,
+    Column("post_id", BigInteger, primary_key=True),
+    Column("predictor", Text, primary_key=True),
+    Column("commitment", String(64), nullable=False),
+    Column("block", BigInteger, nullable=False),
+    Column("trx", Integer, nullable=False),
+    Column("op", Integer, nullable=False),
+    Column("sub", Integer, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("sp", BigInteger, nullable=False),
+    Column("sp_known", Boolean, nullable=False),
+    Column("abs_at_commit", BigInteger, nullable=False),
+    Column("prediction", BigInteger),
+    Column("stake", BigInteger),
+    Column("bid", Float),
+    Column("reveal_block", BigInteger),
+    Column("status", String(8), nullable=False),
+    Column("voted", Boolean, nullable=False),
+    Column("qualified", Boolean, nullable=False),
+    Column("ep", BigInteger),
+    Column("d", Float),
+    Column("cp", Float),
+    Column("n", Integer),
+    Column("r", Integer),
+    Column("rp", Float),
+    Column("ia", Float),
+    Column("weight", Float),
+    Column("reward", BigInteger),
+)
+Index("ix_commits_predictor", commits.c.predictor)
+
+curators = Table(
+    "curators", metadata,
+    Column("name", Text, primary_key=True),
+    Column("n", Integer, nullable=False),
+    Column("hits", Integer, nullable=False),
+    Column("open_commits", Integer, nullable=False),
+    Column("earned", BigInteger, nullable=False),
+    Column("rewarded", Integer, nullable=False),
+)
+
+accounts = Table(
+    "accounts", metadata,
+    Column("name", Text, primary_key=True),
+    Column("vesting_shares", BigInteger, nullable=False),
+    Column("delegated", BigInteger, nullable=False),
+    Column("received", BigInteger, nullable=False),
+    Column("to_withdraw", BigInteger, nullable=False),
+    Column("withdrawn", BigInteger, nullable=False),
+)
+
+delegations = Table(
+    "delegations", metadata,
+    Column("delegator", Text, primary_key=True),
+    Column("delegatee", Text, primary_key=True),
+    Column("vests", BigInteger, nullable=False),
+)
+
+author_history = Table(
+    "author_history", metadata,
+    Column("post_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("author", Text, nullable=False),
+    Column("is_reply", Boolean, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("r", Float, nullable=False),
+    Column("w", Float, nullable=False),
+)
+Index("ix_author_history_author", author_history.c.author, author_history.c.is_reply,
+      author_history.c.time)
+
+settlements = Table(
+    "settlements", metadata,
+    Column("post_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("block", BigInteger, nullable=False),
+    Column("time", BigInteger, nullable=False),
+    Column("final_payout", BigInteger, nullable=False),
+    Column("pool", BigInteger, nullable=False),
+    Column("returned", BigInteger, nullable=False),
+    Column("underdog_returned", BigInteger, nullable=False),
+    Column("rules", Text, nullable=False),
+    Column("r", Float, nullable=False),
+    Column("x", Float, nullable=False),
+    Column("f", Float),
+    Column("author_average", Float),
+    Column("n_commits", Integer, nullable=False),
+    Column("n_revealed", Integer, nullable=False),
+    Column("n_qualified", Integer, nullable=False),
+)
+Index("ix_settlements_block", settlements.c.block)
+
+rejections = Table(
+    "rejections", metadata,
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("trx", BigInteger, primary_key=True, autoincrement=False),
+    Column("op", Integer, primary_key=True, autoincrement=False),
+    Column("sub", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(40), nullable=False),
+    Column("reason", String(40), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("account", Text, nullable=False),
+    Column("author", Text, nullable=False),
+    Column("permlink", Text, nullable=False),
+)
+Index("ix_rejections_reason", rejections.c.reason)
+Index("ix_rejections_account", rejections.c.account)

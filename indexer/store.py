@@ -1,0 +1,321 @@
+"""Moving market state between the database and the engine, one batch at a time.
+
+``prefetch`` loads exactly the rows a batch of blocks can touch (a few set queries, never one
+per op); ``flush`` writes back what the engine changed *and* the checkpoint in the same
+transaction, so a crash leaves either the whole batch or none of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, event, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from curation.records import (
+    Block,
+    Comment,
+    CommentOptions,
+    CommitMsg,
+    DeleteComment,
+    EffectiveVote,
+    MarketOp,
+    Payout,
+    PostKey,
+    RevealMsg,
+    VestingDelta,
+    Vote,
+)
+from curation.state import Account, Commit, Curator, Globals, Meta, Post, State
+from indexer import schema as t
+from rewards.underdog import AuthorEntry
+
+CHUNK = 500  # keys per IN (...) query: well under every driver's parameter limit
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """WAL keeps readers (the API) off the writer's back; NORMAL sync is crash-safe in WAL."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+
+def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+@dataclass
+class Needs:
+    """The keys a batch can touch, gathered from its records before it runs."""
+
+    posts: set[PostKey] = field(default_factory=set)
+    votes: set[tuple[PostKey, str]] = field(default_factory=set)
+    commits: set[tuple[PostKey, str]] = field(default_factory=set)
+    whole_posts: set[PostKey] = field(default_factory=set)  # paid or deleted: all commits
+    accounts: set[str] = field(default_factory=set)
+    delegations: set[tuple[str, str]] = field(default_factory=set)
+    curators: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, blocks: Iterable[Block]) -> Needs:
+        n = cls()
+        for block in blocks:
+            for rec in block.records:
+                n._add(rec)
+        return n
+
+    def _add(self, rec: object) -> None:
+        kind = type(rec)
+        if kind is EffectiveVote or kind is Vote:
+            key = (rec.author, rec.permlink)  # type: ignore[union-attr]
+            self.posts.add(key)
+            self.votes.add((key, rec.voter))  # type: ignore[union-attr]
+        elif kind is Comment or kind is CommentOptions:
+            self.posts.add((rec.author, rec.permlink))  # type: ignore[union-attr]
+        elif kind is Payout or kind is DeleteComment:
+            key = (rec.author, rec.permlink)  # type: ignore[union-attr]
+            self.posts.add(key)
+            self.whole_posts.add(key)
+        elif kind is MarketOp and rec.signer is not None:  # type: ignore[union-attr]
+            signer = rec.signer  # type: ignore[union-attr]
+            for msg in rec.msgs:  # type: ignore[union-attr]
+                if isinstance(msg, CommitMsg | RevealMsg):
+                    key = (msg.author, msg.permlink)
+                    self.posts.add(key)
+                    self.commits.add((key, signer))
+                    self.accounts.add(signer)
+                    self.curators.add(signer)
+        elif kind is VestingDelta:
+            self.accounts.add(rec.account)  # type: ignore[union-attr]
+            if rec.kind == "delegation":  # type: ignore[union-attr]
+                self.accounts.add(rec.other)  # type: ignore[union-attr]
+                self.delegations.add((rec.account, rec.other))  # type: ignore[union-attr]
+
+
+class Store:
+    def __init__(self, engine: Engine, chain_id: str = "0" * 64, rules_label: str = "seed"):
+        self.engine = engine
+        configure_sqlite(engine)
+        t.metadata.create_all(engine)
+        self._ensure_meta(chain_id, rules_label)
+
+    # --- meta / checkpoint ----------------------------------------------------------
+    def _ensure_meta(self, chain_id: str, rules_label: str) -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(t.meta).where(t.meta.c.id == 1)).mappings().first()
+            if row is None:
+                conn.execute(insert(t.meta).values(
+                    id=1, last_block=0, last_block_id="", last_time=0, next_post_id=1,
+                    total_vesting_fund=0, total_vesting_shares=0, chain_id=chain_id,
+                    rules=rules_label))
+            elif row["rules"] != rules_label or row["chain_id"] != chain_id:
+                raise ValueError(
+                    f"database was built with rules {row['rules']!r} on chain "
+                    f"{row['chain_id'][:8]}…; this run asks for {rules_label!r} on "
+                    f"{chain_id[:8]}… — use a fresh --db to compare rule sets")
+
+    def new_state(self) -> State:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.meta).where(t.meta.c.id == 1)).mappings().one()
+        return State(
+            meta=Meta(row["last_block"], row["last_block_id"], row["last_time"],
+                      row["next_post_id"]),
+            globals=Globals(row["total_vesting_fund"], row["total_vesting_shares"]),
+        )
+
+    def set_globals(self, fund: int, shares: int) -> None:
+        """Chain globals for SP; the first snapshot given wins, so a resume changes nothing."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.meta).where(t.meta.c.id == 1, t.meta.c.total_vesting_shares == 0)
+                         .values(total_vesting_fund=fund, total_vesting_shares=shares))
+
+    def add_account_snapshot(self, accounts: Iterable[Account]) -> int:
+        """Accounts not yet known; ops already applied to a known account are kept."""
+        rows = [_account_row(a) for a in accounts]
+        with self.engine.begin() as conn:
+            for chunk in _chunks(rows):
+                conn.execute(self._insert(t.accounts).on_conflict_do_nothing(), list(chunk))
+        return len(rows)
+
+    # --- loading the rows a batch needs ---------------------------------------------
+    def prefetch(self, state: State, blocks: Sequence[Block]) -> None:
+        needs = Needs.of(blocks)
+        with self.engine.connect() as conn:
+            self._load_posts(conn, state, needs.posts)
+            known = {k: p for k, p in state.posts.items() if p is not None}
+            vote_keys = [(known[k].id, v) for k, v in needs.votes if k in known]
+            commit_keys = [(known[k].id, p) for k, p in needs.commits if k in known]
+            whole_ids = [known[k].id for k in needs.whole_posts if k in known]
+            self._load_votes(conn, state, vote_keys)
+            self._load_commits(conn, state, commit_keys, whole_ids)
+            predictors = {p for (pid, p) in state.commits if pid in set(whole_ids)}
+            self._load_votes(conn, state, [(pid, p) for pid in whole_ids for p in predictors
+                                           if (pid, p) in state.commits])
+            self._load_curators(conn, state, needs.curators | predictors)
+            self._load_accounts(conn, state, needs.accounts)
+            self._load_delegations(conn, state, needs.delegations)
+            paid = [known[k] for k in needs.whole_posts if k in known]
+            self._load_author_history(conn, state, paid, blocks[0].time if blocks else 0)
+
+    def _insert(self, table: t.Table) -> Any:
+        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+        return dialect.insert(table)
+
+    @staticmethod
+    def _load_posts(conn: Any, state: State, keys: set[PostKey]) -> None:
+        todo = sorted(k for k in keys if k not in state.posts)
+        for chunk in _chunks(todo):
+            rows = conn.execute(select(t.posts).where(
+                tuple_(t.posts.c.author, t.posts.c.permlink).in_(chunk))).mappings()
+            for row in rows:
+                state.posts[(row["author"], row["permlink"])] = _post(row)
+        for k in todo:
+            state.posts.setdefault(k, None)
+
+    @staticmethod
+    def _load_votes(conn: Any, state: State, keys: list[tuple[int, str]]) -> None:
+        todo = sorted(set(k for k in keys if k not in state.votes))
+        for chunk in _chunks(todo):
+            rows = conn.execute(select(t.votes).where(
+                tuple_(t.votes.c.post_id, t.votes.c.voter).in_(chunk)))
+            for post_id, voter, rshares in rows:
+                state.votes[(post_id, voter)] = rshares
+
+    @staticmethod
+    def _load_commits(conn: Any, state: State, keys: list[tuple[int, str]],
+                      whole_ids: list[int]) -> None:
+        todo = sorted(set(k for k in keys if k not in state.commits))
+        queries = [tuple_(t.commits.c.post_id, t.commits.c.predictor).in_(c)
+                   for c in _chunks(todo)]
+        queries += [t.commits.c.post_id.in_(c) for c in _chunks(sorted(set(whole_ids)))]
+        for where in queries:
+            for row in conn.execute(select(t.commits).where(where)).mappings():
+                key = (row["post_id"], row["predictor"])
+                if key not in state.commits:
+                    state.commits[key] = Commit(**row)
+                    state.commits_of_post.setdefault(key[0], set()).add(key[1])
+
+    @staticmethod
+    def _load_curators(conn: Any, state: State, names: set[str]) -> None:
+        todo = sorted(n for n in names if n not in state.curators)
+        for chunk in _chunks(todo):
+            for row in conn.execute(select(t.curators).where(t.curators.c.name.in_(chunk))):
+                state.curators[row.name] = Curator(*row)
+
+    @staticmethod
+    def _load_accounts(conn: Any, state: State, names: set[str]) -> None:
+        todo = sorted(n for n in names if n not in state.accounts)
+        for chunk in _chunks(todo):
+            for row in conn.execute(select(t.accounts).where(t.accounts.c.name.in_(chunk))):
+                state.accounts[row.name] = Account(*row)
+        for n in todo:
+            state.accounts.setdefault(n, None)
+
+    @staticmethod
+    def _load_delegations(conn: Any, state: State, pairs: set[tuple[str, str]]) -> None:
+        todo = sorted(p for p in pairs if p not in state.delegations)
+        for chunk in _chunks(todo):
+            for a, b, vests in conn.execute(select(t.delegations).where(
+                    tuple_(t.delegations.c.delegator, t.delegations.c.delegatee).in_(chunk))):
+                state.delegations[(a, b)] = vests
+
+    @staticmethod
+    def _load_author_history(conn: Any, state: State, posts: list[Post], since: int) -> None:
+        h = t.author_history.c
+        for author, is_reply in sorted({(p.author, p.is_reply) for p in posts}):
+            if (author, is_reply) in state.author_history:
+                continue
+            rows = conn.execute(select(h.time, h.r, h.w).where(
+                h.author == author, h.is_reply == is_reply, h.time >= since - 60 * 86400)
+                .order_by(h.time, h.post_id))
+            state.author_history[(author, is_reply)] = [AuthorEntry(*r) for r in rows]
+
+    # --- writing a batch back -------------------------------------------------------
+    def flush(self, state: State) -> None:
+        """Everything the batch changed plus the checkpoint, atomically."""
+        with self.engine.begin() as conn:
+            self._upsert(conn, t.posts, ["id"], [
+                _post_row(state.posts[k]) for k in sorted(state.dirty_posts)])
+            self._upsert(conn, t.votes, ["post_id", "voter"], [
+                {"post_id": k[0], "voter": k[1], "rshares": state.votes[k]}
+                for k in sorted(state.dirty_votes)])
+            self._upsert(conn, t.commits, ["post_id", "predictor"], [
+                _commit_row(state.commits[k]) for k in sorted(state.dirty_commits)])
+            self._upsert(conn, t.curators, ["name"], [
+                _slots_row(state.curators[n]) for n in sorted(state.dirty_curators)])
+            self._upsert(conn, t.accounts, ["name"], [
+                _account_row(state.accounts[n]) for n in sorted(state.dirty_accounts)])
+            self._upsert(conn, t.delegations, ["delegator", "delegatee"], [
+                {"delegator": a, "delegatee": b, "vests": state.delegations[(a, b)]}
+                for a, b in sorted(state.dirty_delegations)])
+            self._insert_new(conn, t.author_history, [
+                {"post_id": pid, "author": a, "is_reply": rep, "time": e.time, "r": e.r,
+                 "w": e.w} for pid, a, rep, e in state.new_author_entries])
+            self._insert_new(conn, t.settlements, [_slots_row(s) for s in state.settled])
+            self._insert_new(conn, t.rejections, [_rejection_row(r) for r in state.rejections])
+            m = state.meta
+            conn.execute(update(t.meta).where(t.meta.c.id == 1).values(
+                last_block=m.last_block, last_block_id=m.last_block_id, last_time=m.last_time,
+                next_post_id=m.next_post_id))
+
+    def _upsert(self, conn: Any, table: t.Table, keys: list[str], rows: list[dict]) -> None:
+        if not rows:
+            return
+        stmt = self._insert(table)
+        cols = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=cols), rows)
+
+    def _insert_new(self, conn: Any, table: t.Table, rows: list[dict]) -> None:
+        if rows:
+            conn.execute(self._insert(table).on_conflict_do_nothing(), rows)
+
+
+def _post(row: Any) -> Post:
+    benef = tuple(b for b in row["beneficiaries"].split(",") if b)
+    return Post(row["id"], row["author"], row["permlink"], row["created"], row["block"],
+                row["parent_author"], row["parent_permlink"], row["is_market"], row["deleted"],
+                row["declined"], benef, row["net_rshares"], row["abs_rshares"], row["payout"],
+                row["paid_block"])
+
+
+def _post_row(p: Post | None) -> dict:
+    assert p is not None
+    row = _slots_row(p)
+    row["beneficiaries"] = ",".join(p.beneficiaries)
+    return row
+
+
+def _commit_row(c: Commit | None) -> dict:
+    assert c is not None
+    return _slots_row(c)
+
+
+def _account_row(a: Account | None) -> dict:
+    assert a is not None
+    return _slots_row(a)
+
+
+def _slots_row(obj: Any) -> dict:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def clean_text(text: str) -> str:
+    """Any string → one every database stores (no NULs, no lone surrogates)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def _rejection_row(r: Any) -> dict:
+    row = _slots_row(r)
+    for k in ("kind", "reason", "detail", "account", "author", "permlink"):
+        row[k] = clean_text(row[k])
+    return row

@@ -1,0 +1,298 @@
+"""``curation-market``: replay history, report, and curator tooling."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import create_engine, select
+
+from curation.commitment import ZERO_CHAIN_ID, commitment, new_salt
+from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli, parse_milli
+from indexer import schema as t
+from indexer.accounts import read_accounts, read_globals
+from indexer.blockfile import open_text, read_blocks, write_blocks
+from indexer.ingest import Ingester, Stats
+from indexer.postdump import Anchor, import_posts
+from indexer.store import Store
+from service import salts
+from service.config import ConfigError, Settings, load_settings
+from service.ops import commit_payload, custom_json_op, reveal_payload
+from service.render import print_report
+from service.report import build_report, parse_post_ref, to_json
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False,
+                  pretty_exceptions_enable=False)
+prepare_app = typer.Typer(help="Print the custom_json op a curator broadcasts.",
+                          no_args_is_help=True)
+app.add_typer(prepare_app, name="prepare")
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c",
+                                                   help="config.toml (defaults if omitted)")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default from "
+                                              "config [ingest] db")]
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+def settings_from(path: Path | None) -> Settings:
+    try:
+        return load_settings(path)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def open_store(settings: Settings, db: str | None) -> Store:
+    url = db or settings.ingest.db
+    cfg = settings.market_config()
+    try:
+        return Store(create_engine(url), settings.chain.chain_id, cfg.rules.label)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable server, said plainly
+        raise fail(f"cannot open database {url!r}: {exc}") from None
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[callable]:
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=None),
+                  TextColumn("block {task.fields[block]:,} · {task.fields[ops]:,} ops · "
+                             "{task.fields[rate]:,.0f} ops/s"),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as bar:
+        task = bar.add_task(label, total=None, block=0, ops=0, rate=0.0)
+
+        def update(stats: Stats) -> None:
+            bar.update(task, block=stats.last_block, ops=stats.ops, rate=stats.ops_per_second)
+
+        yield update
+
+
+def load_snapshots(store: Store, accounts: list[Path], globals_file: Path | None) -> None:
+    if globals_file:
+        try:
+            store.set_globals(*read_globals(globals_file))
+        except (OSError, ValueError, KeyError) as exc:
+            raise fail(f"--globals {globals_file}: {exc}") from None
+    if accounts:
+        problems: list[str] = []
+        try:
+            n = store.add_account_snapshot(read_accounts(accounts, problems))
+        except OSError as exc:
+            raise fail(f"--accounts: {exc}") from None
+        err.print(f"accounts: {n} read" + (f", {len(problems)} unreadable" if problems else ""))
+        for p in problems[:5]:
+            err.print(f"  [yellow]skipped[/yellow] {p}")
+
+
+@app.command()
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="JSON-lines block files (.gz accepted)",
+                                                exists=True, dir_okay=False)],
+    accounts: Annotated[list[Path] | None, typer.Option(
+        "--accounts", help="get_accounts objects, one per line", exists=True)] = None,
+    globals_file: Annotated[Path | None, typer.Option(
+        "--globals", help="dynamic global properties JSON", exists=True)] = None,
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Replay block files through the market into the database (resumable, idempotent)."""
+    settings = settings_from(config)
+    store = open_store(settings, db)
+    load_snapshots(store, accounts or [], globals_file)
+    ingester = Ingester(store, settings.market_config(), settings.ingest.batch_blocks)
+    start = ingester.checkpoint
+    with progress_bar("replay") as update:
+        stats = ingester.run(read_blocks(files), progress=update)
+    err.print(f"replayed {stats.blocks:,} blocks ({stats.ops:,} ops) in {stats.seconds:.2f}s "
+              f"— {stats.ops_per_second:,.0f} ops/s; checkpoint {start:,} → {stats.last_block:,}"
+              + (f"; {stats.skipped:,} already ingested" if stats.skipped else "")
+              + (f"; {stats.bad_lines:,} bad lines recorded" if stats.bad_lines else ""))
+
+
+@app.command("import-posts")
+def import_posts_cmd(
+    posts: Annotated[list[Path], typer.Argument(help="get_content objects, one per line",
+                                                exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="block file to write (.gz ok)")],
+    anchor_block: Annotated[int, typer.Option(help="a block number of the dump's chain")]
+    = 17_000_000,
+    anchor_time: Annotated[str, typer.Option(help="that block's timestamp")]
+    = "2017-11-07T01:25:09",
+    settle_pending: Annotated[bool, typer.Option(
+        help="also pay out pending posts at cashout_time with their pending value "
+             "(an estimate, not chain history)")] = False,
+) -> None:
+    """Rebuild the op stream of a post dump as a block file (same pipeline as node blocks)."""
+    docs = []
+    for path in posts:
+        with open_text(path) as fh:
+            docs += [orjson.loads(line) for line in fh if line.strip()]
+    blocks = import_posts(docs, Anchor.of(anchor_block, anchor_time), settle_pending)
+    n = write_blocks(blocks, out)
+    err.print(f"wrote {n:,} blocks from {len(docs):,} posts to {out}")
+
+
+@app.command()
+def report(
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    post: Annotated[str | None, typer.Option(help="only @author/permlink")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """Settled markets, every factor of every reward, curator totals, rejected ops."""
+    if fmt not in ("table", "json"):
+        raise fail("--format must be 'table' or 'json'")
+    settings = settings_from(config)
+    store = open_store(settings, db)
+    try:
+        ref = parse_post_ref(post) if post else None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    doc = build_report(store.engine, ref)
+    if fmt == "json":
+        sys.stdout.buffer.write(to_json(doc))
+    else:
+        print_report(doc, Console(), detail=ref is not None)
+
+
+@app.command()
+def rejections(
+    db: DbOpt = None,
+    config: ConfigOpt = None,
+    reason: Annotated[str | None, typer.Option(help="only this reason")] = None,
+    account: Annotated[str | None, typer.Option(help="only this account")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
+) -> None:
+    """List rejected ops with their position and reason (JSON lines)."""
+    store = open_store(settings_from(config), db)
+    r = t.rejections
+    q = select(r).order_by(r.c.block, r.c.trx, r.c.op, r.c.sub).limit(limit)
+    if reason:
+        q = q.where(r.c.reason == reason)
+    if account:
+        q = q.where(r.c.account == account)
+    with store.engine.connect() as conn:
+        for row in conn.execute(q).mappings():
+            sys.stdout.buffer.write(orjson.dumps(dict(row)) + b"\n")
+
+
+def _check_post(author: str, permlink: str, predictor: str) -> None:
+    for what, value, rx in (("--author", author, ACCOUNT_RE), ("--predictor", predictor,
+                                                               ACCOUNT_RE),
+                            ("--permlink", permlink, PERMLINK_RE)):
+        if not rx.fullmatch(value):
+            raise fail(f"{what} {value!r} is not a valid name")
+
+
+def _milli(value: str, what: str) -> int:
+    milli = parse_milli(value)
+    if milli is None:
+        raise fail(f"{what} must be a decimal amount like 12.345, got {value!r}")
+    return milli
+
+
+def _salt(hex_salt: str | None) -> bytes:
+    if hex_salt is None:
+        return new_salt()
+    try:
+        salt = bytes.fromhex(hex_salt)
+    except ValueError:
+        salt = b""
+    if len(salt) != 32:
+        raise fail("--salt must be 32 bytes written as 64 hex characters")
+    return salt
+
+
+Author = Annotated[str, typer.Option(help="post author")]
+Permlink = Annotated[str, typer.Option(help="post permlink")]
+Predictor = Annotated[str, typer.Option(help="your account (the signer)")]
+ChainId = Annotated[str | None, typer.Option(
+    help="64-hex chain id (default from config)")]
+SaltFile = Annotated[Path, typer.Option(help="where salts wait for the reveal")]
+
+
+@app.command("commitment")
+def commitment_cmd(author: Author, permlink: Permlink, predictor: Predictor,
+                   prediction: Annotated[str, typer.Option(help="e.g. 12.345")],
+                   salt: Annotated[str | None, typer.Option(help="64 hex; fresh if omitted")]
+                   = None,
+                   chain_id: ChainId = None) -> None:
+    """Print the commitment for a prediction (and the salt, when a fresh one was drawn)."""
+    _check_post(author, permlink, predictor)
+    milli = _milli(prediction, "--prediction")
+    salt_bytes = _salt(salt)
+    cid = chain_id or ZERO_CHAIN_ID
+    typer.echo(commitment(cid, author, permlink, predictor, milli, salt_bytes))
+    if salt is None:
+        typer.echo(f"salt {salt_bytes.hex()}")
+
+
+@prepare_app.command("commit")
+def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
+                   prediction: Annotated[str, typer.Option(help="e.g. 12.345")],
+                   config: ConfigOpt = None, salt_file: SaltFile = salts.DEFAULT_PATH) -> None:
+    """Draw a salt, store it locally, print the commit op."""
+    settings = settings_from(config)
+    _check_post(author, permlink, predictor)
+    milli = _milli(prediction, "--prediction")
+    salt = new_salt()
+    cid = settings.chain.chain_id
+    salts.remember(salt_file, cid, author, permlink, predictor, milli, salt)
+    payload = commit_payload(cid, author, permlink, predictor, milli, salt)
+    typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
+    err.print(f"salt stored in {salt_file}; reveal after the {settings.market.window_seconds}s "
+              "window with: curation-market prepare reveal")
+
+
+@prepare_app.command("reveal")
+def prepare_reveal(author: Author, permlink: Permlink, predictor: Predictor,
+                   config: ConfigOpt = None, salt_file: SaltFile = salts.DEFAULT_PATH) -> None:
+    """Print the reveal op for a stored commit."""
+    settings = settings_from(config)
+    _check_post(author, permlink, predictor)
+    stored = salts.recall(salt_file, settings.chain.chain_id, author, permlink, predictor)
+    if stored is None:
+        raise fail(f"no stored salt for {predictor} on @{author}/{permlink} in {salt_file}")
+    milli, salt = stored
+    payload = reveal_payload(author, permlink, milli, salt)
+    typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
+    err.print(f"reveals {format_milli(milli)}")
+
+
+@app.command()
+def demo(
+    db: Annotated[str, typer.Option(help="SQLAlchemy URL")] = "sqlite:///demo.db",
+    out: Annotated[Path, typer.Option(help="where the demo's block file goes")]
+    = Path("demo-blocks.jsonl.gz"),
+    seed: Annotated[int, typer.Option(help="simulation seed")] = 17,
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """Replay the bundled real block-17M posts with simulated curators, then report."""
+    from service.demo import run_demo
+
+    doc = run_demo(db, out, seed, err)
+    if fmt == "json":
+        sys.stdout.buffer.write(to_json(doc))
+    else:
+        print_report(doc, Console(), detail=False)
+
+
+def data_path(name: str) -> Path:
+    return Path(str(resources.files("service") / "data" / name))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

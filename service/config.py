@@ -1,0 +1,148 @@
+"""``config.toml`` → the engine's plain settings, with errors that name key and expected form."""
+
+from __future__ import annotations
+
+import tomllib
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from curation.commitment import ZERO_CHAIN_ID
+from curation.market import MarketConfig
+from curation.payload import PayloadLimits, parse_milli
+from rewards.rules import named
+
+HIVE_CHAIN_ID = "beeab0de" + "0" * 56
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _decimal_text(value: str, what: str) -> str:
+    try:
+        d = Decimal(value)
+    except InvalidOperation as exc:
+        raise ValueError(f"expected {what} as a decimal string") from exc
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"expected {what} as a non-negative decimal string")
+    return value
+
+
+class Chain(_Section):
+    name: Literal["steem", "hive"] = "steem"
+    chain_id: str = Field(default=ZERO_CHAIN_ID, pattern=r"^[0-9a-f]{64}$")
+
+
+class Market(_Section):
+    custom_json_id: str = Field(default="curation_market", min_length=1, max_length=32)
+    window_seconds: int = Field(default=1800, ge=1, le=7 * 86400)
+    reveal_period_seconds: int = Field(default=21600, ge=1, le=7 * 86400)
+    include_replies: bool = False
+    max_prediction: str = "10000000.000"
+    max_open_commits: int = Field(default=500, ge=1)
+    max_payload_bytes: int = Field(default=8192, ge=64, le=1 << 20)
+    max_ops_per_payload: int = Field(default=50, ge=1, le=10_000)
+
+    @field_validator("max_prediction")
+    @classmethod
+    def _milli(cls, v: str) -> str:
+        if parse_milli(v) is None:
+            raise ValueError('expected an amount string like "10000000.000"')
+        return v
+
+
+class RulesSection(_Section):
+    name: Literal["seed", "seed-as-written", "commit-reveal"] = "seed"
+    closeness: Literal["prose", "as_written", "inverse", "off"] | None = None
+    information_added: bool | None = None
+    underdog: Literal["off", "curve", "beat-average"] = "off"
+    curation_fraction: str = "0.25"
+    reputation_min_payout: str = "1.000"
+    underdog_c: str = "0.2"
+    underdog_floor: float = Field(default=1.0, ge=0)
+    author_window_days: int = Field(default=28, ge=1, le=365)
+    disqualify_voters: bool = False
+
+    @field_validator("curation_fraction", "underdog_c")
+    @classmethod
+    def _ratio(cls, v: str) -> str:
+        _decimal_text(v, "a ratio")
+        if not 0 <= Decimal(v) <= 1:
+            raise ValueError("expected a ratio between 0 and 1, as a decimal string")
+        return v
+
+    @field_validator("reputation_min_payout")
+    @classmethod
+    def _amount(cls, v: str) -> str:
+        if parse_milli(v) is None:
+            raise ValueError('expected an amount string like "1.000"')
+        return v
+
+
+class Ingest(_Section):
+    db: str = "sqlite:///curation.db"
+    batch_blocks: int = Field(default=2000, ge=1, le=100_000)
+
+
+class Settings(_Section):
+    chain: Chain = Chain()
+    market: Market = Market()
+    rules: RulesSection = RulesSection()
+    ingest: Ingest = Ingest()
+
+    def market_config(self) -> MarketConfig:
+        r = self.rules
+        overrides: dict[str, object] = {
+            "underdog": r.underdog,
+            "curation_fraction": Fraction(r.curation_fraction),
+            "reputation_min_payout": parse_milli(r.reputation_min_payout),
+            "underdog_c": Fraction(r.underdog_c),
+            "underdog_floor": r.underdog_floor,
+            "author_window": r.author_window_days * 86400,
+            "disqualify_voters": r.disqualify_voters,
+        }
+        if r.closeness is not None:
+            overrides["closeness"] = r.closeness
+        if r.information_added is not None:
+            overrides["information_added"] = r.information_added
+        rules = named(r.name, **overrides)
+        m = self.market
+        limits = PayloadLimits(m.max_payload_bytes, m.max_ops_per_payload,
+                               parse_milli(m.max_prediction) or 0)
+        return MarketConfig(m.custom_json_id, self.chain.chain_id, m.window_seconds,
+                            m.reveal_period_seconds, m.include_replies, m.max_open_commits,
+                            limits, rules)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Defaults, overlaid by the TOML file when given."""
+    if path is None:
+        return Settings()
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such file") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        return Settings.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def _describe(err: dict) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return f"unknown key {key!r}"
+    got = err.get("input")
+    return f"{key}: {err['msg'].removeprefix('Value error, ')} (got {got!r:.60})"
+

@@ -1,0 +1,144 @@
+"""Settled markets, curator totals and rejections, read back from the database.
+
+The JSON form is the contract frontends read: sorted, integer milli-units for money, no wall
+clock — the same database always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, func, select
+
+from curation.payload import format_milli
+from indexer import schema as t
+from indexer.ops import format_time
+
+PREDICTION_FIELDS = ("predictor", "prediction", "commit_block", "revealed", "qualified", "ep",
+                     "d", "cp", "n", "r", "rp", "sp", "sp_known", "ia", "voted", "weight",
+                     "reward")
+
+
+def parse_post_ref(ref: str) -> tuple[str, str]:
+    """``@author/permlink`` (or ``author/permlink``) → (author, permlink)."""
+    author, sep, permlink = ref.removeprefix("@").partition("/")
+    if not sep or not author or not permlink:
+        raise ValueError(f"expected @author/permlink, got {ref!r}")
+    return author, permlink
+
+
+def build_report(engine: Engine, post: tuple[str, str] | None = None) -> dict[str, Any]:
+    with engine.connect() as conn:
+        meta = conn.execute(select(t.meta)).mappings().one()
+        markets = _markets(conn, post)
+        return {
+            "as_of_block": meta["last_block"],
+            "as_of_time": format_time(meta["last_time"]) if meta["last_time"] else None,
+            "rules": meta["rules"],
+            "markets": markets,
+            "curators": [] if post else _curators(conn),
+            "rejections": _rejection_counts(conn),
+        }
+
+
+def _markets(conn: Any, post: tuple[str, str] | None) -> list[dict]:
+    s, p = t.settlements, t.posts
+    q = (select(s, p.c.author, p.c.permlink, p.c.created)
+         .join(p, p.c.id == s.c.post_id).order_by(s.c.block, s.c.post_id))
+    if post:
+        q = q.where(p.c.author == post[0], p.c.permlink == post[1])
+    rows = conn.execute(q).mappings().all()
+    by_post = _predictions(conn, [r["post_id"] for r in rows])
+    return [{
+        "author": r["author"],
+        "permlink": r["permlink"],
+        "created": format_time(r["created"]),
+        "paid_block": r["block"],
+        "final_payout": r["final_payout"],
+        "pool": r["pool"],
+        "returned": r["returned"],
+        "underdog_returned": r["underdog_returned"],
+        "rules": r["rules"],
+        "x": r["x"],
+        "f": r["f"],
+        "predictions": by_post.get(r["post_id"], []),
+    } for r in rows]
+
+
+def _predictions(conn: Any, post_ids: list[int]) -> dict[int, list[dict]]:
+    c = t.commits
+    out: dict[int, list[dict]] = {}
+    for i in range(0, len(post_ids), 500):
+        chunk = post_ids[i:i + 500]
+        q = (select(c).where(c.c.post_id.in_(chunk), c.c.status == "settled")
+             .order_by(c.c.post_id, c.c.block, c.c.trx, c.c.op, c.c.sub))
+        for row in conn.execute(q).mappings():
+            out.setdefault(row["post_id"], []).append(_prediction(row))
+    return out
+
+
+def _prediction(row: Any) -> dict:
+    return {
+        "predictor": row["predictor"],
+        "prediction": row["prediction"],
+        "commit_block": row["block"],
+        "revealed": row["prediction"] is not None,
+        "qualified": row["qualified"],
+        "ep": row["ep"],
+        "d": row["d"],
+        "cp": row["cp"],
+        "n": row["n"],
+        "r": row["r"],
+        "rp": row["rp"],
+        "sp": row["sp"],
+        "sp_known": row["sp_known"],
+        "ia": row["ia"],
+        "voted": row["voted"],
+        "weight": row["weight"],
+        "reward": row["reward"],
+    }
+
+
+def _curators(conn: Any) -> list[dict]:
+    c = t.curators
+    rows = conn.execute(select(c).order_by(c.c.earned.desc(), c.c.name)).mappings()
+    return [{"curator": r["name"], "earned": r["earned"], "predictions": r["n"],
+             "hits": r["hits"], "rewarded": r["rewarded"], "open_commits": r["open_commits"]}
+            for r in rows]
+
+
+def _rejection_counts(conn: Any) -> dict[str, int]:
+    r = t.rejections
+    rows = conn.execute(select(r.c.reason, func.count()).group_by(r.c.reason)
+                        .order_by(r.c.reason))
+    return {reason: n for reason, n in rows}
+
+
+def to_json(report: dict) -> bytes:
+    return orjson.dumps(report, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+
+
+def explain(pred: dict, market: dict) -> str:
+    """One line a curator can read: why this prediction earned what it earned."""
+    if not pred["revealed"]:
+        return "never revealed: a miss (counts in N)"
+    final = market["final_payout"]
+    band = f"band {format_milli(final * 9 // 10)}..{format_milli(final)}"
+    if not pred["qualified"]:
+        why = "voted on the post" if pred["voted"] and 10 * pred["prediction"] >= 9 * final \
+            and pred["prediction"] <= final else "outside the " + band
+        return f"not qualified: {why}"
+    parts = [f"in {band}"]
+    if pred["ep"] is None:
+        parts.append("first prediction: CP 1")
+    else:
+        parts.append(f"closest earlier {format_milli(pred['ep'])} → d {pred['d']:.4f}, "
+                     f"CP {pred['cp']:.4f}")
+    parts.append(f"RP ({pred['r']}/{pred['n']})³ = {pred['rp']:.4f}")
+    sp = format_milli(pred["sp"]) + ("" if pred["sp_known"] else " (unknown)")
+    parts.append(f"SP {sp}")
+    if pred["ia"] != 1.0:
+        parts.append(f"IA {pred['ia']:.4f}")
+    parts.append(f"weight {pred['weight']:.6g} → {format_milli(pred['reward'])}")
+    return "; ".join(parts)

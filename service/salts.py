@@ -1,0 +1,47 @@
+"""Where a curator's salts wait between commit and reveal: a small local JSON file.
+
+The salt is the secret that keeps a prediction hidden until the reveal; losing it turns the
+commit into a miss, so it is written (atomically) before the commit is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+DEFAULT_PATH = Path(os.environ.get("CURATION_MARKET_HOME", Path.home() / ".curation-market")) \
+    / "salts.json"
+
+
+def _key(chain_id: str, author: str, permlink: str, predictor: str) -> str:
+    return f"{chain_id[:8]}:{predictor}:@{author}/{permlink}"
+
+
+def load(path: Path = DEFAULT_PATH) -> dict[str, dict]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+def remember(path: Path, chain_id: str, author: str, permlink: str, predictor: str,
+             prediction: int, salt: bytes) -> None:
+    entries = load(path)
+    entries[_key(chain_id, author, permlink, predictor)] = {
+        "prediction": prediction, "salt": salt.hex()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".salts-")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(entries, fh, indent=1, sort_keys=True)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def recall(path: Path, chain_id: str, author: str, permlink: str,
+           predictor: str) -> tuple[int, bytes] | None:
+    entry = load(path).get(_key(chain_id, author, permlink, predictor))
+    if entry is None:
+        return None
+    return int(entry["prediction"]), bytes.fromhex(entry["salt"])
