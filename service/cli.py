@@ -186,7 +186,7 @@ def rejections(
         q = q.where(r.c.account == account)
     with store.engine.connect() as conn:
         for row in conn.execute(q).mappings():
-            sys.stdout.buffer.write(orjson.dumps(dict(row)) + b"\n")
+            sys.stdout.buffer.write(orjson.dumps({str(k): v for k, v in row.items()}) + b"\n")
 
 
 def _check_post(author: str, permlink: str, predictor: str) -> None:
