@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from curation.market import MarketConfig, apply_block
+from curation.market import Applier, MarketConfig
 from curation.records import Block
 from curation.state import Rejection, State
 from indexer.blockfile import BadLine
@@ -41,6 +41,7 @@ class Ingester:
         self.adapter = Adapter(cfg.market_id, cfg.limits)
         self.batch_blocks, self.batch_ops = batch_blocks, batch_ops
         self.state: State = store.new_state()
+        self.applier = Applier(self.state, cfg)
         # a bad line is keyed by the last block read before it and its rank after that block,
         # so re-reading the same file records it once, however the batches fall
         self._last_seen = 0
@@ -106,7 +107,7 @@ class Ingester:
         state = self.state
         self.store.prefetch(state, batch)
         for block in batch:
-            apply_block(state, block, self.cfg)
+            self.applier.apply(block)
             stats.blocks += 1
             stats.ops += block.n_ops
             stats.records += len(block.records)

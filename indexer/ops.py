@@ -7,7 +7,7 @@ reason instead of an exception: one bad op never takes a block, or the indexer, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,21 +75,16 @@ def op_name_value(op: Any) -> tuple[str, Any]:
     return "", None
 
 
-def _s(value: dict, *keys: str) -> str:
-    """The first present key among Steem/Hive spellings: a short printable ASCII string.
+def _s(value: dict, key: str, alt: str = "") -> str:
+    """A short printable ASCII string under ``key`` (or its other spelling ``alt``).
 
     Names and permlinks on chain are ASCII and short; anything else is bad input, and
     refusing it here keeps NULs and lone surrogates out of every database.
     """
-    for key in keys:
-        if key in value:
-            v = value[key]
-            if not isinstance(v, str):
-                raise TypeError(f"{key} must be a string")
-            if len(v) > 256 or not v.isascii() or not v.isprintable():
-                raise ValueError(f"{key} is not a short printable ASCII string")
-            return v
-    raise KeyError(keys[0])
+    v = value[key] if alt == "" or key in value else value[alt]
+    if type(v) is not str or len(v) > 256 or not v.isascii() or not v.isprintable():
+        raise ValueError(f"{key} is not a short printable ASCII string")
+    return v
 
 
 def _int(value: Any) -> int:
@@ -101,7 +96,7 @@ def _int(value: Any) -> int:
     return n
 
 
-Handler = Callable[[Pos, dict], Iterator[Record]]
+Handler = Callable[[Pos, dict], "Record | list[Record] | None"]
 
 
 class Adapter:
@@ -167,33 +162,38 @@ class Adapter:
             records.append(BadOp(pos, name, "malformed_op", "op value is not an object"))
             return
         try:
-            records.extend(list(handler(pos, value)))  # all of an op, or none of it
+            out = handler(pos, value)  # all of an op's records, or none of them
         except (KeyError, TypeError, ValueError, AmountError, OverflowError) as exc:
             detail = f"{type(exc).__name__}: {exc}"[:160]
             records.append(BadOp(pos, name, "malformed_op", detail, _who(value)))
+            return
+        if type(out) is list:
+            records.extend(out)
+        elif out is not None:
+            records.append(out)
 
     # --- posts and votes -------------------------------------------------------------
-    def _comment(self, pos: Pos, v: dict) -> Iterator[Record]:
-        yield Comment(pos, _s(v, "author"), _s(v, "permlink"), _s(v, "parent_author"),
+    def _comment(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        return Comment(pos, _s(v, "author"), _s(v, "permlink"), _s(v, "parent_author"),
                       _s(v, "parent_permlink"))
 
-    def _comment_options(self, pos: Pos, v: dict) -> Iterator[Record]:
+    def _comment_options(self, pos: Pos, v: dict) -> Record | list[Record] | None:
         cap = v.get("max_accepted_payout")
-        yield CommentOptions(pos, _s(v, "author"), _s(v, "permlink"), _beneficiaries(v),
+        return CommentOptions(pos, _s(v, "author"), _s(v, "permlink"), _beneficiaries(v),
                              None if cap is None else amount_of(cap, DOLLAR))
 
-    def _delete_comment(self, pos: Pos, v: dict) -> Iterator[Record]:
-        yield DeleteComment(pos, _s(v, "author"), _s(v, "permlink"))
+    def _delete_comment(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        return DeleteComment(pos, _s(v, "author"), _s(v, "permlink"))
 
-    def _vote(self, pos: Pos, v: dict) -> Iterator[Record]:
-        yield Vote(pos, _s(v, "voter"), _s(v, "author"), _s(v, "permlink"))
+    def _vote(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        return Vote(pos, _s(v, "voter"), _s(v, "author"), _s(v, "permlink"))
 
-    def _effective_vote(self, pos: Pos, v: dict) -> Iterator[Record]:
-        yield EffectiveVote(pos, _s(v, "voter"), _s(v, "author"), _s(v, "permlink"),
+    def _effective_vote(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        return EffectiveVote(pos, _s(v, "voter"), _s(v, "author"), _s(v, "permlink"),
                             _int(v["rshares"]))
 
     # --- the market's own ops ---------------------------------------------------------
-    def _custom_json(self, pos: Pos, v: dict) -> Iterator[Record]:
+    def _custom_json(self, pos: Pos, v: dict) -> Record | list[Record] | None:
         if v.get("id") != self.market_id:
             return
         auths = v.get("required_auths") or []
@@ -202,67 +202,71 @@ class Adapter:
             posting if isinstance(posting, list) else [])
         msgs = parse_payload(v.get("json"), self.limits)
         if len(signers) != 1 or not all(isinstance(s, str) for s in signers):
-            yield MarketOp(pos, None, msgs, f"{len(signers)} signing accounts, need exactly 1")
+            return MarketOp(pos, None, msgs, f"{len(signers)} signing accounts, need exactly 1")
         else:
-            yield MarketOp(pos, signers.pop(), msgs)
+            return MarketOp(pos, signers.pop(), msgs)
 
     # --- payouts ----------------------------------------------------------------------
-    def _comment_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+    def _comment_reward(self, pos: Pos, v: dict) -> Record | list[Record] | None:
         if "total_payout_value" in v or "curator_payout_value" in v:
             parts = ("total_payout_value", "curator_payout_value", "beneficiary_payout_value")
             amount = sum(amount_of(v[k], DOLLAR) for k in parts if k in v)
         else:
             amount = amount_of(v["payout"], DOLLAR)
-        yield Payout(pos, _s(v, "author", "comment_author"),
+        return Payout(pos, _s(v, "author", "comment_author"),
                      _s(v, "permlink", "comment_permlink"), amount)
 
-    def _payout_update(self, pos: Pos, v: dict) -> Iterator[Record]:
-        yield Payout(pos, _s(v, "author"), _s(v, "permlink"), None)
+    def _payout_update(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        return Payout(pos, _s(v, "author"), _s(v, "permlink"), None)
 
     # --- vesting (Steem Power) --------------------------------------------------------
-    def _delegate(self, pos: Pos, v: dict) -> Iterator[Record]:
-        yield VestingDelta(pos, _s(v, "delegator"), "delegation",
+    def _delegate(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        return VestingDelta(pos, _s(v, "delegator"), "delegation",
                            amount_of(v["vesting_shares"], VESTS), _s(v, "delegatee"))
 
-    def _withdraw_vesting(self, pos: Pos, v: dict) -> Iterator[Record]:
-        yield VestingDelta(pos, _s(v, "account"), "powerdown",
+    def _withdraw_vesting(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        return VestingDelta(pos, _s(v, "account"), "powerdown",
                            amount_of(v["vesting_shares"], VESTS))
 
-    def _fill_vesting_withdraw(self, pos: Pos, v: dict) -> Iterator[Record]:
+    def _fill_vesting_withdraw(self, pos: Pos, v: dict) -> Record | list[Record] | None:
         source, target = _s(v, "from_account"), _s(v, "to_account")
-        yield VestingDelta(pos, source, "withdrawn", amount_of(v["withdrawn"], VESTS))
+        out: list[Record] = [VestingDelta(pos, source, "withdrawn",
+                                          amount_of(v["withdrawn"], VESTS))]
         deposited, kind = parse_amount(v["deposited"])
         if kind == VESTS and target != source:
-            yield VestingDelta(pos, target, "own", deposited)
+            out.append(VestingDelta(pos, target, "own", deposited))
+        return out
 
-    def _vested(self, pos: Pos, v: dict) -> Iterator[Record]:
-        yield VestingDelta(pos, _s(v, "to_account"), "own",
+    def _vested(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        return VestingDelta(pos, _s(v, "to_account"), "own",
                            amount_of(v["vesting_shares_received"], VESTS))
 
-    def _claim_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+    def _claim_reward(self, pos: Pos, v: dict) -> Record | list[Record] | None:
         vests = amount_of(v["reward_vests"], VESTS)
         if vests:
-            yield VestingDelta(pos, _s(v, "account"), "own", vests)
+            return VestingDelta(pos, _s(v, "account"), "own", vests)
 
-    def _curation_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+    def _curation_reward(self, pos: Pos, v: dict) -> Record | list[Record] | None:
         if v.get("payout_must_be_claimed") is False:  # before HF17 rewards vested at once
-            yield VestingDelta(pos, _s(v, "curator"), "own", amount_of(v["reward"], VESTS))
+            return VestingDelta(pos, _s(v, "curator"), "own", amount_of(v["reward"], VESTS))
 
-    def _author_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+    def _author_reward(self, pos: Pos, v: dict) -> Record | list[Record] | None:
         if v.get("payout_must_be_claimed") is False:
-            yield VestingDelta(pos, _s(v, "author"), "own", amount_of(v["vesting_payout"], VESTS))
+            return VestingDelta(pos, _s(v, "author"), "own", amount_of(v["vesting_payout"], VESTS))
 
-    def _producer_reward(self, pos: Pos, v: dict) -> Iterator[Record]:
+    def _producer_reward(self, pos: Pos, v: dict) -> Record | list[Record] | None:
         units, kind = parse_amount(v["vesting_shares"])
         if kind == VESTS and units:
-            yield VestingDelta(pos, _s(v, "producer"), "own", units)
+            return VestingDelta(pos, _s(v, "producer"), "own", units)
 
-    def _account_created(self, pos: Pos, v: dict) -> Iterator[Record]:
+    def _account_created(self, pos: Pos, v: dict) -> Record | list[Record] | None:
         account = _s(v, "new_account_name")
-        yield VestingDelta(pos, account, "own", amount_of(v["initial_vesting_shares"], VESTS))
+        out: list[Record] = [VestingDelta(pos, account, "own",
+                                          amount_of(v["initial_vesting_shares"], VESTS))]
         delegation = amount_of(v.get("initial_delegation", "0.000000 VESTS"), VESTS)
         if delegation:
-            yield VestingDelta(pos, _s(v, "creator"), "delegation", delegation, account)
+            out.append(VestingDelta(pos, _s(v, "creator"), "delegation", delegation, account))
+        return out
 
 
 def _beneficiaries(v: dict) -> tuple[str, ...]:

@@ -36,6 +36,12 @@ prepare_app = typer.Typer(help="Print the custom_json op a curator broadcasts.",
 app.add_typer(prepare_app, name="prepare")
 err = Console(stderr=True)
 
+
+def out_console() -> Console:
+    """Wide enough for the report's tables even when piped into a file."""
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=140)
+
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c",
                                                    help="config.toml (defaults if omitted)")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default from "
@@ -162,10 +168,12 @@ def report(
     except ValueError as exc:
         raise fail(str(exc)) from None
     doc = build_report(store.engine, ref)
+    if ref and not doc["markets"]:
+        raise fail(f"no settled market for @{ref[0]}/{ref[1]} as of block {doc['as_of_block']:,}")
     if fmt == "json":
         sys.stdout.buffer.write(to_json(doc))
     else:
-        print_report(doc, Console(), detail=ref is not None)
+        print_report(doc, out_console(), detail=ref is not None)
 
 
 @app.command()
@@ -287,7 +295,7 @@ def demo(
     if fmt == "json":
         sys.stdout.buffer.write(to_json(doc))
     else:
-        print_report(doc, Console(), detail=False)
+        print_report(doc, out_console(), detail=False)
 
 
 def data_path(name: str) -> Path:

@@ -13,7 +13,11 @@ def print_report(doc: dict, console: Console, detail: bool) -> None:
     markets = doc["markets"]
     console.print(f"[bold]as of block {doc['as_of_block']:,}[/bold] ({doc['as_of_time']}) · "
                   f"rules {doc['rules']}")
-    summary = Table(title=f"Settled markets ({len(markets)})", show_lines=False)
+    quiet = [m for m in markets if not m["predictions"]]
+    if not detail:
+        markets = [m for m in markets if m["predictions"]]
+    summary = Table(title=f"Settled markets with predictions ({len(markets)}; "
+                          f"{len(quiet)} more settled with none)", show_lines=False)
     for col, just in (("post", "left"), ("F", "right"), ("pool", "right"),
                       ("paid", "right"), ("returned", "right"), ("revealed/commits", "right"),
                       ("winners", "left")):

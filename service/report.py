@@ -124,7 +124,7 @@ def explain(pred: dict, market: dict) -> str:
     if not pred["revealed"]:
         return "never revealed: a miss (counts in N)"
     final = market["final_payout"]
-    band = f"band {format_milli(final * 9 // 10)}..{format_milli(final)}"
+    band = f"band {format_milli(-(-9 * final // 10))}..{format_milli(final)}"  # 10·P ≥ 9·F
     if not pred["qualified"]:
         why = "voted on the post" if pred["voted"] and 10 * pred["prediction"] >= 9 * final \
             and pred["prediction"] <= final else "outside the " + band
