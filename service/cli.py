@@ -23,7 +23,7 @@ from indexer.blockfile import open_text, read_blocks, write_blocks
 from indexer.ingest import Ingester, Stats
 from indexer.postdump import Anchor, import_posts
 from indexer.store import Store
-from service import cli_api, cli_eval, cli_node, salts
+from service import cli_api, cli_client, cli_eval, cli_node, salts
 from service.config import ConfigError, Settings, load_settings
 from service.ops import commit_payload, custom_json_op, reveal_payload
 from service.render import print_report
@@ -302,7 +302,7 @@ def data_path(name: str) -> Path:
     return Path(str(resources.files("service") / "data" / name))
 
 
-for _area in (cli_node, cli_eval, cli_api):
+for _area in (cli_node, cli_client, cli_eval, cli_api):
     _area.register(app)
 
 if __name__ == "__main__":  # pragma: no cover
