@@ -302,7 +302,11 @@ def _settle_post(state: State, block: Block, cfg: MarketConfig, post: Post,
 
     r = float(max(post.net_rshares, 0)) ** 2
     history = state.author_history.setdefault((post.author, post.is_reply), [])
-    r_before = author_average(history, block.time, rules.author_window)
+    # like reputation (§3), the average is of posts paid in strictly earlier blocks: two posts
+    # of one author paid in the same block must not depend on the order of their payout vops
+    earlier = [e for e in history if e.time < block.time] if history and \
+        history[-1].time >= block.time else history
+    r_before = author_average(earlier, block.time, rules.author_window)
     x, w = relative_payout(r, r_before, rules.underdog_floor)
     entry = AuthorEntry(block.time, r, w)
     history.append(entry)

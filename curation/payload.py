@@ -18,7 +18,7 @@ ACCOUNT_RE = re.compile(r"[a-z][a-z0-9\-.]{2,15}")
 PERMLINK_RE = re.compile(r"[a-z0-9\-_.]{1,256}")
 HEX64_RE = re.compile(r"[0-9a-f]{64}")
 SALT_RE = re.compile(r"[0-9a-fA-F]{64}")
-MILLI_RE = re.compile(r"(\d{1,15})(?:\.(\d{1,3}))?")
+MILLI_RE = re.compile(r"([0-9]{1,15})(?:\.([0-9]{1,3}))?")  # ASCII digits only (not \d)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +54,17 @@ def parse_payload(raw: Any, limits: PayloadLimits) -> tuple[Msg, ...]:
             return (BadMsg("bad_ops_list", "ops must be a non-empty list"),)
         if len(items) > limits.max_ops_per_payload:
             return (BadMsg("too_many_ops", f"{len(items)} > {limits.max_ops_per_payload}"),)
-        return tuple(_judge(item, limits) for item in items)
+        return tuple(_judge(item, limits, in_list=True) for item in items)
     return (_judge(doc, limits),)
 
 
-def _judge(item: Any, limits: PayloadLimits) -> Msg:
+def _judge(item: Any, limits: PayloadLimits, in_list: bool = False) -> Msg:
     if not isinstance(item, dict):
         return BadMsg("not_an_object", type(item).__name__)
+    # inside {"v":1,"ops":[...]} the envelope carries the version; an item may repeat it,
+    # but a different one means a payload of another version was pasted in
+    if in_list and "v" in item and (item["v"] != 1 or isinstance(item["v"], bool)):
+        return BadMsg("bad_version", repr(item["v"])[:40])
     kind = item.get("op")
     post = _post(item)
     if isinstance(post, BadMsg):

@@ -16,6 +16,7 @@ SYMBOLS = {"SBD": DOLLAR, "HBD": DOLLAR, "TBD": DOLLAR, "STEEM": CORE, "HIVE": C
            "TESTS": CORE, "VESTS": VESTS}
 NAIS = {"@@000000013": DOLLAR, "@@000000021": CORE, "@@000000037": VESTS}
 PRECISION = {DOLLAR: 3, CORE: 3, VESTS: 6}
+MAX_UNITS = 10**18  # ~2,500× all VESTS in existence (micro-units); sums stay inside int64
 
 
 class AmountError(ValueError):
@@ -39,11 +40,11 @@ def _parse_legacy(text: str) -> tuple[int, str]:
     if kind is None:
         raise AmountError(f"unknown asset in {text!r:.60}")
     whole, _, frac = number.partition(".")
-    if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > PRECISION[kind]:
+    if (not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > PRECISION[kind]
+            or not number.isascii()):
         raise AmountError(f"bad number in {text!r:.60}")
-    if len(whole) > 20:
-        raise AmountError(f"absurd amount {text!r:.60}")
-    return int(whole) * 10 ** PRECISION[kind] + int(frac.ljust(PRECISION[kind], "0")), kind
+    return _bounded(int(whole) * 10 ** PRECISION[kind] + int(frac.ljust(PRECISION[kind], "0")),
+                    text), kind
 
 
 def _parse_nai(obj: dict) -> tuple[int, str]:
@@ -53,13 +54,20 @@ def _parse_nai(obj: dict) -> tuple[int, str]:
         raise AmountError(f"unknown asset {obj!r:.80}")
     if isinstance(amount, int) and not isinstance(amount, bool):
         units = amount
-    elif isinstance(amount, str) and amount.isdigit() and len(amount) <= 24:
+    elif isinstance(amount, str) and amount.isdigit() and amount.isascii() and len(amount) <= 24:
         units = int(amount)
     else:
         raise AmountError(f"bad amount {obj!r:.80}")
     if units < 0:
         raise AmountError(f"negative amount {obj!r:.80}")
-    return units, kind
+    return _bounded(units, obj), kind
+
+
+def _bounded(units: int, raw: Any) -> int:
+    """Refuse amounts no chain holds: they would overflow the 64-bit columns downstream."""
+    if units > MAX_UNITS:
+        raise AmountError(f"absurd amount {raw!r:.60}")
+    return units
 
 
 def amount_of(value: Any, kind: str) -> int:

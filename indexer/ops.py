@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from curation.payload import PayloadLimits, parse_payload
+from curation.payload import ACCOUNT_RE, PayloadLimits, parse_payload
 from curation.records import (
     VOP_TRX,
     BadOp,
@@ -36,18 +36,34 @@ class BadBlock(ValueError):
     """A block line that cannot be placed on the chain (no number or time)."""
 
 
+MAX_BLOCK = 2**32 - 1  # block numbers are uint32 on chain (and must fit the DB columns)
+
+
 def block_number(block: dict) -> int:
     for key in ("block_num", "_block_num", "block_number"):
         n = block.get(key)
-        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+        if isinstance(n, int) and not isinstance(n, bool) and 0 < n <= MAX_BLOCK:
             return n
     block_id = block.get("block_id")
-    if isinstance(block_id, str) and len(block_id) >= 8:
+    if isinstance(block_id, str) and len(block_id) >= 8 and block_id[:8].isalnum():
         try:
-            return int(block_id[:8], 16)
+            n = int(block_id[:8], 16)
         except ValueError:
             pass
+        else:
+            if n > 0:
+                return n
     raise BadBlock("block has no block_num, _block_num or block_id")
+
+
+def _block_text(block: dict, key: str) -> str:
+    """``block_id`` / ``previous``: a short printable ASCII string, or absent."""
+    v = block.get(key)
+    if v is None:
+        return ""
+    if type(v) is not str or len(v) > 64 or not v.isascii() or not v.isprintable():
+        raise BadBlock(f"{key} is not a block id: {v!r:.40}")
+    return v
 
 
 def chain_time(text: Any) -> int:
@@ -88,9 +104,12 @@ def _s(value: dict, key: str, alt: str = "") -> str:
 
 
 def _int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError("boolean where an integer was expected")
-    n = int(value)  # accepts int or digit string, rejects floats-as-strings
+    if type(value) is int:
+        n = value
+    elif type(value) is str and value.removeprefix("-").isdigit() and value.isascii():
+        n = int(value)  # digit strings only: no floats, "1_000", spaces or non-ASCII digits
+    else:
+        raise TypeError(f"not an integer: {value!r:.40}")
     if abs(n) > MAX_RSHARES:
         raise ValueError(f"absurd number {n}")
     return n
@@ -131,7 +150,7 @@ class Adapter:
             raise BadBlock(f"block is {type(raw).__name__}, not an object")
         num = block_number(raw)
         out = Block(num=num, time=chain_time(raw.get("timestamp")),
-                    block_id=str(raw.get("block_id", "")), previous=str(raw.get("previous", "")))
+                    block_id=_block_text(raw, "block_id"), previous=_block_text(raw, "previous"))
         records = out.records
         txs = raw.get("transactions") or []
         if not isinstance(txs, list):
@@ -157,6 +176,9 @@ class Adapter:
         name, value = op_name_value(op)
         handler = self.handlers.get(name)
         if handler is None:
+            if name == "":  # not an op of either encoding: corrupt input, not an irrelevant op
+                records.append(BadOp(pos, "op", "malformed_op",
+                                     "neither [name, value] nor {type, value}"))
             return
         if not isinstance(value, dict):
             records.append(BadOp(pos, name, "malformed_op", "op value is not an object"))
@@ -201,10 +223,13 @@ class Adapter:
         signers = set(auths if isinstance(auths, list) else []) | set(
             posting if isinstance(posting, list) else [])
         msgs = parse_payload(v.get("json"), self.limits)
-        if len(signers) != 1 or not all(isinstance(s, str) for s in signers):
+        if len(signers) != 1:
             return MarketOp(pos, None, msgs, f"{len(signers)} signing accounts, need exactly 1")
-        else:
-            return MarketOp(pos, signers.pop(), msgs)
+        signer = signers.pop()
+        if not isinstance(signer, str) or not ACCOUNT_RE.fullmatch(signer):
+            # the signer becomes a predictor row: no NULs, surrogates or non-names in the DB
+            return MarketOp(pos, None, msgs, f"signer {signer!r:.40} is not an account name")
+        return MarketOp(pos, signer, msgs)
 
     # --- payouts ----------------------------------------------------------------------
     def _comment_reward(self, pos: Pos, v: dict) -> Record | list[Record] | None:
