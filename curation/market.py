@@ -45,7 +45,7 @@ class MarketConfig:
     rules: Rules = field(default_factory=Rules)
 
 
-RSHARES_LIMIT = 2**62  # post totals must fit a signed 64-bit column
+RSHARES_LIMIT = 2**62  # post totals (and vesting sums) must fit a signed 64-bit column
 
 
 class Reject(Exception):  # noqa: N818 - a control-flow signal carrying a reason, not an error
@@ -245,19 +245,30 @@ class _Step:
     def vesting(self, v: VestingDelta) -> None:
         account = self._account(v.account)
         if v.kind == "own":
+            if account.vesting_shares + v.vests > RSHARES_LIMIT:
+                return self._absurd_vests(v)
             account.vesting_shares += v.vests
         elif v.kind == "powerdown":
             account.to_withdraw, account.withdrawn = v.vests, 0
         elif v.kind == "withdrawn":
+            if account.withdrawn + v.vests > RSHARES_LIMIT:
+                return self._absurd_vests(v)
             account.vesting_shares = max(0, account.vesting_shares - v.vests)
             account.withdrawn += v.vests
         elif v.kind == "delegation":
             pair = (v.account, v.other)
             delta = v.vests - self.s.delegations.get(pair, 0)
+            if max(account.delegated, self._account(v.other).received) + delta > RSHARES_LIMIT:
+                return self._absurd_vests(v)
             self.s.delegations[pair] = v.vests
             self.s.dirty_delegations.add(pair)
             account.delegated += delta
             self._account(v.other).received += delta
+
+    def _absurd_vests(self, v: VestingDelta) -> None:
+        """Sums no chain reaches (they would overflow the 64-bit columns): refuse the op."""
+        self.reject(v.pos, 0, "vesting", "absurd_vests",
+                    f"{v.kind} of {v.vests} would pass {RSHARES_LIMIT}", v.account)
 
     def _account(self, name: str) -> Account:
         account = self.s.accounts.get(name)
