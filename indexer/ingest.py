@@ -93,8 +93,9 @@ class Ingester:
             return None
         if block.num <= self._last_seen:  # the stream itself went backwards
             stats.bad_lines += 1
+            self._bad_since += 1  # keyed by rank like bad lines: two repeats are two rows
             self.state.rejections.append(Rejection(
-                self._last_seen, -2, block.num, 0, "block", "out_of_order_block",
+                self._last_seen, -2, self._bad_since, 0, "block", "out_of_order_block",
                 f"block {block.num} after block {self._last_seen}", ""))
             return None
         self._last_seen, self._bad_since = block.num, 0

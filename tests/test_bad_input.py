@@ -409,6 +409,18 @@ def test_malformed_block_lines(tmp_path: Path) -> None:
     assert sum(rejections.values()) == sum(n for _, n in lines), rejections
 
 
+def test_regression_repeated_backward_blocks_are_each_recorded(tmp_path: Path) -> None:
+    """Was: two copies of one out-of-order block after the same block shared a database key
+    (last block, -2, its number) and the second rejection vanished. Now keyed by rank."""
+    good = _good_blocks()
+    stale = dict(good[0])
+    blocks = [*good[:3], stale, stale, *good[3:]]
+    store = new_store(f"sqlite:///{tmp_path / 'dup.db'}")
+    ingest(store, blocks)
+    ingest(new_store(store.engine), blocks)  # re-reading the same stream adds nothing
+    assert orjson.loads(report_json(store))["rejections"] == {"out_of_order_block": 2}
+
+
 # --- market-level bad cases --------------------------------------------------------------
 def _cj(who: str | list, payload: dict | str) -> list:
     signers = who if isinstance(who, list) else [who]
