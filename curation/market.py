@@ -267,7 +267,10 @@ class _Step:
 
     def _absurd_vests(self, v: VestingDelta) -> None:
         """Sums no chain reaches (they would overflow the 64-bit columns): refuse the op."""
-        self.reject(v.pos, 0, "vesting", "absurd_vests",
+        # one op may carry two deltas of different kinds (account_created, fill_vesting_...):
+        # the kind keeps their rejections apart in the (block, trx, op, sub) key
+        sub = ("own", "withdrawn", "delegation", "powerdown").index(v.kind)
+        self.reject(v.pos, sub, "vesting", "absurd_vests",
                     f"{v.kind} of {v.vests} would pass {RSHARES_LIMIT}", v.account)
 
     def _account(self, name: str) -> Account:

@@ -620,11 +620,14 @@ def test_regression_vesting_sums_beyond_64_bits(tmp_path: Path) -> None:
     huge = "999999999999.999999 VESTS"
     s = Stream()
     for i in range(12):
-        s.tx(3 * i, ["transfer_to_vesting_completed", {"to_account": "alice",
+        s.tx(3 * i, ["transfer_to_vesting_completed", {"to_account": "bob",
                                                        "vesting_shares_received": huge}])
         s.tx(3 * i, ["delegate_vesting_shares", {"delegator": f"giver{i:02d}",
                                                  "delegatee": "bob", "vesting_shares": huge}])
         s.vop(3 * i, ["fill_vesting_withdraw", {"from_account": "carol", "to_account": "carol",
                                                 "withdrawn": huge, "deposited": "1.000 STEEM"}])
+    # both deltas of one op refused: two rejection rows at the same position
+    s.tx(100, ["account_created", {"new_account_name": "bob", "creator": "maker",
+                                   "initial_vesting_shares": huge, "initial_delegation": huge}])
     _, rejections = _report(s.blocks(), tmp_path / "vests.db")
-    assert rejections == {"absurd_vests": 3 * 8}  # 4 fit under 2^62, the other 8 do not
+    assert rejections == {"absurd_vests": 3 * 8 + 2}  # 4 fit under 2^62, the other 8 do not
