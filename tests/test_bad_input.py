@@ -64,7 +64,7 @@ BAD_NUMBERS = ["1e309", "99999999999999999999.999", "-1.000", "NaN", "nan", "Inf
                ".5", "5.", "١٢.٣٤٥", "１２", "1e3", "12.3.4", "\x00", "1\x00", "\ud800",
                "9999999999999999", "10000000.001"]
 BAD_NAMES = ["", "ab", "Alice", "a" * 17, "1abc", "al ice", "al\x00ice", "al\ud800ce",
-             "alicé", "-alice"[1:].upper(), "a\nb", "é" * 5]
+             "alicé", "ALICE", "a\nb", "é" * 5]
 BAD_PERMLINKS = ["", "A", "a b", "p" * 257, "p\x00", "p\ud800", "pé", "p/q", "p?", "p\n"]
 BAD_HASHES = ["", "0" * 63, "0" * 65, "A" * 64, "g" * 64, "0" * 63 + "\x00", 64 * "é"]
 BAD_SALTS = ["", "0" * 62, "0" * 66, "z" * 64, "0" * 63 + "\ud800", "00" * 31 + "  "]
@@ -84,8 +84,6 @@ def _wrong_field(rng: random.Random, who: str, in_list: bool = False) -> dict:
     Inside an ``ops`` list an item may leave out ``v`` (the envelope carries it)."""
     doc = _commit(who, "author0", "post-0") if rng.random() < 0.5 else _reveal(who)
     key = rng.choice([k for k in FIELDS if k in doc or k in ("stake", "bid")])
-    if key in ("stake", "bid") and doc["op"] == "commit":
-        key = "commitment"
     if key in ("stake", "bid", "prediction", "salt") and doc["op"] == "commit":
         key = "commitment"
     if key == "commitment" and doc["op"] == "reveal":
