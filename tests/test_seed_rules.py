@@ -405,3 +405,30 @@ def test_report_with_a_staked_rule_set(tmp_path: Path) -> None:
     assert staked["rounds"][0]["cutoff_p"] == pytest.approx(0.8)
     table = runner.invoke(app, ["report", "--db", db, "--config", str(cfg)])
     assert table.exit_code == 0 and "Staked rule set numerai-2018" in table.stdout
+
+
+def test_cli_stake_and_bid_round_trip(tmp_path: Path) -> None:
+    salts = tmp_path / "salts.json"
+    args = ["--author", "bob", "--permlink", "p", "--predictor", "alice",
+            "--salt-file", str(salts)]
+    result = runner.invoke(app, ["prepare", "commit", *args, "--prediction", "95",
+                                 "--stake", "10", "--bid", "0.6"])
+    assert result.exit_code == 0, result.stderr
+    (commit_msg,) = parse_payload(json.loads(result.stdout)[1]["json"], PayloadLimits())
+    result = runner.invoke(app, ["prepare", "reveal", *args])
+    assert result.exit_code == 0, result.stderr
+    (reveal_msg,) = parse_payload(json.loads(result.stdout)[1]["json"], PayloadLimits())
+    assert isinstance(reveal_msg, RevealMsg) and (reveal_msg.stake, reveal_msg.bid) == (
+        10_000, 0.6)
+    assert isinstance(commit_msg, CommitMsg)
+    assert commit_msg.commitment == commitment("0" * 64, "bob", "p", "alice", 95_000,
+                                               reveal_msg.salt, 10_000, 600)
+    result = runner.invoke(app, ["commitment", "--author", "heimindanger", "--permlink",
+                                 "dtube-0-3", "--predictor", "alice", "--prediction", "95",
+                                 "--salt", SALT.hex(), "--stake", "10", "--bid", "0.6"])
+    assert result.stdout.strip() == \
+        "9517434890deeb7ff626e4dc07b58f50501a55ecfa73a12fd3f021f273585c93"
+    for bad in (["--bid", "1.5"], ["--bid", "-0.1"], ["--stake", "ten"]):
+        result = runner.invoke(app, ["commitment", "--author", "bob", "--permlink", "p",
+                                     "--predictor", "alice", "--prediction", "1", *bad])
+        assert result.exit_code == 2 and bad[0] in result.stderr
