@@ -40,14 +40,16 @@ def evaluate(
     start = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err) as progress:
-        task = progress.add_task("rule sets", total=len(dict.fromkeys(cfg.evaluate.variants)))
+        total = len(dict.fromkeys(cfg.evaluate.variants)) * cfg.evaluate.runs
+        task = progress.add_task("rule sets × runs", total=total)
 
-        def step(label: str) -> None:
-            progress.update(task, advance=1, description=f"done {label}")
+        def step(label: str, n: int) -> None:
+            progress.update(task, advance=n, description=f"done {label[:60]}")
 
         ev = run(cfg, workers, step)
     files = write_report(ev, out)
-    err.print(f"evaluate: {len(ev.results)} rule sets, {ev.markets} markets, "
+    err.print(f"evaluate: {len(ev.results)} rule sets × {cfg.evaluate.runs} runs, "
+              f"{ev.markets} markets, "
               f"{len(ev.agents)} agents in {time.perf_counter() - start:.1f}s")
     for f in files:
         sys.stdout.write(f"{f}\n")

@@ -18,7 +18,6 @@ set (``seed``, ``seed-as-written``, ``commit-reveal``) and keys ``closeness``, `
 from __future__ import annotations
 
 import copy
-import functools
 import gzip
 import math
 import os
@@ -72,6 +71,7 @@ class EvalSection(_Section):
     stake_per_sp: float = Field(default=0.001, ge=0)
     vote_value_per_sp: float = Field(default=0.0005, ge=0)
     workers: int = Field(default=0, ge=0)  # 0 = one per core
+    runs: int = Field(default=5, ge=1, le=100)  # independent simulations, seeds seed, seed+1…
     variants: list[str] = Field(default_factory=lambda: list(DEFAULT_VARIANTS))
 
 
@@ -244,11 +244,6 @@ def build_stream(cfg: EvalConfig, window: int, reveal_period: int, bid_meaning: 
     return Stream(blocks, accounts, globals_, agents, ledger, finals)
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_stream(cfg_json: str, window: int, reveal: int, bid: str) -> Stream:
-    return build_stream(EvalConfig.model_validate_json(cfg_json), window, reveal, bid)
-
-
 # --- one run ----------------------------------------------------------------------------
 @dataclass
 class RunResult:
@@ -291,26 +286,20 @@ def outcomes_of(state: State) -> list[Outcome]:
     return out
 
 
-def run_variant(cfg_json: str, text: str) -> RunResult:
-    """Worker entry: one variant, from the config alone (streams cached per process)."""
-    cfg = EvalConfig.model_validate_json(cfg_json)
-    v = parse_variant(text)
-    stream = _cached_stream(cfg_json, v.window, v.reveal_period, v.bid_meaning)
-    mc = v.market_config(cfg.evaluate.include_replies)
-    state = replay(stream, mc)
+def run_on_stream(stream: Stream, v: Variant, include_replies: bool) -> RunResult:
+    """One rule variant over one stream: replay (seed family) or settle() (staked)."""
+    state = replay(stream, v.market_config(include_replies))
     outcomes = outcomes_of(state)
     pools = sum(o.pool for o in outcomes)
     rejections = dict(sorted(Counter(r.reason for r in state.rejections).items()))
     early = early_spearman(outcomes, v.window)
-    names = [a.name for a in stream.agents]
-    rewards = dict.fromkeys(names, 0)
-    note = ""
+    rewards = dict.fromkeys((a.name for a in stream.agents), 0)
     if v.staked:
         registry = staked_registry()
         if registry is None or v.base not in registry:
             note = ("rule set not available in this build" if registry is None
                     else f"unknown staked rule set; known: {', '.join(sorted(registry))}")
-            return RunResult(text, True, {}, 0, 0, pools, len(outcomes), early, rejections,
+            return RunResult(v.label, True, {}, 0, 0, pools, len(outcomes), early, rejections,
                              note)
         for award in registry[v.base](outcomes):
             rewards[award.predictor] = rewards.get(award.predictor, 0) + award.amount
@@ -320,8 +309,43 @@ def run_variant(cfg_json: str, text: str) -> RunResult:
                 rewards[c.predictor] = rewards.get(c.predictor, 0) + c.reward
     paid = sum(x for x in rewards.values() if x > 0)
     burned = -sum(x for x in rewards.values() if x < 0)
-    return RunResult(text, v.staked, rewards, paid, burned, pools, len(outcomes), early,
-                     rejections, note)
+    return RunResult(v.label, v.staked, rewards, paid, burned, pools, len(outcomes), early,
+                     rejections)
+
+
+@dataclass
+class GroupResult:
+    """What one worker task returns: its variants' results and, for the default stream, what
+    the agents did (for the skill column)."""
+
+    results: list[RunResult]
+    errors: dict[str, list[float]] | None = None  # agent → |ln(P/F)| per committed prediction
+    commits: dict[str, int] | None = None
+    reveals: dict[str, int] | None = None
+    markets: int = 0
+    self_votes: int = 0
+
+
+StreamKey = tuple[int, int, str]  # window, reveal period, bid meaning
+DEFAULT_KEY: StreamKey = (1800, 6 * HOUR, "confidence")
+
+
+def run_group(cfg_json: str, run: int, key: StreamKey, texts: Sequence[str]) -> GroupResult:
+    """Worker entry: build the stream of run ``run`` (seed + run) once, play its variants."""
+    cfg = EvalConfig.model_validate_json(cfg_json)
+    cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(
+        update={"seed": cfg.evaluate.seed + run})})
+    stream = build_stream(cfg, *key)
+    results = [run_on_stream(stream, parse_variant(t), cfg.evaluate.include_replies)
+               for t in texts]
+    if key != DEFAULT_KEY:
+        return GroupResult(results)
+    state = replay(stream, parse_variant("seed").market_config(cfg.evaluate.include_replies))
+    reveals = Counter(c.predictor for c in state.commits.values()
+                      if c is not None and c.prediction is not None)
+    return GroupResult(results, errors(stream), dict(Counter(c[0] for c in
+                                                             stream.ledger.commits)),
+                       dict(reveals), len(outcomes_of(state)), len(stream.ledger.votes))
 
 
 def staked_registry() -> dict | None:
@@ -366,14 +390,14 @@ def early_spearman(outcomes: Sequence[Outcome], window: int) -> float | None:
     return spearman(xs, ys)
 
 
-def skills(stream: Stream) -> dict[str, float]:
-    """Skill = −mean |ln(P/F)| over every prediction the agent committed (revealed or not)."""
+def errors(stream: Stream) -> dict[str, list[float]]:
+    """|ln(P/F)| of every prediction each agent committed (revealed or not), F > 0."""
     errs: dict[str, list[float]] = defaultdict(list)
     for name, author, permlink, _, prediction in stream.ledger.commits:
         final = stream.finals.get((author, permlink), 0)
         if final > 0:
             errs[name].append(abs(math.log(max(prediction, 1) / final)))
-    return {n: -sum(e) / len(e) for n, e in sorted(errs.items())}
+    return dict(errs)
 
 
 # --- the whole comparison ---------------------------------------------------------------
@@ -391,35 +415,70 @@ class Evaluation:
     self_votes: int
 
 
+def merge(parts: Sequence[RunResult]) -> RunResult:
+    """Pool one variant's runs: money and counts add up, ρ is averaged over the runs."""
+    first = parts[0]
+    rewards: dict[str, int] = defaultdict(int)
+    rejections: dict[str, int] = defaultdict(int)
+    for p in parts:
+        for k, x in p.rewards.items():
+            rewards[k] += x
+        for k, x in p.rejections.items():
+            rejections[k] += x
+    rhos = [p.early_spearman for p in parts if p.early_spearman is not None]
+    return RunResult(first.label, first.staked, dict(rewards), sum(p.paid for p in parts),
+                     sum(p.burned for p in parts), sum(p.pools for p in parts),
+                     sum(p.markets for p in parts), sum(rhos) / len(rhos) if rhos else None,
+                     dict(sorted(rejections.items())), first.note)
+
+
 def evaluate(cfg: EvalConfig, workers: int | None = None,
-             progress: Callable[[str], None] | None = None) -> Evaluation:
+             progress: Callable[[str, int], None] | None = None) -> Evaluation:
+    """Every variant × every run, spread over a process pool; results in config order."""
     cfg_json = cfg.model_dump_json()
     texts = list(dict.fromkeys(cfg.evaluate.variants))
+    groups: dict[StreamKey, list[str]] = {DEFAULT_KEY: []}
+    for t in texts:
+        v = parse_variant(t)
+        groups.setdefault((v.window, v.reveal_period, v.bid_meaning), []).append(t)
+    tasks = [(run, key, group) for run in range(cfg.evaluate.runs)
+             for key, group in groups.items()]
     n = workers if workers is not None else (cfg.evaluate.workers or os.cpu_count() or 1)
-    results: dict[str, RunResult] = {}
+    done: dict[tuple[int, StreamKey], GroupResult] = {}
     if n <= 1:
-        for t in texts:
-            results[t] = run_variant(cfg_json, t)
+        for run, key, group in tasks:
+            done[(run, key)] = run_group(cfg_json, run, key, group)
             if progress:
-                progress(t)
+                progress(f"run {run + 1}: {', '.join(group) or 'agents'}", len(group))
     else:
         with ProcessPoolExecutor(max_workers=n) as pool:
-            futures = {pool.submit(run_variant, cfg_json, t): t for t in texts}
+            futures = {pool.submit(run_group, cfg_json, run, key, group): (run, key, group)
+                       for run, key, group in tasks}
             for fut in as_completed(futures):
-                results[futures[fut]] = fut.result()
+                run, key, group = futures[fut]
+                done[(run, key)] = fut.result()
                 if progress:
-                    progress(futures[fut])
-    base = _cached_stream(cfg_json, 1800, 6 * HOUR, "confidence")
-    commits = Counter(c[0] for c in base.ledger.commits)
-    reveal_state = replay(base, parse_variant("seed").market_config(
-        cfg.evaluate.include_replies))
-    reveals = Counter(c.predictor for c in reveal_state.commits.values()
-                      if c is not None and c.prediction is not None)
+                    progress(f"run {run + 1}: {', '.join(group) or 'agents'}", len(group))
+    by_label: dict[str, list[RunResult]] = defaultdict(list)
+    for run, key, _ in tasks:
+        for r in done[(run, key)].results:
+            by_label[r.label].append(r)
+    bases = [done[(run, DEFAULT_KEY)] for run in range(cfg.evaluate.runs)]
+    errs: dict[str, list[float]] = defaultdict(list)
+    commits: Counter[str] = Counter()
+    reveals: Counter[str] = Counter()
+    for b in bases:
+        for k, e in (b.errors or {}).items():
+            errs[k] += e
+        commits.update(b.commits or {})
+        reveals.update(b.reveals or {})
+    agents = cfg.agents.population().agents()
     posts = select_posts(bundled_posts(), cfg.evaluate)
-    return Evaluation(cfg, [results[t] for t in texts], base.agents, skills(base),
-                      dict(commits), dict(reveals), len(outcomes_of(reveal_state)), len(posts),
+    return Evaluation(cfg, [merge(by_label[t]) for t in texts], agents,
+                      {k: -sum(e) / len(e) for k, e in sorted(errs.items())}, dict(commits),
+                      dict(reveals), sum(b.markets for b in bases), len(posts),
                       sum(len(p.get("active_votes") or []) for p in posts),
-                      len(base.ledger.votes))
+                      sum(b.self_votes for b in bases))
 
 
 # --- the report -------------------------------------------------------------------------
@@ -488,7 +547,7 @@ def build_tables(ev: Evaluation) -> Tables:
     items = []
     rows = [[a.name, agent_type(a), _milli(a.sp), str(ev.commits.get(a.name, 0)),
              str(ev.reveals.get(a.name, 0)), _num(ev.skills.get(a.name))] for a in ev.agents]
-    items.append(("Agents", ["agent", "type", "SP", "commits", "revealed (seed replay)",
+    items.append(("Agents", ["agent", "type", "SP", "commits (all runs)", "revealed (seed rules)",
                              "skill −mean abs ln(P/F)"], rows,
                   "Skill is measured over every committed prediction, revealed or not."))
     types = agent_types(ev)
@@ -537,13 +596,16 @@ def build_tables(ev: Evaluation) -> Tables:
 
 def render_markdown(ev: Evaluation, tables: Tables, plots: Sequence[str]) -> str:
     e = ev.cfg.evaluate
+    runs = e.runs
     lines = ["# Rule sets compared on replayed block-17M history", "",
-             f"{ev.posts} real posts ({ev.votes:,} timed votes), {ev.markets} settled markets "
-             f"with predictions in the seed replay, {len(ev.agents)} simulated curators, "
-             f"{ev.self_votes} self-votes, seed {e.seed}. Replies are markets: "
-             f"{e.include_replies}. Pending posts older than {e.pending_min_age_hours} h settle "
-             f"at their cashout with the pending value at block 17M: {e.settle_pending}. "
-             f"Stake per prediction: SP × {e.stake_per_sp:g}.", ""]
+             f"{ev.posts} real posts ({ev.votes:,} timed votes); {runs} independent runs of "
+             f"{len(ev.agents)} simulated curators (seeds {e.seed}–{e.seed + runs - 1}), "
+             f"{ev.markets // runs} settled markets with predictions per run, "
+             f"{ev.self_votes} self-votes in all. Money and counts are pooled over the runs; "
+             f"ρ columns are means over the runs. Replies are markets: {e.include_replies}. "
+             f"Pending posts older than {e.pending_min_age_hours} h settle at their cashout "
+             f"with the pending value at block 17M: {e.settle_pending}. Stake per prediction: "
+             f"SP × {e.stake_per_sp:g}.", ""]
     for title, head, rows, note in tables.items:
         lines += [f"## {title}", ""] + _table(head, rows) + ["", note, ""]
     if plots:

@@ -34,6 +34,7 @@ ROOT = Path(__file__).parents[1]
 SMALL = """
 [evaluate]
 max_posts = 40
+runs = 2
 variants = ["seed", "commit-reveal", "seed+voters=out+window=900"]
 [agents]
 skilled_sigmas = [0.03, 0.3]
