@@ -28,16 +28,17 @@ def main() -> None:
           f"markets, {len(base.agents.population().agents())} agents, "
           f"{args.workers} workers: {seconds:.1f} s")
     few = ["seed", "seed+ia=on", "commit-reveal", "seed+underdog=curve"]
-    print("\ngrowth (1 worker, 4 seed-family rule sets; every pending post settles):")
+    print("\ngrowth (1 run, 1 worker, 4 seed-family rule sets; every pending post settles):")
     print(f"{'posts':>6} {'agents':>7} {'markets':>8} {'seconds':>8}")
     for posts in (60, 120, 249):
         ev = base.evaluate.model_copy(update={"variants": few, "pending_min_age_hours": 0,
-                                              "max_posts": posts if posts < 249 else 0})
+                                              "runs": 1, "max_posts": posts if posts < 249 else 0})
         cfg = base.model_copy(update={"evaluate": ev})
         s, m = timed(cfg, 1)
         print(f"{posts:>6} {len(cfg.agents.population().agents()):>7} {m:>8} {s:>8.2f}")
     for ring in (27, 81, 243):
-        ev = base.evaluate.model_copy(update={"variants": few, "pending_min_age_hours": 0})
+        ev = base.evaluate.model_copy(update={"variants": few, "pending_min_age_hours": 0,
+                                              "runs": 1})
         ag = base.agents.model_copy(update={"ring_size": ring, "ring_total_sp": 2500 * ring})
         cfg = base.model_copy(update={"evaluate": ev, "agents": ag})
         s, m = timed(cfg, 1)
