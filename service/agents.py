@@ -60,7 +60,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from indexer.amounts import DOLLAR, amount_of
-from indexer.ops import chain_time
+from indexer.ops import chain_time, format_time
 from indexer.postdump import NEVER, Anchor, Events
 from service.ops import commit_payload, custom_json_op, reveal_payload
 from service.simulate import MINUTE, Agent, tx
@@ -322,7 +322,6 @@ def self_votes(posts: Sequence[dict], agents: Sequence[Agent], play: Play, settl
 
 
 def _iso(t: int) -> str:
-    from indexer.ops import format_time
     return format_time(t)
 
 

@@ -40,8 +40,17 @@ from indexer.ops import Adapter, chain_time
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
 from rewards.outcome import Forecast, Outcome
 from rewards.rules import RULE_SETS, named
-from service.agents import Ledger, Play, Population, agent_type, self_votes, simulate_agents
+from service.agents import (
+    Ledger,
+    Play,
+    Population,
+    agent_type,
+    final_payout,
+    self_votes,
+    simulate_agents,
+)
 from service.config import ConfigError, _describe
+from service.demo import bundled_posts
 from service.simulate import Agent, agent_accounts
 
 DATA = resources.files("service") / "data"
@@ -192,11 +201,6 @@ class Stream:
     finals: dict[tuple[str, str], int]  # F per post that settles in the stream
 
 
-def bundled_posts() -> list[dict]:
-    with gzip.open(str(DATA / "steem17m_posts.jsonl.gz"), "rb") as fh:
-        return [orjson.loads(line) for line in fh]
-
-
 def select_posts(posts: Sequence[dict], ev: EvalSection) -> list[dict]:
     """The slice to replay: pending posts younger than ``pending_min_age_hours`` at the
     snapshot get no outcome (their pending value is still far from final)."""
@@ -235,7 +239,6 @@ def build_stream(cfg: EvalConfig, window: int, reveal_period: int, bid_meaning: 
             accounts[a.name] = a
     for a in agent_accounts(agents, globals_):
         accounts[a.name] = a
-    from service.agents import final_payout
     finals = {}
     for p in voted:
         paid = final_payout(p, ev.settle_pending)
