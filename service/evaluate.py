@@ -253,8 +253,8 @@ class RunResult:
     label: str
     staked: bool
     rewards: dict[str, int]  # agent → net award, milli-units (negative = stake burned)
-    paid: int  # Σ positive awards
-    burned: int  # Σ negative awards (as a positive number)
+    paid: int  # Σ positive awards (gross)
+    burned: int  # Σ negative awards, as a positive number (gross)
     pools: int  # Σ curation pools of settled markets
     markets: int  # settled markets with at least one commit
     early_spearman: float | None
@@ -304,14 +304,14 @@ def run_on_stream(stream: Stream, v: Variant, include_replies: bool) -> RunResul
                     else f"unknown staked rule set; known: {', '.join(sorted(registry))}")
             return RunResult(v.label, True, {}, 0, 0, pools, len(outcomes), early, rejections,
                              note)
-        for award in registry[v.base](outcomes):
-            rewards[award.predictor] = rewards.get(award.predictor, 0) + award.amount
+        amounts = [(a.predictor, a.amount) for a in registry[v.base](outcomes)]
     else:
-        for c in state.commits.values():
-            if c is not None and c.reward:
-                rewards[c.predictor] = rewards.get(c.predictor, 0) + c.reward
-    paid = sum(x for x in rewards.values() if x > 0)
-    burned = -sum(x for x in rewards.values() if x < 0)
+        amounts = [(c.predictor, c.reward) for c in state.commits.values()
+                   if c is not None and c.reward]
+    for who, amount in amounts:
+        rewards[who] = rewards.get(who, 0) + amount
+    paid = sum(x for _, x in amounts if x > 0)  # gross, award by award
+    burned = -sum(x for _, x in amounts if x < 0)
     return RunResult(v.label, v.staked, rewards, paid, burned, pools, len(outcomes), early,
                      rejections)
 
@@ -519,7 +519,7 @@ def agent_types(ev: Evaluation) -> list[str]:
 
 
 def shares(ev: Evaluation, r: RunResult) -> dict[str, float]:
-    """Each type's share of the positive awards (burned stakes are shown apart)."""
+    """Each type's share of the positive net rewards (burned stakes are shown apart)."""
     by_type: dict[str, int] = defaultdict(int)
     for a in ev.agents:
         by_type[agent_type(a)] += max(0, r.rewards.get(a.name, 0))
@@ -561,9 +561,10 @@ def build_tables(ev: Evaluation) -> Tables:
             continue
         s = shares(ev, r)
         rows.append([r.label] + [f"{100 * s[t]:.1f}" for t in types])
-    items.append(("Share of rewards by agent type (% of the awards paid)",
+    items.append(("Share of rewards by agent type (% of the agents' positive net rewards)",
                   ["rule set"] + types, rows,
-                  "Burned stakes are not in the shares; see the summary table."))
+                  "Net = awards minus burned stakes per agent; an agent with a negative net "
+                  "counts as 0 here. Gross burned stakes are in the summary table."))
     rows = []
     for r in ev.results:
         if r.note:
@@ -592,7 +593,8 @@ def build_tables(ev: Evaluation) -> Tables:
     items.append(("Summary per rule set",
                   ["rule set", "markets", "pools", "paid", "burned", "Gini", "ρ(skill, reward/SP)",
                    "ρ(early median, F)", "rejections"], rows,
-                  "Gini over agents' rewards (burned counts as 0). ρ = Spearman. Early median: "
+                  "Paid and burned are gross, award by award. Gini over agents' net rewards "
+                  "(negative counts as 0). ρ = Spearman. Early median: "
                   "the median revealed prediction committed in the window's first half."))
     return Tables(items)
 

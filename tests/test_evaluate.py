@@ -159,3 +159,37 @@ def test_sybil_ring_and_twin_have_the_same_sp(small: Path) -> None:
     assert ev.self_votes > 0 and seed.rewards["ev-selfvoter0"] > 0
     voters_out = ev.results[2]
     assert voters_out.rewards["ev-selfvoter0"] == 0, "voters=out must disqualify self-voters"
+
+
+def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
+        small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The staked registry is replaced by a stand-in settle() (the real ones live in
+    rewards/staked.py, tested there): this checks the plumbing — reveals carry stake and bid
+    into the Outcome table, awards are summed per agent, negative awards count as burned."""
+    from rewards.outcome import Award
+    from service import evaluate as ev_mod
+
+    cfg = load_eval_config(small)
+    stream = build_stream(cfg, 1800, 21600, "accuracy")
+    outcomes = ev_mod.outcomes_of(ev_mod.replay(stream, parse_variant("seed").market_config(
+        True)))
+    sp = {a.name: a.sp for a in stream.agents}
+    forecasts = [f for o in outcomes for f in o.forecasts]
+    assert forecasts and all(f.stake == int(sp[f.predictor] * 0.001) for f in forecasts)
+    assert all(f.bid is not None and 0 < f.bid < 1 for f in forecasts)
+
+    def stand_in(outs):  # the best forecast wins the pool, every other one burns its stake
+        for o in outs:
+            best = min(o.forecasts, key=lambda f: abs(f.prediction - o.final_payout))
+            for f in o.forecasts:
+                amount = o.pool if f is best else -(f.stake or 0)
+                yield Award(f.predictor, o.author, o.permlink, amount)
+
+    monkeypatch.setattr(ev_mod, "staked_registry", lambda: {"stand-in": stand_in})
+    r = ev_mod.run_on_stream(stream, parse_variant("staked:stand-in"), True)
+    assert r.paid == sum(o.pool for o in outcomes if o.forecasts)
+    assert r.burned == sum(f.stake for f in forecasts) - sum(
+        min(o.forecasts, key=lambda f: abs(f.prediction - o.final_payout)).stake
+        for o in outcomes if o.forecasts)
+    missing = ev_mod.run_on_stream(stream, parse_variant("staked:nope"), True)
+    assert "unknown staked rule set" in missing.note
