@@ -4,11 +4,19 @@ The market engine produces one :class:`Outcome` per settled post; the staked rul
 spec §5 (numerai-2018/2019, mmc, yuma, proper) turn a sequence of outcomes into
 :class:`Award` rows. Keeping this table shape apart from the engine lets the evaluation
 compare every rule set on the very same replay.
+
+Money conservation of a staked settlement (:class:`Settled`): every milli-unit of every pool
+is either paid to a forecaster or returned to the reward fund, exactly
+(``paid + returned == pools``). Burned stakes are the forecasters' own money, not the pool's,
+so they are reported apart (``burned``) and never enter that sum.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+WEEK = 7 * 86_400
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +46,96 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Award:
-    """Money moved for one forecast: positive = paid from the pool, negative = stake burned."""
+    """Money moved for one forecast: positive = paid from the pool, negative = stake burned.
+
+    Per-post rule sets name the post; epoch rule sets (mmc, yuma) pay a predictor once per
+    epoch: then ``author``/``permlink`` are empty and ``epoch`` is the epoch's start time.
+    """
 
     predictor: str
     author: str
     permlink: str
     amount: int  # milli-units
+    epoch: int | None = None  # chain time (unix seconds) the epoch starts, epoch rules only
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One settled unit: a post (per-post rules) or an epoch (mmc, yuma).
+
+    ``info`` carries the rule's own numbers (cutoff P, benchmark B, consensus, ...) as sorted
+    name/value pairs, so reports can show why the round paid what it paid.
+    """
+
+    key: str  # "@author/permlink" or "epoch:<start>"
+    pool: int
+    paid: int
+    returned: int
+    burned: int
+    info: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a staked rule set did to a sequence of outcomes."""
+
+    rules: str
+    awards: tuple[Award, ...]  # in round order, then commit order (per-post) / name (epoch)
+    rounds: tuple[Round, ...]
+    pools: int  # Σ pools of the outcomes
+    paid: int  # Σ positive awards
+    returned: int  # pool milli-units nobody was paid: pools == paid + returned
+    burned: int  # Σ stakes burned (−Σ negative awards), apart from the pools
+
+    def totals(self) -> dict[str, int]:
+        """Net amount per predictor (paid − burned), sorted by name."""
+        out: dict[str, int] = {}
+        for a in self.awards:
+            out[a.predictor] = out.get(a.predictor, 0) + a.amount
+        return dict(sorted(out.items()))
+
+
+def stake_of(f: Forecast, default_stake: int | None) -> int:
+    """The stake a forecast puts at risk: the revealed stake, else the configured default,
+    else (default None) the predictor's Steem Power at commit — so splitting one account's SP
+    over many accounts (a sybil ring) does not multiply its default stake."""
+    if f.stake is not None:
+        return max(0, f.stake)
+    if default_stake is not None:
+        return max(0, default_stake)
+    return max(0, f.sp)
+
+
+def bid_of(f: Forecast, default_bid: float) -> float:
+    return default_bid if f.bid is None else f.bid
+
+
+def epoch_of(t: int, epoch_seconds: int) -> int:
+    """Start of the epoch holding chain time ``t``; epochs align to the unix epoch, so the
+    grouping never depends on where a replay starts."""
+    return t - t % epoch_seconds
+
+
+def by_epoch(outcomes: Iterable[Outcome], epoch_seconds: int = WEEK
+             ) -> list[tuple[int, list[Outcome]]]:
+    """Outcomes grouped by the epoch of their payout time, epochs ascending; inside an epoch
+    by payout time, then post, so the order of the input never matters."""
+    if epoch_seconds <= 0:
+        raise ValueError("epoch_seconds must be > 0")
+    groups: dict[int, list[Outcome]] = {}
+    for o in outcomes:
+        groups.setdefault(epoch_of(o.paid_at, epoch_seconds), []).append(o)
+    return [(start, sorted(groups[start], key=lambda o: (o.paid_at, o.author, o.permlink)))
+            for start in sorted(groups)]
+
+
+def build_settled(rules: str, outcomes: Sequence[Outcome], awards: list[Award],
+                  rounds: list[Round]) -> Settled:
+    """Assemble and check the conservation law every staked rule set must keep."""
+    pools = sum(o.pool for o in outcomes)
+    paid = sum(a.amount for a in awards if a.amount > 0)
+    burned = -sum(a.amount for a in awards if a.amount < 0)
+    returned = sum(r.returned for r in rounds)
+    if paid + returned != pools or sum(r.pool for r in rounds) != pools:
+        raise AssertionError(f"{rules}: paid {paid} + returned {returned} != pools {pools}")
+    return Settled(rules, tuple(awards), tuple(rounds), pools, paid, returned, burned)

@@ -25,7 +25,7 @@ from indexer.postdump import Anchor, import_posts
 from indexer.store import Store
 from service import cli_api, cli_client, cli_eval, cli_node, salts
 from service.config import ConfigError, Settings, load_settings
-from service.ops import commit_payload, custom_json_op, reveal_payload
+from service.ops import bid_milli, commit_payload, custom_json_op, reveal_payload
 from service.render import print_report
 from service.report import build_report, parse_post_ref, to_json
 
@@ -230,6 +230,19 @@ Predictor = Annotated[str, typer.Option(help="your account (the signer)")]
 ChainId = Annotated[str | None, typer.Option(
     help="64-hex chain id (default from config)")]
 SaltFile = Annotated[Path, typer.Option(help="where salts wait for the reveal")]
+StakeOpt = Annotated[str | None, typer.Option(
+    help="stake for the staked rule sets, e.g. 10.000 (bound by the commitment)")]
+BidOpt = Annotated[str | None, typer.Option(
+    help="bid in 0..1 for the staked rule sets, e.g. 0.6 (bound by the commitment)")]
+
+
+def _terms(stake: str | None, bid: str | None) -> tuple[int | None, int | None]:
+    """--stake/--bid → (milli-units, thousandths), refusing malformed values by name."""
+    stake_milli = None if stake is None else _milli(stake, "--stake")
+    try:
+        return stake_milli, bid_milli(bid)
+    except ValueError:
+        raise fail(f"--bid must be a decimal in 0..1 like 0.6, got {bid!r}") from None
 
 
 @app.command("commitment")
@@ -237,13 +250,15 @@ def commitment_cmd(author: Author, permlink: Permlink, predictor: Predictor,
                    prediction: Annotated[str, typer.Option(help="e.g. 12.345")],
                    salt: Annotated[str | None, typer.Option(help="64 hex; fresh if omitted")]
                    = None,
-                   chain_id: ChainId = None) -> None:
+                   chain_id: ChainId = None, stake: StakeOpt = None, bid: BidOpt = None) -> None:
     """Print the commitment for a prediction (and the salt, when a fresh one was drawn)."""
     _check_post(author, permlink, predictor)
     milli = _milli(prediction, "--prediction")
+    stake_milli, bid_thousandths = _terms(stake, bid)
     salt_bytes = _salt(salt)
     cid = chain_id or ZERO_CHAIN_ID
-    typer.echo(commitment(cid, author, permlink, predictor, milli, salt_bytes))
+    typer.echo(commitment(cid, author, permlink, predictor, milli, salt_bytes, stake_milli,
+                          bid_thousandths))
     if salt is None:
         typer.echo(f"salt {salt_bytes.hex()}")
 
@@ -251,15 +266,19 @@ def commitment_cmd(author: Author, permlink: Permlink, predictor: Predictor,
 @prepare_app.command("commit")
 def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
                    prediction: Annotated[str, typer.Option(help="e.g. 12.345")],
-                   config: ConfigOpt = None, salt_file: SaltFile = salts.DEFAULT_PATH) -> None:
+                   config: ConfigOpt = None, salt_file: SaltFile = salts.DEFAULT_PATH,
+                   stake: StakeOpt = None, bid: BidOpt = None) -> None:
     """Draw a salt, store it locally, print the commit op."""
     settings = settings_from(config)
     _check_post(author, permlink, predictor)
     milli = _milli(prediction, "--prediction")
+    stake_milli, bid_thousandths = _terms(stake, bid)
     salt = new_salt()
     cid = settings.chain.chain_id
-    salts.remember(salt_file, cid, author, permlink, predictor, milli, salt)
-    payload = commit_payload(cid, author, permlink, predictor, milli, salt)
+    salts.remember(salt_file, cid, author, permlink, predictor, milli, salt, stake_milli,
+                   bid_thousandths)
+    payload = commit_payload(cid, author, permlink, predictor, milli, salt, stake_milli,
+                             None if bid_thousandths is None else bid_thousandths / 1000)
     typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
     err.print(f"salt stored in {salt_file}; reveal after the {settings.market.window_seconds}s "
               "window with: curation-market prepare reveal")
@@ -275,7 +294,10 @@ def prepare_reveal(author: Author, permlink: Permlink, predictor: Predictor,
     if stored is None:
         raise fail(f"no stored salt for {predictor} on @{author}/{permlink} in {salt_file}")
     milli, salt = stored
-    payload = reveal_payload(author, permlink, milli, salt)
+    stake, bid = salts.recall_terms(salt_file, settings.chain.chain_id, author, permlink,
+                                    predictor)
+    payload = reveal_payload(author, permlink, milli, salt, stake,
+                             None if bid is None else bid / 1000)
     typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
     err.print(f"reveals {format_milli(milli)}")
 

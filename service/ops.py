@@ -1,27 +1,45 @@
-"""Building the market's own custom_json ops (what a curator broadcasts)."""
+"""Building the market's own custom_json ops (what a curator broadcasts).
+
+Stake and bid (for the staked rule sets of spec §5) ride in the reveal as decimal strings
+(``"stake":"10.000"``, ``"bid":"0.600"``) and are bound by the commitment, so the commit
+must be built with the same stake and bid the reveal will carry.
+"""
 
 from __future__ import annotations
 
 import json
 
 from curation.commitment import commitment
-from curation.payload import format_milli
+from curation.payload import format_milli, parse_milli
+
+
+def bid_milli(bid: str | float | None) -> int | None:
+    """A bid as thousandths: ``"0.6"``/``0.6`` → 600. Raises ValueError outside 0..1."""
+    if bid is None:
+        return None
+    milli = parse_milli(bid) if isinstance(bid, str) else round(float(bid) * 1000)
+    if milli is None or not 0 <= milli <= 1000:
+        raise ValueError(f"bid must be a decimal in 0..1, got {bid!r}")
+    return milli
 
 
 def commit_payload(chain_id: str, author: str, permlink: str, predictor: str, prediction: int,
-                   salt: bytes) -> dict:
+                   salt: bytes, stake: int | None = None,
+                   bid: str | float | None = None) -> dict:
     return {"v": 1, "op": "commit", "author": author, "permlink": permlink,
-            "commitment": commitment(chain_id, author, permlink, predictor, prediction, salt)}
+            "commitment": commitment(chain_id, author, permlink, predictor, prediction, salt,
+                                     stake, bid_milli(bid))}
 
 
 def reveal_payload(author: str, permlink: str, prediction: int, salt: bytes,
-                   stake: int | None = None, bid: str | None = None) -> dict:
+                   stake: int | None = None, bid: str | float | None = None) -> dict:
     doc: dict = {"v": 1, "op": "reveal", "author": author, "permlink": permlink,
                  "prediction": format_milli(prediction), "salt": salt.hex()}
     if stake is not None:
         doc["stake"] = format_milli(stake)
-    if bid is not None:
-        doc["bid"] = bid
+    milli = bid_milli(bid)
+    if milli is not None:
+        doc["bid"] = format_milli(milli)
     return doc
 
 

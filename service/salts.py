@@ -27,10 +27,16 @@ def load(path: Path = DEFAULT_PATH) -> dict[str, dict]:
 
 
 def remember(path: Path, chain_id: str, author: str, permlink: str, predictor: str,
-             prediction: int, salt: bytes) -> None:
+             prediction: int, salt: bytes, stake: int | None = None,
+             bid: int | None = None) -> None:
+    """``stake`` in milli-units and ``bid`` in thousandths, when the commit binds them."""
     entries = load(path)
-    entries[_key(chain_id, author, permlink, predictor)] = {
-        "prediction": prediction, "salt": salt.hex()}
+    entry: dict = {"prediction": prediction, "salt": salt.hex()}
+    if stake is not None:
+        entry["stake"] = stake
+    if bid is not None:
+        entry["bid"] = bid
+    entries[_key(chain_id, author, permlink, predictor)] = entry
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".salts-")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -45,3 +51,10 @@ def recall(path: Path, chain_id: str, author: str, permlink: str,
     if entry is None:
         return None
     return int(entry["prediction"]), bytes.fromhex(entry["salt"])
+
+
+def recall_terms(path: Path, chain_id: str, author: str, permlink: str,
+                 predictor: str) -> tuple[int | None, int | None]:
+    """(stake milli, bid thousandths) stored with the commit; (None, None) when it had none."""
+    entry = load(path).get(_key(chain_id, author, permlink, predictor)) or {}
+    return entry.get("stake"), entry.get("bid")
