@@ -81,6 +81,8 @@ def probability_auction(bids: Sequence[tuple[float, int]], pool: int) -> Auction
     order = sorted((i for i, (p, s) in enumerate(bids) if 0 < p <= 1 and s > 0),
                    key=lambda i: (-bids[i][0], i))
     filled = [Fraction(0)] * len(bids)
+    if pool <= 0:  # nothing to earn: nobody plays
+        return Auction2018(None, tuple(filled))
     cutoff: Fraction | None = None
     total = Fraction(0)
     for i in order:
@@ -139,7 +141,8 @@ def settle_2018(outcomes: Sequence[Outcome], params: Numerai2018Params = Numerai
             else:
                 amount = -math.floor(filled)
                 burned -= amount
-            awards.append(Award(f.predictor, o.author, o.permlink, amount))
+            if amount:
+                awards.append(Award(f.predictor, o.author, o.permlink, amount))
         info = () if auction.cutoff is None else (("cutoff_p", float(auction.cutoff)),)
         rounds.append(Round(f"@{o.author}/{o.permlink}", o.pool, paid, o.pool - paid, burned,
                             info))
@@ -194,6 +197,19 @@ def payout_2019(stake: float, score: float, benchmark: float, curve: str = "clip
     return stake * payout_curve(score - benchmark, curve, width)
 
 
+def _exact_payout(stake: int, prediction: int, final: int, benchmark: float, curve: str,
+                  width: float) -> Fraction | float:
+    """:func:`payout_2019` in exact fractions where the curve allows (sign, clip), so a
+    payout of exactly half a stake is not floored to one milli-unit less."""
+    hi = max(prediction, final)
+    x = (Fraction(1) if hi == 0 else Fraction(min(prediction, final), hi)) - _exact(benchmark)
+    if curve == "sign":
+        return stake * ((x > 0) - (x < 0))
+    if curve == "clip":
+        return stake * max(Fraction(-1), min(Fraction(1), x / _exact(width)))
+    return stake * math.tanh(float(x / _exact(width)))
+
+
 def settle_2019(outcomes: Sequence[Outcome], params: Numerai2019Params = Numerai2019Params()
                 ) -> Settled:
     awards: list[Award] = []
@@ -207,15 +223,16 @@ def settle_2019(outcomes: Sequence[Outcome], params: Numerai2019Params = Numerai
         for f, filled in zip(fc, auction.filled, strict=True):
             if filled == 0 or auction.benchmark is None:
                 continue
-            x = payout_2019(filled, accuracy(f.prediction, o.final_payout), auction.benchmark,
-                            params.curve, params.width)
+            x = _exact_payout(filled, f.prediction, o.final_payout, auction.benchmark,
+                              params.curve, params.width)
             amount = math.floor(x) if x >= 0 else -math.floor(-x)  # toward zero
             amount = max(-filled, min(filled, amount))
             if amount > 0:
                 paid += amount
             else:
                 burned -= amount
-            awards.append(Award(f.predictor, o.author, o.permlink, amount))
+            if amount:
+                awards.append(Award(f.predictor, o.author, o.permlink, amount))
         info = () if auction.benchmark is None else (("benchmark_b", auction.benchmark),)
         rounds.append(Round(f"@{o.author}/{o.permlink}", o.pool, paid, o.pool - paid, burned,
                             info))

@@ -80,7 +80,8 @@ class Settled:
     """What a staked rule set did to a sequence of outcomes."""
 
     rules: str
-    awards: tuple[Award, ...]  # in round order, then commit order (per-post) / name (epoch)
+    # non-zero amounts only; in round order, then commit order (per-post) or name (epoch)
+    awards: tuple[Award, ...]
     rounds: tuple[Round, ...]
     pools: int  # Σ pools of the outcomes
     paid: int  # Σ positive awards

@@ -27,7 +27,13 @@ from service import cli_api, cli_client, cli_eval, cli_node, salts
 from service.config import ConfigError, Settings, load_settings
 from service.ops import bid_milli, commit_payload, custom_json_op, reveal_payload
 from service.render import print_report
-from service.report import build_report, parse_post_ref, to_json
+from service.report import (
+    build_report,
+    build_staked_report,
+    parse_post_ref,
+    print_staked,
+    to_json,
+)
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
@@ -170,10 +176,15 @@ def report(
     doc = build_report(store.engine, ref)
     if ref and not doc["markets"]:
         raise fail(f"no settled market for @{ref[0]}/{ref[1]} as of block {doc['as_of_block']:,}")
+    staked = settings.staked_rules()
+    if staked and not ref:  # a staked rule set judges every settled market together
+        doc["staked"] = build_staked_report(store.engine, *staked)
     if fmt == "json":
         sys.stdout.buffer.write(to_json(doc))
     else:
         print_report(doc, out_console(), detail=ref is not None)
+        if "staked" in doc:
+            print_staked(doc["staked"], out_console())
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -13,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from curation.commitment import ZERO_CHAIN_ID
 from curation.market import MarketConfig
 from curation.payload import PayloadLimits, parse_milli
-from rewards.rules import named
+from rewards.rules import RULE_SETS, named
+from rewards.staked import STAKED_RULES
 
 HIVE_CHAIN_ID = "beeab0de" + "0" * 56
 
@@ -59,8 +61,11 @@ class Market(_Section):
         return v
 
 
+KNOWN_RULES = (*RULE_SETS, *STAKED_RULES)
+
+
 class RulesSection(_Section):
-    name: Literal["seed", "seed-as-written", "commit-reveal"] = "seed"
+    name: str = "seed"
     closeness: Literal["prose", "as_written", "inverse", "off"] | None = None
     information_added: bool | None = None
     underdog: Literal["off", "curve", "beat-average"] = "off"
@@ -70,6 +75,24 @@ class RulesSection(_Section):
     underdog_floor: float = Field(default=1.0, ge=0)
     author_window_days: int = Field(default=28, ge=1, le=365)
     disqualify_voters: bool = False
+    # staked rule sets (spec §5): epoch length of mmc/yuma, stake of a reveal that names none
+    epoch_days: int = Field(default=7, ge=1, le=365)
+    default_stake: str = "sp"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if v not in KNOWN_RULES:
+            raise ValueError(f"unknown rule set; expected one of {', '.join(KNOWN_RULES)}")
+        return v
+
+    @field_validator("default_stake")
+    @classmethod
+    def _stake(cls, v: str) -> str:
+        if v != "sp" and parse_milli(v) is None:
+            raise ValueError('expected "sp" (the predictor\'s Steem Power) or an amount '
+                             'string like "10.000"')
+        return v
 
     @field_validator("curation_fraction", "underdog_c")
     @classmethod
@@ -113,13 +136,28 @@ class Settings(_Section):
             overrides["closeness"] = r.closeness
         if r.information_added is not None:
             overrides["information_added"] = r.information_added
-        rules = named(r.name, **overrides)
+        # a staked rule set settles over the engine's per-post table (see staked_rules):
+        # the engine itself replays with the seed rules
+        rules = named("seed" if r.name in STAKED_RULES else r.name, **overrides)
         m = self.market
         limits = PayloadLimits(m.max_payload_bytes, m.max_ops_per_payload,
                                parse_milli(m.max_prediction) or 0)
         return MarketConfig(m.custom_json_id, self.chain.chain_id, m.window_seconds,
                             m.reveal_period_seconds, m.include_replies, m.max_open_commits,
                             limits, rules)
+
+
+    def staked_rules(self) -> tuple[str, object] | None:
+        """(name, params) when ``rules.name`` is a staked rule set, else None."""
+        r = self.rules
+        if r.name not in STAKED_RULES:
+            return None
+        params = STAKED_RULES[r.name].params
+        overrides: dict[str, object] = {
+            "default_stake": None if r.default_stake == "sp" else parse_milli(r.default_stake)}
+        if hasattr(params, "epoch_seconds"):
+            overrides["epoch_seconds"] = r.epoch_days * 86400
+        return r.name, replace(params, **overrides)
 
 
 def load_settings(path: str | Path | None = None) -> Settings:

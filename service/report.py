@@ -9,11 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from curation.payload import format_milli
 from indexer import schema as t
 from indexer.ops import format_time
+from rewards.outcome import Forecast, Outcome
+from rewards.staked import staked_rule
 
 PREDICTION_FIELDS = ("predictor", "prediction", "commit_block", "revealed", "qualified", "ep",
                      "d", "cp", "n", "r", "rp", "sp", "sp_known", "ia", "voted", "weight",
@@ -142,3 +146,66 @@ def explain(pred: dict, market: dict) -> str:
         parts.append(f"IA {pred['ia']:.4f}")
     parts.append(f"weight {pred['weight']:.6g} → {format_milli(pred['reward'])}")
     return "; ".join(parts)
+
+
+# --- staked rule sets (spec §5) ------------------------------------------------------------
+
+def load_outcomes(engine: Engine) -> list[Outcome]:
+    """Every settled market as an :class:`Outcome`, in settlement order, with its validly
+    revealed forecasts in commit order (unrevealed commits carry no stake or bid to judge).
+    The pool is the engine's own (``floor(F × curation_fraction)``, or f(x) with underdog)."""
+    s, p, c = t.settlements, t.posts, t.commits
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(s.c.post_id, s.c.time, s.c.final_payout, s.c.pool, p.c.author,
+                   p.c.permlink, p.c.created)
+            .join(p, p.c.id == s.c.post_id).order_by(s.c.block, s.c.post_id)).all()
+        forecasts: dict[int, list[Forecast]] = {}
+        q = (select(c.c.post_id, c.c.predictor, c.c.prediction, c.c.time, c.c.sp, c.c.stake,
+                    c.c.bid)
+             .where(c.c.status == "settled", c.c.prediction.is_not(None))
+             .order_by(c.c.post_id, c.c.block, c.c.trx, c.c.op, c.c.sub))
+        for r in conn.execute(q):
+            forecasts.setdefault(r.post_id, []).append(
+                Forecast(r.predictor, r.prediction, r.time, r.sp, r.stake, r.bid))
+    return [Outcome(r.author, r.permlink, r.created, r.time, r.final_payout, r.pool,
+                    tuple(forecasts.get(r.post_id, ()))) for r in rows]
+
+
+def build_staked_report(engine: Engine, name: str, params: Any) -> dict[str, Any]:
+    """The named staked rule set applied to every settled market of the database."""
+    rule = staked_rule(name)
+    settled = rule.settle(load_outcomes(engine), params)
+    net: dict[str, dict[str, int]] = {}
+    for a in settled.awards:
+        row = net.setdefault(a.predictor, {"paid": 0, "burned": 0})
+        row["paid" if a.amount > 0 else "burned"] += abs(a.amount)
+    curators = sorted(({"curator": k, "paid": v["paid"], "burned": v["burned"],
+                        "net": v["paid"] - v["burned"]} for k, v in net.items()),
+                      key=lambda r: (-r["net"], r["curator"]))
+    return {
+        "rules": name,
+        "per": rule.per,
+        "params": {k: getattr(params, k) for k in params.__dataclass_fields__},
+        "pools": settled.pools,
+        "paid": settled.paid,
+        "returned": settled.returned,
+        "burned": settled.burned,
+        "curators": curators,
+        "rounds": [{"key": r.key, "pool": r.pool, "paid": r.paid, "returned": r.returned,
+                    "burned": r.burned, **dict(r.info)} for r in settled.rounds],
+    }
+
+
+def print_staked(doc: dict, console: Console) -> None:
+    """The staked section of the report as a table a person reads."""
+    table = Table(title=f"Staked rule set {doc['rules']} (per {doc['per']}): pools "
+                        f"{format_milli(doc['pools'])} = paid {format_milli(doc['paid'])} + "
+                        f"returned {format_milli(doc['returned'])}; stakes burned "
+                        f"{format_milli(doc['burned'])}")
+    for col in ("curator", "paid", "burned", "net"):
+        table.add_column(col, justify="left" if col == "curator" else "right")
+    for c in doc["curators"]:
+        table.add_row(c["curator"], format_milli(c["paid"]), format_milli(c["burned"]),
+                      format_milli(c["net"]))
+    console.print(table)
