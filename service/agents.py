@@ -42,7 +42,8 @@ Agent types (``kind``):
 - ``whale``: predicts every market from the author's history (median of the author's paid
   posts; else the median of all paid posts; else a prior), 1–2 min after the post, big SP.
 
-Staked rule sets need ``stake`` and ``bid`` in the reveal: every agent stakes
+Staked rule sets need ``stake`` and ``bid`` in the reveal (both bound by the commitment, so
+they are fixed at commit time, before any votes are seen): every agent stakes
 ``SP × stake_per_sp`` per prediction and bids its own confidence. ``bid_meaning`` says what
 the bid is: ``confidence`` (probability of landing in the band, numerai-2018) or
 ``accuracy`` (the benchmark accuracy score it expects, numerai-2019). Agents know the rules
@@ -353,17 +354,17 @@ def simulate_agents(posts: Sequence[dict], agents: Sequence[Agent], anchor: Anch
                 continue
             t_commit, prediction, t_reveal = act
             salt = rng.randbytes(32)
+            stake, bid = int(a.sp * play.stake_per_sp), _bid(play, _self_sigma(a))
             tx(events, anchor, t_commit, a.name, custom_json_op(
                 play.market_id, a.name,
-                commit_payload(play.chain_id, f.author, f.permlink, a.name, prediction, salt)))
+                commit_payload(play.chain_id, f.author, f.permlink, a.name, prediction, salt,
+                               stake, bid)))
             ledger.commits.append((a.name, f.author, f.permlink, t_commit, prediction))
             if t_reveal is None:
                 continue
-            stake = int(a.sp * play.stake_per_sp)
             tx(events, anchor, t_reveal, a.name, custom_json_op(
                 play.market_id, a.name,
-                reveal_payload(f.author, f.permlink, prediction, salt, stake,
-                               _bid(play, _self_sigma(a)))))
+                reveal_payload(f.author, f.permlink, prediction, salt, stake, bid)))
             revealed.setdefault((a.name, f.author), []).append((t_reveal, prediction))
         for a in agents:
             plan = plans.get((a.name, f.author, f.permlink))

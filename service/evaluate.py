@@ -23,11 +23,12 @@ import math
 import os
 import tomllib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -38,7 +39,7 @@ from curation.state import Account, Globals, State
 from indexer.accounts import account_from, globals_from
 from indexer.ops import Adapter, chain_time
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
-from rewards.outcome import Forecast, Outcome
+from rewards.outcome import Award, Forecast, Outcome
 from rewards.rules import RULE_SETS, named
 from service.agents import (
     Ledger,
@@ -304,7 +305,11 @@ def run_on_stream(stream: Stream, v: Variant, include_replies: bool) -> RunResul
                     else f"unknown staked rule set; known: {', '.join(sorted(registry))}")
             return RunResult(v.label, True, {}, 0, 0, pools, len(outcomes), early, rejections,
                              note)
-        amounts = [(a.predictor, a.amount) for a in registry[v.base](outcomes)]
+        try:
+            amounts = [(a.predictor, a.amount) for a in registry[v.base](outcomes)]
+        except Exception as exc:  # noqa: BLE001 - one broken rule set must not sink the rest
+            return RunResult(v.label, True, {}, 0, 0, pools, len(outcomes), early, rejections,
+                             f"settle() failed: {type(exc).__name__}: {exc}"[:120])
     else:
         amounts = [(c.predictor, c.reward) for c in state.commits.values()
                    if c is not None and c.reward]
@@ -351,12 +356,18 @@ def run_group(cfg_json: str, run: int, key: StreamKey, texts: Sequence[str]) -> 
                        dict(reveals), len(outcomes_of(state)), len(stream.ledger.votes))
 
 
-def staked_registry() -> dict | None:
+def staked_registry() -> dict[str, Callable[[Sequence[Outcome]], Iterable[Award]]] | None:
+    """name → settle(outcomes) → awards, each staked rule set with its default parameters
+    (``rewards/staked.py``); None when this build has no staked rule sets."""
     try:
-        from rewards.staked import STAKED_RULES  # type: ignore[import-not-found]
+        from rewards.staked import STAKED_RULES
     except ImportError:
         return None
-    return dict(STAKED_RULES)
+
+    def bind(rule: Any) -> Callable[[Sequence[Outcome]], Iterable[Award]]:
+        return lambda outcomes: rule.settle(outcomes, rule.params).awards
+
+    return {name: bind(rule) for name, rule in STAKED_RULES.items()}
 
 
 # --- statistics -------------------------------------------------------------------------

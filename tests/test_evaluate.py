@@ -34,8 +34,8 @@ ROOT = Path(__file__).parents[1]
 SMALL = """
 [evaluate]
 max_posts = 40
-runs = 2
-variants = ["seed", "commit-reveal", "seed+voters=out+window=900"]
+runs = 1
+variants = ["seed", "commit-reveal", "seed+voters=out+window=900", "staked:proper"]
 [agents]
 skilled_sigmas = [0.03, 0.3]
 ring_size = 3
@@ -88,6 +88,7 @@ def test_cli_writes_report_and_plots(small: Path, tmp_path: Path) -> None:
     assert (out / "shares.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "report.md").read_text()
     assert "| seed+voters=out+window=900 |" in md and "ring/twin per SP" in md
+    assert "| staked:proper |" in md and "not available" not in md
     assert "<img src='sybil.png'" in (out / "report.html").read_text()
 
 
