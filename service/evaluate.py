@@ -578,6 +578,15 @@ def build_tables(ev: Evaluation) -> Tables:
                   "counts as 0 here. Gross burned stakes are in the summary table."))
     rows = []
     for r in ev.results:
+        net: dict[str, int] = defaultdict(int)
+        for a in ev.agents:
+            net[agent_type(a)] += r.rewards.get(a.name, 0)
+        rows.append([r.label] + (["—"] * len(types) if r.note else
+                                 [_milli(net[t]) for t in types]))
+    items.append(("Net reward by agent type (awards minus burned stakes)", ["rule set"] + types,
+                  rows, "Milli-unit amounts shown as units, pooled over the runs."))
+    rows = []
+    for r in ev.results:
         if r.note:
             rows.append([r.label, "—", "—", "—", "—", r.note])
             continue
