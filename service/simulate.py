@@ -98,11 +98,11 @@ def simulate(posts: Iterable[dict], agents: list[Agent], anchor: Anchor, events:
             salts[agent.name] = salt
             payload = commit_payload(chain_id, o.author, o.permlink, agent.name, prediction, salt)
             commitments[agent.name] = (t, payload)
-            _tx(events, anchor, t, agent.name, custom_json_op(market_id, agent.name, payload))
+            tx(events, anchor, t, agent.name, custom_json_op(market_id, agent.name, payload))
             if rng.random() < 0.05:
                 continue  # forgets to reveal: a miss
             reveal_t = o.created + window + rng.randint(1, 120) * MINUTE
-            _tx(events, anchor, reveal_t, agent.name, custom_json_op(
+            tx(events, anchor, reveal_t, agent.name, custom_json_op(
                 market_id, agent.name, reveal_payload(o.author, o.permlink, prediction, salt)))
 
 
@@ -113,14 +113,14 @@ def _copy(agent: Agent, o: Outcome, commitments: dict[str, tuple[int, dict]], an
         return
     t, payload = source
     t += rng.randint(3, 30)
-    _tx(events, anchor, t, agent.name, custom_json_op(market_id, agent.name, payload))
+    tx(events, anchor, t, agent.name, custom_json_op(market_id, agent.name, payload))
     guess = int(o.final * math.exp(rng.gauss(-0.05, 0.2)))  # it never learns the salt
     reveal_t = o.created + 31 * MINUTE + rng.randint(0, 600)
-    _tx(events, anchor, reveal_t, agent.name, custom_json_op(
+    tx(events, anchor, reveal_t, agent.name, custom_json_op(
         market_id, agent.name, reveal_payload(o.author, o.permlink, guess, rng.randbytes(32))))
 
 
-def _tx(events: Events, anchor: Anchor, t: int, who: str, op: list) -> None:
+def tx(events: Events, anchor: Anchor, t: int, who: str, op: list) -> None:
     events.tx(anchor.block_at(t), (t, 5, who), [op])
 
 
