@@ -792,7 +792,7 @@ class TestNode:
         st = self.state
         top = st.head
         candidate = top - ((top - ref_num) & 0xFFFF)
-        return candidate if candidate >= st.first else None
+        return candidate if candidate >= st.first - 1 else None  # first's previous is known
 
     def _recovered_keys(self, signed: Any) -> set[str]:
         from beemgraphenebase.account import PublicKey
