@@ -11,7 +11,8 @@ JSON-RPC through beem (``block_api.get_block`` and ``account_history_api.get_ops
 queued with ``add_to_queue``, one HTTP request per kind per batch). ``--source orjson`` sends
 the same batches with plain ``requests`` and decodes with orjson (beem decodes with the
 standard library's json, which is where its time goes on busy blocks). When the daemon's chain
-source (``indexer/chain.py``) exists, ``--source chain`` is the place to time it.
+source is used with ``--source chain``: ``indexer.chain.Fetcher`` (its fetching thread, one
+batched request per batch holding both calls per block, and its bounded queue).
 
 Profiles (resampling is stated because the figure depends on block density):
 
@@ -144,10 +145,22 @@ def orjson_blocks(url: str, start: int, stop: int, batch: int):
 
 
 def chain_blocks(url: str, start: int, stop: int, batch: int):
-    """The daemon's chain source (indexer/chain.py), when it exists."""
-    from indexer import chain  # noqa: F401 - imported only to fail clearly when missing
+    """The daemon's chain source: indexer.chain's fetching thread and bounded queue."""
+    from indexer.chain import Fetcher, NodeClient
 
-    raise SystemExit("indexer/chain.py exists: wire its source here (see its docstring)")
+    fetcher = Fetcher(NodeClient([url], timeout=120), start, batch_size=batch,
+                      stop_at=stop).start()
+    try:
+        wanted = start
+        while wanted <= stop:
+            item = fetcher.queue.get(timeout=300)
+            if isinstance(item, Exception):
+                raise item
+            yield from item.blocks
+            wanted = item.blocks[-1]["block_num"] + 1
+    finally:
+        fetcher.stop()
+        fetcher.thread.join(timeout=30)  # before the node goes away
 
 
 def run(profile: str, n_blocks: int, txs: int, batch: int, ingest: bool, source: str) -> dict:
