@@ -36,7 +36,9 @@ The same controls over HTTP (for a node in another process), as JSON-RPC methods
 ``debug_node_api.debug_generate_blocks {"count": n}`` advances the head too.
 
 Command line: ``python -m service.testnode --blocks FILE [--ops FILE] --port N [--interval S]``
-(``--port 0`` picks a free port; the first line printed is the URL).
+(``--port 0`` picks a free port; the first line printed is the URL). ``--demo`` serves the
+demo's chain instead (the real block-17M Steem posts with simulated curators, with their
+accounts and the 17M globals); ``--step K`` produces K blocks per interval (fast-forward).
 
 What it serves (the methods beem calls, read from beem 0.24's source):
 
@@ -97,8 +99,10 @@ import bisect
 import hashlib
 import json
 import re
+import signal
 import struct
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -540,12 +544,45 @@ def load_ops(paths: Iterable[str | Path], vops: dict[int, list[dict]]) -> None:
                  "op_in_trx": rec.get("op_in_trx", 0), "trx_id": rec.get("trx_id", ZERO_ID)})
 
 
+# the posting key of accounts that never sign on this node: the public key of
+# sha256("curation-market testnode placeholder"), a secret anyone can derive (test node only)
+DUMMY_KEY = "STM8EsoGTPLq1FSkspCUipooU9x95JXsNDrLq47BoysqgPuNxekFL"
+
+
+def full_account(rec: dict) -> dict:
+    """A recorded account object, completed with defaults for the fields it lacks."""
+    keys = (rec.get("posting") or {}).get("key_auths") or [[DUMMY_KEY, 1]]
+    return {**make_account(rec["name"], keys[0][0]), **rec}
+
+
 def load_accounts(path: str | Path) -> dict[str, dict]:
     out = {}
     for rec in read_blocks([path]):
         if isinstance(rec, dict) and isinstance(rec.get("name"), str):
-            out[rec["name"]] = rec
+            out[rec["name"]] = full_account(rec)
     return out
+
+
+def demo_chain(workdir: Path) -> dict[str, Any]:
+    """The demo's chain (real block-17M posts + simulated curators) as test-node inputs."""
+    from service.demo import DATA as DEMO_DATA
+    from service.demo import build_demo_blocks, demo_population
+    from service.simulate import agent_accounts
+
+    blocks = workdir / "demo-blocks.jsonl.gz"
+    build_demo_blocks(blocks)
+    globals_path = Path(str(DEMO_DATA / "steem17m_globals.json"))
+    accounts = load_accounts(Path(str(DEMO_DATA / "steem17m_accounts.jsonl.gz")))
+    from curation.state import Globals
+    from indexer.accounts import read_globals
+
+    fund, shares = read_globals(globals_path)
+    for a in agent_accounts(demo_population(), Globals(fund, shares)):
+        accounts.setdefault(a.name, make_account(
+            a.name, DUMMY_KEY, vests=f"{a.vesting_shares // 10**6}."
+                                     f"{a.vesting_shares % 10**6:06d} VESTS"))
+    return {"blocks": [blocks], "globals_path": globals_path, "accounts": accounts,
+            "chain": "steem"}
 
 
 # ------------------------------------------------------------------ broadcasts
@@ -593,9 +630,9 @@ class TestNode:
     __test__ = False  # not a pytest test class
 
     def __init__(self, state: ChainState, interval: float | None = None,
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, step: int = 1):
         self.state = state
-        self.interval = interval
+        self.interval, self.step = interval, step
         self.host, self.port = host, port
         self.lock = threading.RLock()
         self.produced = threading.Condition(self.lock)
@@ -608,7 +645,8 @@ class TestNode:
     @classmethod
     def from_files(cls, blocks: Iterable[str | Path], ops: Iterable[str | Path] = (),
                    head: int | None = None, lag: int = 20, interval: float | None = None,
-                   globals_path: str | Path | None = None, accounts: str | Path | None = None,
+                   globals_path: str | Path | None = None,
+                   accounts: str | Path | dict[str, dict] | None = None,
                    chain: str = "hive", chain_id: str = ZERO_CHAIN_ID, fork_every: int = 0,
                    fork_depth: int = 2, port: int = 0) -> TestNode:
         recorded, vops = load_blocks(blocks)
@@ -617,13 +655,16 @@ class TestNode:
         load_ops(ops, vops)
         gpath = Path(globals_path) if globals_path else DATA / "hive5m_globals.json"
         globals_ = json.loads(gpath.read_text(encoding="utf-8"))
+        globals_ = globals_.get("dynamic_global_properties", globals_)  # a wrapped snapshot
         flavour = STEEM if chain.lower() == "steem" else HIVE
         if flavour is STEEM:
             globals_ = {k.replace("hive", "steem").replace("hbd", "sbd"):
                         (v.replace(" HIVE", " STEEM").replace(" HBD", " SBD")
                          if isinstance(v, str) else v) for k, v in globals_.items()}
+        table = dict(accounts) if isinstance(accounts, dict) else \
+            load_accounts(accounts) if accounts else {}
         state = ChainState(recorded, vops, globals_, flavour=flavour, chain_id=chain_id,
-                           accounts=load_accounts(accounts) if accounts else {}, lag=lag,
+                           accounts=table, lag=lag,
                            fork_every=fork_every, fork_depth=fork_depth)
         start = max(recorded) if head is None else head
         if start < state.first:
@@ -674,7 +715,7 @@ class TestNode:
     def _producer(self) -> None:
         while not self._stop.wait(self.interval):
             if not self.paused:
-                self.advance(1)
+                self.advance(self.step)
 
     # ---- controls
     @property
@@ -1167,12 +1208,16 @@ class _Handler(BaseHTTPRequestHandler):
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m service.testnode", description=__doc__.split(
         "\n\n")[0])
-    ap.add_argument("--blocks", action="append", required=True, help="block file (repeatable)")
+    ap.add_argument("--blocks", action="append", default=[], help="block file (repeatable)")
+    ap.add_argument("--demo", action="store_true",
+                    help="serve the demo chain: real block-17M Steem posts with simulated "
+                    "curators, their accounts and globals (no --blocks needed)")
     ap.add_argument("--ops", action="append", default=[], help="account-history ops file")
     ap.add_argument("--port", type=int, default=8091)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--interval", type=float, default=3.0,
                     help="seconds per produced block; 0 = only explicit advance calls")
+    ap.add_argument("--step", type=int, default=1, help="blocks produced per interval")
     ap.add_argument("--start", type=int, default=None, help="initial head (default: last block)")
     ap.add_argument("--lag", type=int, default=20, help="head - LIB in blocks")
     ap.add_argument("--globals", default=None, help="dynamic global properties JSON")
@@ -1186,12 +1231,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--prewarm", action="store_true",
                     help="encode all served blocks before listening (for benchmarks)")
     args = ap.parse_args(argv)
-    node = TestNode.from_files(args.blocks, ops=args.ops, head=args.start, lag=args.lag,
-                               interval=args.interval or None, globals_path=args.globals,
-                               accounts=args.accounts, chain=args.chain,
+    if not args.blocks and not args.demo:
+        ap.error("give --blocks FILE (or --demo)")
+    inputs: dict[str, Any] = {"blocks": args.blocks, "globals_path": args.globals,
+                              "accounts": args.accounts, "chain": args.chain}
+    workdir = tempfile.TemporaryDirectory(prefix="testnode-")
+    if args.demo:
+        inputs |= demo_chain(Path(workdir.name))
+    node = TestNode.from_files(inputs["blocks"], ops=args.ops, head=args.start, lag=args.lag,
+                               interval=args.interval or None,
+                               globals_path=inputs["globals_path"],
+                               accounts=inputs["accounts"], chain=inputs["chain"],
                                chain_id=args.chain_id, fork_every=args.fork_every,
                                fork_depth=args.fork_depth, port=args.port)
-    node.host = args.host
+    node.host, node.step = args.host, args.step
     for spec in args.account:
         name, _, key = spec.partition("=")
         node.add_account(name, key)
@@ -1199,13 +1252,19 @@ def main(argv: list[str] | None = None) -> None:
         node.prewarm()
     node.start()
     print(node.url, flush=True)
-    print(f"head {node.head}, irreversible {node.irreversible}, one block every "
-          f"{args.interval or 'explicit call'} s", file=sys.stderr, flush=True)
+    pace = f"{args.step} block(s) every {args.interval} s" if args.interval else \
+        "blocks only on request (testnode_api.advance)"
+    print(f"serving blocks {node.state.first:,}..{node.head:,} (irreversible "
+          f"{node.irreversible:,}); {pace}", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        pass
+    finally:
         node.stop()
+        workdir.cleanup()
 
 
 if __name__ == "__main__":

@@ -261,3 +261,21 @@ def test_command_line_node_serves_beem(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_demo_chain_serves_the_demo_with_its_accounts(tmp_path: Path) -> None:
+    from service.testnode import demo_chain
+
+    inputs = demo_chain(tmp_path)
+    with TestNode.from_files(inputs["blocks"], globals_path=inputs["globals_path"],
+                             accounts=inputs["accounts"], chain=inputs["chain"]) as node:
+        hv = hive(node.url)
+        assert hv.is_steem and node.head == 16_999_999
+        assert hv.get_dynamic_global_properties(False)["total_vesting_shares"]["amount"] == \
+            "391632427652353443"
+        oracle = hv.rpc.get_accounts(["sim-oracle"], api="condenser")[0]
+        assert float(oracle["vesting_shares"].split()[0]) > 0
+        market_ops = [
+            op for n in node.state.numbers[:400] for tx in node.block(n)["transactions"]
+            for op in tx["operations"] if op[0] == "custom_json"]
+        assert market_ops and market_ops[0][1]["id"] == "curation_market"
