@@ -72,6 +72,12 @@ timestamps interpolated at 3 s per block; virtual ops from ``--ops`` are served 
 Beyond the last recorded block the node produces empty blocks, 3 s of chain time apart.
 Timestamps are chain time from the recording, never wall-clock time.
 
+Notes for followers (the daemon): blocks below ``first`` do not exist here (``get_block``
+answers ``{}``), unlike a real chain that starts at block 1, so start following at ``first``
+(``testnode_api.state`` and the startup line tell it; the demo chain starts at 15,249,310).
+Timestamps being recorded chain time, a wall-clock staleness check sees this node's head as
+years old; ``account_history_api.get_ops_in_block`` needs ``include_reversible`` above the LIB.
+
 Virtual ops of a block: the ``virtual_ops`` list on its line (``trx_in_block`` 4294967295, in
 line order) plus the virtual ops of ``--ops`` files (account-history records). Listed after the
 block's transaction ops, in that order.
