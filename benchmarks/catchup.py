@@ -203,7 +203,11 @@ def run(profile: str, n_blocks: int, txs: int, batch: int, ingest: bool, source:
             seconds = time.perf_counter() - started
         finally:
             proc.terminate()
-            proc.wait(timeout=10)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     assert got_blocks == n_blocks and got_ops == n_ops, (got_blocks, got_ops, n_ops)
     return {"profile": profile, "blocks": got_blocks, "ops": got_ops,
             "ops_per_block": got_ops / got_blocks, "seconds": seconds,

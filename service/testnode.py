@@ -104,6 +104,7 @@ import argparse
 import bisect
 import hashlib
 import json
+import os
 import re
 import signal
 import struct
@@ -1271,6 +1272,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         node.stop()
         workdir.cleanup()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # skip tearing down a large heap of cached blocks object by object
 
 
 if __name__ == "__main__":
