@@ -165,3 +165,27 @@ rejections = Table(
 )
 Index("ix_rejections_reason", rejections.c.reason)
 Index("ix_rejections_account", rejections.c.account)
+
+# --- following a node (indexer.chain, service.daemon) ------------------------------------
+# Rolling figures of the daemon for `status` and the metrics; one row, rewritten each tick.
+# Not market state: nothing the report shows depends on it.
+node_status = Table(
+    "node_status", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("head", BigInteger, nullable=False),
+    Column("irreversible", BigInteger, nullable=False),
+    Column("head_time", BigInteger, nullable=False),  # chain time of the node's head block
+    Column("ops_per_second", Float, nullable=False),
+    Column("blocks_per_second", Float, nullable=False),
+    Column("checked_at", BigInteger, nullable=False),  # wall clock, for health only
+    Column("metrics_port", Integer, nullable=False),
+    Column("provisional", Text, nullable=False),  # head mode: JSON summary of reversible blocks
+)
+
+# Accounts whose vesting was read from the node (get_accounts) when they first committed.
+node_accounts = Table(
+    "node_accounts", metadata,
+    Column("name", Text, primary_key=True),
+    Column("block", BigInteger, nullable=False),  # the batch's first block when it was read
+)

@@ -1,9 +1,94 @@
-"""Subcommands of ``curation-market`` for this area, registered by :mod:`service.cli`."""
+"""``curation-market run`` (the daemon beside a node) and ``curation-market status``."""
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+Nodes = Annotated[list[str] | None, typer.Option(
+    "--node", help="node URL; repeat for failover (default: config [node] urls)")]
+Config = Annotated[Path | None, typer.Option("--config", "-c",
+                                              help="config.toml (defaults if omitted)")]
+Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default from config "
+                                                     "[ingest] db")]
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+
+    @app.command()
+    def run(
+        node: Nodes = None,
+        config: Config = None,
+        db: Db = None,
+        metrics_port: Annotated[int | None, typer.Option(
+            help="serve Prometheus metrics on this port (0: a free one, printed)")] = None,
+        head_mode: Annotated[bool | None, typer.Option(
+            "--head-mode/--irreversible",
+            help="also show provisional data of reversible blocks")] = None,
+        until: Annotated[int | None, typer.Option(
+            help="stop once this block is indexed (tests, benchmarks)")] = None,
+    ) -> None:
+        """Follow a node: catch up, then index every block as it becomes irreversible."""
+        from service.cli import err, fail, open_store, settings_from
+        from service.daemon import Daemon
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        settings = settings_from(config)
+        urls = node or settings.node.urls
+        if not urls:
+            raise fail("no node: give --node URL or set [node] urls in the config")
+        store = open_store(settings, db)  # checks the database before anything starts
+        daemon = Daemon(settings, urls, store.engine, head_mode, metrics_port, until)
+        try:
+            code = daemon.run()
+        except Exception as exc:  # noqa: BLE001 - node unreachable at start, said plainly
+            raise fail(str(exc)) from None
+        if code:
+            raise fail(str(daemon.error))
+        err.print(f"stopped at block {daemon.ingester.checkpoint:,}")
+
+    @app.command()
+    def status(
+        node: Annotated[str | None, typer.Option(
+            "--node", help="ask this node for its head and LIB now")] = None,
+        config: Config = None,
+        db: Db = None,
+        fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+    ) -> None:
+        """Indexed block, last irreversible block, lag in blocks and seconds, ops/s."""
+        import orjson
+
+        from indexer.chain import ChainError, NodeClient
+        from service.cli import fail, open_store, settings_from
+        from service.daemon import status as read_status
+
+        settings = settings_from(config)
+        store = open_store(settings, db)
+        client = None
+        if node:
+            n = settings.node
+            client = NodeClient([node], n.timeout_seconds, 1, 0)
+        try:
+            doc = read_status(store.engine, client)
+        except ChainError as exc:
+            raise fail(str(exc)) from None
+        if fmt == "json":
+            typer.echo(orjson.dumps(doc).decode())
+            return
+        labels = [("indexed_block", "indexed block"), ("irreversible_block",
+                                                        "last irreversible block"),
+                  ("head_block", "head block"), ("lag_blocks", "lag (blocks)"),
+                  ("lag_seconds", "lag (seconds)"), ("ops_per_second", "ops/s"),
+                  ("blocks_per_second", "blocks/s"), ("node", "node"),
+                  ("metrics_port", "metrics port"), ("provisional", "provisional (head mode)")]
+        for key, label in labels:
+            if key in doc and doc[key] not in (None, {}):
+                value = doc[key]
+                text = f"{value:,}" if isinstance(value, int) and key.endswith("block") \
+                    else str(value)
+                typer.echo(f"{label:<24} {text}")

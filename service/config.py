@@ -115,11 +115,30 @@ class Ingest(_Section):
     batch_blocks: int = Field(default=2000, ge=1, le=100_000)
 
 
+class Node(_Section):
+    """Following a live node (``curation-market run``)."""
+
+    urls: list[str] = Field(default_factory=list)
+    head_mode: bool = False
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    queue_batches: int = Field(default=8, ge=1, le=1000)
+    poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=600)
+    retries: int = Field(default=5, ge=1, le=100)
+    backoff_seconds: float = Field(default=0.5, ge=0, le=60)
+    stale_seconds: int = Field(default=60, ge=1)
+    health_seconds: float = Field(default=10.0, gt=0)
+    sweep_seconds: float = Field(default=30.0, gt=0)
+    upkeep_seconds: float = Field(default=300.0, gt=0)
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+
+
 class Settings(_Section):
     chain: Chain = Chain()
     market: Market = Market()
     rules: RulesSection = RulesSection()
     ingest: Ingest = Ingest()
+    node: Node = Node()
 
     def market_config(self) -> MarketConfig:
         r = self.rules

@@ -1,0 +1,248 @@
+"""Blocks from a live Steem/Hive node through beem: batched catch-up, then follow the LIB.
+
+Why this shape: the database has one writer (the :class:`~indexer.ingest.Ingester`); fetching is
+network-bound, so a thread fetches batches (one batched JSON-RPC request per batch:
+``block_api.get_block`` + ``account_history_api.get_ops_in_block`` for every block) into a
+bounded queue that the writer drains. By default only irreversible blocks (at or below the
+node's last irreversible block) are fetched, so settlement never sees a block that can be
+undone. Every block's ``previous`` must name the block written before it (the hash kept in
+``meta.last_block_id``, committed with the batch); a mismatch raises :class:`ChainMismatch`
+before anything of that block is written.
+
+Virtual ops are attached to each block as ``virtual_ops`` (the ``op`` objects of
+``get_ops_in_block``, appbase encoding), which is what :class:`indexer.ops.Adapter` reads: node
+blocks and replayed block files take the same path.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from indexer.ops import chain_time
+
+
+class ChainError(RuntimeError):
+    """The node cannot be used (unreachable after retries, or answers nonsense)."""
+
+
+class ChainMismatch(ChainError):
+    """A block does not link to the stored one before it: refuse to write anything of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    url: str
+    head: int
+    irreversible: int
+    head_time: int  # chain time of the head block, epoch seconds
+    total_vesting_fund: int  # milli core units
+    total_vesting_shares: int  # micro-VESTS
+
+
+def _instance(urls: Sequence[str], timeout: float) -> Any:
+    """A beem chain instance with no wallet and no config file (nothing written to disk)."""
+    from beem.blockchaininstance import BlockChainInstance
+    from beemstorage import InRamConfigurationStore
+
+    return BlockChainInstance(node=list(urls), num_retries=1, num_retries_call=1,
+                              timeout=timeout, config_store=InRamConfigurationStore(),
+                              keys=[])
+
+
+class NodeClient:
+    """beem over a failover list: on an error the next URL is tried, with growing back-off."""
+
+    def __init__(self, urls: Sequence[str], timeout: float = 10.0, retries: int = 5,
+                 backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep):
+        if not urls:
+            raise ValueError("at least one node URL is needed")
+        self.urls = list(urls)
+        self.timeout, self.retries, self.backoff, self.sleep = timeout, retries, backoff, sleep
+        self._current = 0
+        self._chain: Any = None
+        self.failovers = 0
+
+    @property
+    def url(self) -> str:
+        return self.urls[self._current]
+
+    def _rpc(self) -> Any:
+        if self._chain is None:
+            rotated = self.urls[self._current:] + self.urls[:self._current]
+            self._chain = _instance(rotated, self.timeout)
+        return self._chain.rpc
+
+    def call(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(rpc)``; on failure switch node and retry with exponential back-off."""
+        delay = self.backoff
+        last: Exception | None = None
+        for attempt in range(self.retries):
+            try:
+                return fn(self._rpc())
+            except Exception as exc:  # noqa: BLE001 - beem raises many kinds; all mean "retry"
+                last = exc
+                self._chain = None
+                if len(self.urls) > 1:
+                    self._current = (self._current + 1) % len(self.urls)
+                    self.failovers += 1
+                if attempt + 1 < self.retries:
+                    self.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+        raise ChainError(f"node(s) {', '.join(self.urls)} failed {self.retries} times: "
+                         f"{type(last).__name__}: {last}"[:400])
+
+    def state(self) -> NodeState:
+        from indexer.accounts import globals_from
+
+        def get(rpc: Any) -> NodeState:
+            p = rpc.get_dynamic_global_properties(api="database")
+            fund, shares = globals_from(p)
+            return NodeState(self.url, int(p["head_block_number"]),
+                             int(p["last_irreversible_block_num"]), chain_time(p["time"]),
+                             fund, shares)
+        return self.call(get)
+
+    def blocks(self, start: int, stop: int, include_reversible: bool = False) -> list[dict]:
+        """Blocks ``start..stop`` with their virtual ops, in one batched request."""
+        def get(rpc: Any) -> list:
+            rpc.rpc_queue = []  # nothing left over from a failed attempt
+            replies = None
+            for n in range(start, stop + 1):
+                rpc.get_block({"block_num": n}, api="block", add_to_queue=True)
+                args = {"block_num": n, "only_virtual": True}
+                if include_reversible:
+                    args["include_reversible"] = True
+                replies = rpc.get_ops_in_block(args, api="account_history",
+                                               add_to_queue=n != stop)
+            return replies
+
+        replies = self.call(get)
+        if not isinstance(replies, list) or len(replies) != 2 * (stop - start + 1):
+            raise ChainError(f"batch {start}..{stop}: expected {2 * (stop - start + 1)} "
+                             f"replies, got {len(replies) if isinstance(replies, list) else 0}")
+        out = []
+        for i, n in enumerate(range(start, stop + 1)):
+            block = (replies[2 * i] or {}).get("block")
+            if not block:
+                raise ChainError(f"node has no block {n} (head moved back?)")
+            ops = (replies[2 * i + 1] or {}).get("ops") or []
+            block["block_num"] = n
+            block["virtual_ops"] = [o["op"] for o in ops]
+            out.append(block)
+        return out
+
+    def accounts(self, names: Sequence[str]) -> list[dict]:
+        if not names:
+            return []
+        return self.call(lambda rpc: rpc.find_accounts({"accounts": list(names)},
+                                                       api="database")["accounts"])
+
+
+@dataclass(slots=True)
+class Batch:
+    blocks: list[dict]
+    node: NodeState
+
+
+class Fetcher:
+    """The fetching thread: batches of irreversible blocks into a bounded queue.
+
+    ``start`` is the first block wanted (checkpoint + 1). When the LIB is reached it polls the
+    node every ``poll`` seconds. Errors that survive the client's retries are put on the queue
+    so the writer stops with them.
+    """
+
+    def __init__(self, client: NodeClient, start: int, batch_size: int = 100,
+                 queue_batches: int = 8, poll: float = 0.5, stop_at: int | None = None):
+        self.client, self.next = client, start
+        self.batch_size, self.poll, self.stop_at = batch_size, poll, stop_at
+        self.queue: queue.Queue[Batch | Exception] = queue.Queue(maxsize=queue_batches)
+        self.stopping = threading.Event()
+        self.caught_up = threading.Event()  # all blocks up to the last LIB seen are queued
+        self.last_state: NodeState | None = None
+        self.thread = threading.Thread(target=self._run, name="chain-fetcher", daemon=True)
+
+    def start(self) -> Fetcher:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _put(self, item: Batch | Exception) -> bool:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                node = self.client.state()
+                self.last_state = node
+                target = node.irreversible
+                if self.stop_at is not None:
+                    target = min(target, self.stop_at)
+                if self.next > target:
+                    self.caught_up.set()
+                    self.stopping.wait(self.poll)
+                    continue
+                self.caught_up.clear()
+                end = min(target, self.next + self.batch_size - 1)
+                blocks = self.client.blocks(self.next, end)
+                if not self._put(Batch(blocks, node)):
+                    return
+                self.next = end + 1
+                if self.next > target:
+                    self.caught_up.set()
+        except Exception as exc:  # noqa: BLE001 - handed to the writer, which reports it
+            self._put(exc)
+
+    def drain(self, idle: float = 0.2) -> Iterator[Batch]:
+        """Queued batches; ends when the queue is empty and the fetcher has caught up with
+        the LIB (or nothing came for ``idle`` seconds). A fetch error is raised here."""
+        waited = 0.0
+        while True:
+            try:
+                item = self.queue.get(timeout=0.01)
+            except queue.Empty:
+                waited += 0.01
+                if self.caught_up.is_set() or waited >= idle:
+                    return
+                continue
+            waited = 0.0
+            if isinstance(item, Exception):
+                raise item
+            yield item
+
+
+def linked(blocks: Iterator[dict], last_num: int, last_id: str) -> Iterator[dict]:
+    """Pass blocks on while each names the one before as ``previous``; else ChainMismatch.
+
+    ``last_num``/``last_id`` are the stored checkpoint; blocks at or below it are passed on
+    unchecked (the ingester skips them). An empty ``last_id`` (fresh database) trusts the first
+    block.
+    """
+    for block in blocks:
+        num = block["block_num"]
+        if num <= last_num:
+            yield block
+            continue
+        prev = block.get("previous", "")
+        if last_id and num == last_num + 1 and prev != last_id:
+            raise ChainMismatch(
+                f"block {num} names previous {prev[:16]}… but the stored block {last_num} is "
+                f"{last_id[:16]}…: the node follows another chain (or the database belongs to "
+                "one); nothing of block {num} was written".replace("{num}", str(num)))
+        if last_num and num != last_num + 1:
+            raise ChainMismatch(f"block {num} follows stored block {last_num}: a gap")
+        last_num, last_id = num, block.get("block_id", "")
+        yield block
