@@ -17,7 +17,6 @@ Design points, each for a reason:
   (SQLite: a progress handler; PostgreSQL: ``SET statement_timeout``) and answered with a 503.
 """
 
-from __future__ import annotations
 
 import base64
 import binascii
@@ -130,11 +129,18 @@ def decode_cursor(kind: str, cursor: str, types: tuple[type, ...]) -> list:
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         data = None
     ok = (isinstance(data, list) and len(data) == len(types) + 1 and data[0] == kind
-          and all(type(v) is ty for v, ty in zip(data[1:], types, strict=True)))
+          and all(type(v) is ty and _sane(v) for v, ty in zip(data[1:], types, strict=True)))
     if not ok:
         raise ApiError(400, "cursor: not a cursor issued by this endpoint "
                             "(pass back next_cursor unchanged)", parameter="cursor")
     return data[1:]
+
+
+def _sane(v: object) -> bool:
+    """Cursor values a database accepts: 64-bit integers, short NUL-free strings."""
+    if isinstance(v, int):
+        return -(2**63) <= v < 2**63
+    return isinstance(v, str) and len(v) <= 64 and "\x00" not in v
 
 
 def epoch(value: datetime | None) -> int | None:

@@ -92,3 +92,17 @@ def sqlite_engine(db_url: Callable[[str], str]) -> Iterator[Engine]:
     engine = create_engine(db_url("market"))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The README demo's database (real block-17M posts + simulated curators), fully replayed;
+    ``blocks`` is its block file, for partial replays."""
+    from rich.console import Console
+
+    from service.demo import run_demo
+
+    d = tmp_path_factory.mktemp("demo_db")
+    url = f"sqlite:///{d / 'demo.db'}"
+    run_demo(url, d / "blocks.jsonl", 17, Console(quiet=True))
+    return {"url": url, "blocks": d / "blocks.jsonl"}
