@@ -77,6 +77,10 @@ function drawChart(canvas, preds, final) {
   ctx.textAlign = "left";
   ctx.fillText(`final payout ${milli(final)} · band 90–100 %`, L + 6, Math.max(y(final) - 6, T + 10));
   ctx.fillText("predictions in commit order →", L + 6, H - 10);
+  ctx.textAlign = "right";
+  ctx.fillText("● rewarded (dark blue) · in band, no reward (light blue) · outside / voted (red)",
+    W - R, H - 10);
+  ctx.textAlign = "left";
   preds.forEach((p, i) => {
     if (p.prediction == null) return;
     ctx.beginPath(); ctx.arc(x(i), y(p.prediction), 5, 0, 2 * Math.PI);
