@@ -80,7 +80,7 @@ def make_engine(url: str, statement_timeout: float = 5.0) -> Engine:
     """A read-only engine whose statements are cut after ``statement_timeout`` seconds."""
     sqlite = url.startswith("sqlite")
     engine = create_engine(url, connect_args={"check_same_thread": False} if sqlite else {},
-                           pool_pre_ping=not sqlite)
+                           pool_pre_ping=not sqlite, pool_size=20, max_overflow=20)
     ms = int(statement_timeout * 1000)
     if sqlite:
         @event.listens_for(engine, "connect")
