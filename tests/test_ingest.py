@@ -50,44 +50,44 @@ def test_demo_blocks_are_reproducible(demo_file: Path, tmp_path: Path) -> None:
     assert again.read_bytes() == demo_file.read_bytes()
 
 
-def test_replay_twice_is_replay_once(demo_file: Path, reference: dict, tmp_path: Path) -> None:
-    store = _store(f"sqlite:///{tmp_path / 'twice.db'}")
+def test_replay_twice_is_replay_once(demo_file: Path, reference: dict, db_url) -> None:
+    store = _store(db_url("twice"))
     _replay(store, read_blocks([demo_file]))
     _replay(store, read_blocks([demo_file]))
     assert dump(store.engine) == reference
 
 
 @pytest.mark.parametrize("batch", [1, 7, 5000])
-def test_batch_size_changes_nothing(demo_file: Path, reference: dict, tmp_path: Path,
+def test_batch_size_changes_nothing(demo_file: Path, reference: dict, db_url,
                                     batch: int) -> None:
-    store = _store(f"sqlite:///{tmp_path / 'b.db'}")
+    store = _store(db_url("b"))
     _replay(store, read_blocks([demo_file]), batch=batch)
     assert dump(store.engine) == reference
 
 
-def test_stop_and_resume_at_many_blocks(demo_file: Path, reference: dict,
-                                        tmp_path: Path) -> None:
+def test_stop_and_resume_at_many_blocks(demo_file: Path, reference: dict, db_url) -> None:
     blocks = list(read_blocks([demo_file]))
     rng = random.Random(5)
     cuts = sorted(rng.sample(range(1, len(blocks)), 12))
-    store = _store(f"sqlite:///{tmp_path / 'resume.db'}")
+    store = _store(db_url("resume"))
     start = 0
     for cut in [*cuts, len(blocks)]:
         # a fresh Ingester each time: nothing survives a restart but the database
-        _replay(_store(str(store.engine.url)), iter(blocks[:cut]), batch=97)
+        _replay(_store(store.engine.url.render_as_string(hide_password=False)),
+                iter(blocks[:cut]), batch=97)
         start = cut
     assert start == len(blocks)
     assert dump(store.engine) == reference
 
 
 def test_sigkill_at_random_moments_then_resume(demo_file: Path, reference: dict,
-                                               tmp_path: Path) -> None:
+                                               tmp_path: Path, db_url) -> None:
     """Kill a real `curation-market replay` process mid-flight, restart, same database."""
-    db = tmp_path / "killed.db"
+    db = db_url("killed")
     config = tmp_path / "demo.toml"
     config.write_text("[market]\ninclude_replies = true\n[ingest]\nbatch_blocks = 50\n")
     cmd = [sys.executable, "-m", "service.cli", "replay", str(demo_file), "--db",
-           f"sqlite:///{db}", "--config", str(config)]
+           db, "--config", str(config)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     rng = random.Random(11)
     kills = 0
@@ -102,24 +102,24 @@ def test_sigkill_at_random_moments_then_resume(demo_file: Path, reference: dict,
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     assert kills >= 1
-    assert dump(create_engine(f"sqlite:///{db}")) == reference
+    assert dump(create_engine(db)) == reference
 
 
-def test_report_is_byte_identical_across_runs(demo_file: Path, tmp_path: Path) -> None:
+def test_report_is_byte_identical_across_runs(demo_file: Path, db_url) -> None:
     outs = []
     for name in ("a", "b"):
-        store = _store(f"sqlite:///{tmp_path / name}.db")
+        store = _store(db_url(name))
         _replay(store, read_blocks([demo_file]))
         outs.append(to_json(build_report(store.engine)))
     assert outs[0] == outs[1]
     assert b'"markets"' in outs[0]
 
 
-def test_a_database_refuses_other_rules(tmp_path: Path) -> None:
+def test_a_database_refuses_other_rules(db_url) -> None:
     from rewards.rules import named
     from service.config import Settings
 
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+    url = db_url("x")
     Store(create_engine(url), "0" * 64, named("seed").label)
     with pytest.raises(ValueError, match="fresh --db"):
         Store(create_engine(url), "0" * 64, named("commit-reveal").label)

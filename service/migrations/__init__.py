@@ -1,0 +1,51 @@
+"""Alembic migrations for the tables of :mod:`indexer.schema`, configured in code (no
+alembic.ini to ship or find): ``curation-market db upgrade`` calls :func:`upgrade`.
+
+A database created before migrations existed (``replay`` makes its tables with
+``create_all``) has the tables but no ``alembic_version``: it is stamped at the initial
+revision first, then upgraded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+HERE = Path(__file__).parent
+INITIAL = "0001"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(HERE))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def current(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
+    """Upgrade ``url`` to ``revision``; returns the revisions before and after."""
+    cfg = alembic_config(url)
+    before = current(url)
+    if before is None:
+        engine = create_engine(url)
+        try:
+            tables = set(inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+        if "meta" in tables:  # made by create_all before migrations: adopt it
+            command.stamp(cfg, INITIAL)
+    command.upgrade(cfg, revision)
+    return before, current(url)

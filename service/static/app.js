@@ -1,0 +1,167 @@
+// The curator's page: plain JS over the read-only API (/api/...), no build step.
+// Views (hash routes): #/ markets, #/market/AUTHOR/PERMLINK, #/curator/NAME, #/leaderboard.
+"use strict";
+
+const view = document.getElementById("view");
+const asof = document.getElementById("asof");
+
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => (
+  { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const milli = (m) => (m == null ? "–" : (m / 1000).toFixed(3));
+const num = (x, d = 4) => (x == null ? "–" : Number(x).toFixed(d));
+
+async function api(path) {
+  const r = await fetch(path);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
+  asof.textContent = `as of block ${body.as_of_block}` + (body.as_of_time ? ` (${body.as_of_time})` : "");
+  return body;
+}
+
+function table(headers, rows) {
+  const th = headers.map(([h, cls]) => `<th class="${cls || ""}">${esc(h)}</th>`).join("");
+  return `<table><thead><tr>${th}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
+}
+
+async function marketsView(params) {
+  const q = new URLSearchParams(params);
+  if (!q.has("limit")) q.set("limit", "50");
+  const d = await api(`/api/markets?${q}`);
+  const rows = d.items.map((m) => `<tr>
+    <td><a href="#/market/${esc(m.author)}/${esc(m.permlink)}">@${esc(m.author)}/${esc(m.permlink)}</a></td>
+    <td>${esc(m.category || "")}</td><td>${esc(m.created)}</td>
+    <td><span class="phase ${esc(m.phase)}">${esc(m.phase)}</span></td>
+    <td class="num">${m.n_commits}</td><td class="num">${m.n_revealed}</td>
+    <td class="num">${milli(m.final_payout)}</td><td class="num">${m.n_qualified ?? "–"}</td></tr>`);
+  const next = d.next_cursor
+    ? `<a id="more" href="#/?${new URLSearchParams({ ...params, cursor: d.next_cursor })}">next page →</a>` : "";
+  view.innerHTML = `<h2>Markets</h2>
+    <form class="filters" id="f">phase <select name="phase"><option value="">any</option>
+    ${["open", "revealing", "closed", "settled", "deleted"].map((p) =>
+      `<option ${params.phase === p ? "selected" : ""}>${p}</option>`).join("")}</select>
+    author <input name="author" size="12" value="${esc(params.author || "")}">
+    tag <input name="tag" size="12" value="${esc(params.tag || "")}">
+    <button>filter</button></form>
+    ${table([["post"], ["category"], ["created"], ["phase"], ["commits", "num"],
+      ["revealed", "num"], ["final payout", "num"], ["qualified", "num"]], rows)}${next}`;
+  document.getElementById("f").onsubmit = (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, v] of new FormData(e.target)) if (v) p.set(k, v);
+    location.hash = `#/?${p}`;
+  };
+}
+
+// Revealed predictions against the final payout: the 90–100 % band shaded, the payout as a
+// line, winners filled. x = commit order (chain position), y = predicted payout.
+function drawChart(canvas, preds, final) {
+  const ctx = canvas.getContext("2d");
+  const W = canvas.width, H = canvas.height, L = 60, R = 10, T = 10, B = 30;
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
+  const pts = preds.filter((p) => p.prediction != null);
+  const top = Math.max(final, ...pts.map((p) => p.prediction), 1) * 1.1;
+  const y = (v) => T + (H - T - B) * (1 - v / top);
+  const n = Math.max(preds.length, 1);
+  const x = (i) => L + (W - L - R) * ((i + 0.5) / n);
+  ctx.fillStyle = "rgba(46, 160, 67, 0.18)";
+  ctx.fillRect(L, y(final), W - L - R, y(final * 0.9) - y(final));
+  ctx.strokeStyle = "#2ea043"; ctx.lineWidth = 2;
+  ctx.beginPath(); ctx.moveTo(L, y(final)); ctx.lineTo(W - R, y(final)); ctx.stroke();
+  ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
+  ctx.beginPath(); ctx.moveTo(L, T); ctx.lineTo(L, H - B); ctx.lineTo(W - R, H - B); ctx.stroke();
+  ctx.fillStyle = "#444"; ctx.font = "11px sans-serif"; ctx.textAlign = "right";
+  for (let k = 0; k <= 4; k++) {
+    const v = (top * k) / 4;
+    ctx.fillText(milli(Math.round(v)), L - 4, y(v) + 4);
+  }
+  ctx.textAlign = "left";
+  ctx.fillText(`final payout ${milli(final)} · band 90–100 %`, L + 6, Math.max(y(final) - 6, T + 10));
+  ctx.fillText("predictions in commit order →", L + 6, H - 10);
+  ctx.textAlign = "right";
+  ctx.fillText("● rewarded (dark blue) · in band, no reward (light blue) · outside / voted (red)",
+    W - R, H - 10);
+  ctx.textAlign = "left";
+  preds.forEach((p, i) => {
+    if (p.prediction == null) return;
+    ctx.beginPath(); ctx.arc(x(i), y(p.prediction), 5, 0, 2 * Math.PI);
+    ctx.fillStyle = p.reward > 0 ? "#0b5cad" : p.qualified ? "#7fb0e0" : "#d9534f";
+    ctx.fill();
+  });
+  canvas.dataset.drawn = String(pts.length);
+}
+
+async function marketView(author, permlink) {
+  const d = await api(`/api/markets/${encodeURIComponent(author)}/${encodeURIComponent(permlink)}`);
+  const m = d.market;
+  const s = m.settlement;
+  let head = `<h2>@${esc(m.author)}/${esc(m.permlink)} <span class="phase ${esc(m.phase)}">${esc(m.phase)}</span></h2>
+    <p>created ${esc(m.created)} · commits until ${esc(m.commit_until)} · reveals until ${esc(m.reveal_until)}
+    · ${m.n_commits} commits, ${m.n_revealed} revealed</p>`;
+  if (s) {
+    head += `<p>final payout <b>${milli(s.final_payout)}</b> · pool ${milli(s.pool)} · returned
+      ${milli(s.returned)} · band ${milli(s.band[0])}–${milli(s.band[1])} · rules <code>${esc(s.rules)}</code>
+      · underdog x ${num(s.x)} f ${num(s.f)}</p><canvas id="chart" width="900" height="320"></canvas>`;
+  }
+  if (m.sealed) {
+    head += `<p><i>Predictions stay sealed until the reveal period closes: only commitments are shown.</i></p>`;
+  }
+  const rows = m.predictions.map((p) => `<tr>
+    <td><a href="#/curator/${esc(p.predictor)}">${esc(p.predictor)}</a></td>
+    <td class="num">${p.commit_block}</td>
+    <td class="num">${m.sealed ? `<code>${esc(p.commitment.slice(0, 12))}…</code>` : milli(p.prediction)}</td>
+    <td>${p.qualified == null ? "" : p.qualified ? "yes" : "no"}</td>
+    <td class="num">${num(p.cp)}</td><td class="num">${num(p.rp)}</td>
+    <td class="num">${p.sp == null ? "–" : milli(p.sp)}</td><td class="num">${num(p.ia)}</td>
+    <td class="num">${milli(p.reward)}</td></tr>
+    ${p.why ? `<tr><td></td><td colspan="8" class="why">${esc(p.why)}</td></tr>` : ""}`);
+  view.innerHTML = head + table([["predictor"], ["block", "num"],
+    [m.sealed ? "commitment" : "prediction", "num"], ["qualified"], ["CP", "num"], ["RP", "num"],
+    ["SP", "num"], ["IA", "num"], ["reward", "num"]], rows);
+  if (s) drawChart(document.getElementById("chart"), m.predictions, s.final_payout);
+}
+
+async function curatorView(name) {
+  const d = await api(`/api/curators/${encodeURIComponent(name)}?limit=100`);
+  const rows = d.history.map((h) => `<tr>
+    <td><a href="#/market/${esc(h.author)}/${esc(h.permlink)}">@${esc(h.author)}/${esc(h.permlink)}</a></td>
+    <td class="num">${milli(h.prediction)}</td><td class="num">${milli(h.final_payout)}</td>
+    <td>${h.qualified ? "yes" : "no"}</td><td class="num">${h.r}/${h.n}</td>
+    <td class="num">${num(h.rp)}</td><td class="num">${milli(h.reward)}</td></tr>`);
+  const rej = Object.entries(d.rejections.by_reason).map(([k, v]) =>
+    `<tr><td>${esc(k)}</td><td class="num">${v}</td></tr>`);
+  view.innerHTML = `<h2>Curator ${esc(d.curator)}</h2>
+    <p>N ${d.n} · R ${d.r} · RP ${num(d.rp)} · earned <b>${milli(d.earned)}</b> · rewarded ${d.rewarded}
+    · open commits ${d.open_commits}</p>
+    ${table([["market"], ["prediction", "num"], ["final", "num"], ["qualified"], ["R/N", "num"],
+      ["RP", "num"], ["reward", "num"]], rows)}
+    <h3>Rejected ops</h3>${rej.length ? table([["reason"], ["count", "num"]], rej) : "<p>none</p>"}`;
+}
+
+async function leaderboardView(params) {
+  const q = new URLSearchParams(params);
+  const d = await api(`/api/leaderboard?${q}`);
+  const rows = d.items.map((c, i) => `<tr><td class="num">${i + 1}</td>
+    <td><a href="#/curator/${esc(c.curator)}">${esc(c.curator)}</a></td>
+    <td class="num">${milli(c.earned)}</td><td class="num">${c.predictions}</td>
+    <td class="num">${c.hits}</td><td class="num">${c.rewarded}</td></tr>`);
+  view.innerHTML = `<h2>Leaderboard</h2>` + table([["#", "num"], ["curator"], ["earned", "num"],
+    ["predictions", "num"], ["hits", "num"], ["rewarded", "num"]], rows);
+}
+
+async function route() {
+  const [path, query] = location.hash.slice(1).split("?");
+  const parts = (path || "/").split("/").filter(Boolean).map(decodeURIComponent);
+  const params = Object.fromEntries(new URLSearchParams(query || ""));
+  try {
+    if (parts[0] === "market") await marketView(parts[1], parts[2]);
+    else if (parts[0] === "curator") await curatorView(parts[1]);
+    else if (parts[0] === "leaderboard") await leaderboardView(params);
+    else await marketsView(params);
+  } catch (e) {
+    view.innerHTML = `<p class="err">${esc(e.message)}</p>`;
+  }
+  document.body.dataset.ready = "1";
+}
+
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,199 @@
+"""The HTTP API's behaviour over the demo database: pagination, sealed predictions, errors,
+``as_of_block``, statement timeouts and the number of SQL statements per request.
+
+Requests go through FastAPI's in-process ASGI client (the real app, real SQLite); the page
+test (tests/test_page.py) drives a real uvicorn server.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, event, select, text
+from sqlalchemy.exc import DBAPIError
+
+from indexer import schema as t
+from indexer.blockfile import read_blocks
+from indexer.ingest import Ingester
+from indexer.store import Store
+from service.api import _is_timeout, create_app, make_engine
+from service.demo import demo_settings
+
+CFG = demo_settings().market_config()
+
+
+class Counter:
+    def __init__(self, engine) -> None:
+        self.n = 0
+        event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args) -> None:
+        self.n += 1
+
+
+@pytest.fixture(scope="module")
+def engine(demo_db):
+    return make_engine(demo_db["url"])
+
+
+@pytest.fixture(scope="module")
+def client(engine) -> TestClient:
+    return TestClient(create_app(engine, CFG))
+
+
+@pytest.fixture(scope="module")
+def revealing(demo_db, tmp_path_factory) -> tuple[TestClient, dict]:
+    """A replay stopped just after the first reveal of the busiest market: it is revealing,
+    some predictions are revealed on chain, and the API must still not show them."""
+    full = create_engine(demo_db["url"])
+    c = t.commits.c
+    with full.connect() as conn:
+        post_id, first_reveal = conn.execute(
+            select(c.post_id, c.reveal_block).where(c.reveal_block.is_not(None))
+            .order_by(c.reveal_block)).first()
+        post = conn.execute(select(t.posts).where(t.posts.c.id == post_id)).mappings().one()
+    url = f"sqlite:///{tmp_path_factory.mktemp('partial') / 'p.db'}"
+    store = Store(create_engine(url), CFG.chain_id, CFG.rules.label)
+    blocks = [b for b in read_blocks([demo_db["blocks"]])
+              if int(b.get("block_num", 0) or 0) <= first_reveal]
+    Ingester(store, CFG).run(iter(blocks))
+    return TestClient(create_app(make_engine(url), CFG)), dict(post)
+
+
+def test_every_response_says_its_block(client: TestClient, demo_db) -> None:
+    with create_engine(demo_db["url"]).connect() as conn:
+        head = conn.execute(select(t.meta.c.last_block)).scalar_one()
+    for path in ("/api/status", "/api/markets", "/api/leaderboard",
+                 "/api/curators/sim-oracle"):
+        body = client.get(path).json()
+        assert body["as_of_block"] == head, path
+
+
+def test_markets_pagination_round_trip(client: TestClient, demo_db) -> None:
+    with create_engine(demo_db["url"]).connect() as conn:
+        ids = conn.execute(select(t.posts.c.id).where(t.posts.c.is_market)
+                           .order_by(t.posts.c.id.desc())).scalars().all()
+    assert len(ids) > 200
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/api/markets", params=params).json()
+        seen += [m["id"] for m in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids  # nothing skipped, nothing repeated, newest first
+
+
+def test_leaderboard_pagination_and_range(client: TestClient) -> None:
+    whole = client.get("/api/leaderboard", params={"limit": 200}).json()["items"]
+    pages, cursor = [], None
+    while True:
+        body = client.get("/api/leaderboard",
+                          params={"limit": 4, **({"cursor": cursor} if cursor else {})}).json()
+        pages += body["items"]
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert pages == whole
+    assert [r["earned"] for r in whole] == sorted((r["earned"] for r in whole), reverse=True)
+    early = client.get("/api/leaderboard", params={"to": "2017-10-20T00:00:00"}).json()["items"]
+    assert sum(r["predictions"] for r in early) < sum(r["predictions"] for r in whole)
+    empty = client.get("/api/leaderboard", params={"from": "2030-01-01"}).json()
+    assert empty["items"] == [] and empty["next_cursor"] is None
+
+
+def test_market_detail_explains_every_reward(client: TestClient) -> None:
+    top = client.get("/api/curators/sim-oracle", params={"limit": 1}).json()["history"][0]
+    m = client.get(f"/api/markets/{top['author']}/{top['permlink']}").json()["market"]
+    assert m["phase"] == "settled" and not m["sealed"]
+    s = m["settlement"]
+    assert s["band"] == [-(-9 * s["final_payout"] // 10), s["final_payout"]]
+    rewards = [p["reward"] for p in m["predictions"]]
+    assert sum(rewards) + s["returned"] == s["pool"]
+    for p in m["predictions"]:
+        assert p["why"]
+        if p["reward"]:
+            assert p["qualified"] and s["band"][0] <= p["prediction"] <= s["band"][1]
+
+
+def test_predictions_stay_sealed_until_the_reveal_period_ends(revealing) -> None:
+    client, post = revealing
+    body = client.get(f"/api/markets/{post['author']}/{post['permlink']}").json()
+    m = body["market"]
+    assert m["phase"] == "revealing" and m["sealed"]
+    assert m["n_revealed"] >= 1 and m["n_commits"] >= m["n_revealed"]
+    assert len(m["predictions"]) == m["n_commits"]
+    for p in m["predictions"]:
+        assert len(p["commitment"]) == 64
+        assert not {"prediction", "stake", "bid", "reward", "revealed"} & set(p)
+    listed = client.get("/api/markets", params={"phase": "revealing"}).json()["items"]
+    assert post["id"] in [x["id"] for x in listed]
+    assert all(x["phase"] == "revealing" for x in listed)
+    assert all(x["phase"] == "open" for x in
+               client.get("/api/markets", params={"phase": "open"}).json()["items"])
+
+
+@pytest.mark.parametrize(("path", "status", "words"), [
+    ("/api/markets?limit=0", 422, "limit"),
+    ("/api/markets?limit=abc", 422, "limit"),
+    ("/api/markets?phase=soon", 422, "phase"),
+    ("/api/markets?from=yesterday", 422, "from"),
+    ("/api/markets?author=Not%20A%20Name", 422, "author"),
+    ("/api/markets?cursor=bm9wZQ", 400, "cursor"),
+    ("/api/markets?from=2020-01-02&to=2020-01-01", 400, "after"),
+    ("/api/leaderboard?cursor=WyJtYXJrZXRzIiwxXQ", 400, "cursor"),  # a markets cursor
+    ("/api/markets/nobody/nothing", 404, "no market"),
+    ("/api/curators/nobody", 404, "no curator"),
+    ("/api/authors/nobody", 404, "no author"),
+    ("/api/nowhere", 404, "Not Found"),
+])
+def test_bad_input_gets_a_4xx_with_a_message(client: TestClient, path: str, status: int,
+                                              words: str) -> None:
+    r = client.get(path)
+    assert r.status_code == status
+    err = r.json()["error"]
+    assert err["status"] == status and words in err["message"]
+
+
+def test_no_n_plus_one(engine, client: TestClient) -> None:
+    counter = Counter(engine)
+    per_request = {}
+    for path in ("/api/markets?limit=5", "/api/markets?limit=200", "/api/leaderboard?limit=2",
+                 "/api/leaderboard?limit=200", "/api/curators/sim-oracle?limit=1",
+                 "/api/curators/sim-oracle?limit=200"):
+        before = counter.n
+        assert client.get(path).status_code == 200
+        per_request[path] = counter.n - before
+    assert per_request["/api/markets?limit=5"] == per_request["/api/markets?limit=200"] == 2
+    assert per_request["/api/leaderboard?limit=2"] == per_request["/api/leaderboard?limit=200"]
+    assert per_request["/api/curators/sim-oracle?limit=200"] <= 5
+    one = client.get("/api/curators/sim-oracle", params={"limit": 1}).json()["history"][0]
+    before = counter.n
+    m = client.get(f"/api/markets/{one['author']}/{one['permlink']}").json()["market"]
+    assert counter.n - before == 3 and m["n_commits"] > 3
+
+
+def test_statement_timeout_cuts_a_long_query(demo_db) -> None:
+    slow = make_engine(demo_db["url"], statement_timeout=0.05)
+    forever = text("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                   "WHERE i < 1000000000) SELECT count(*) FROM n")
+    with slow.connect() as conn, pytest.raises(DBAPIError) as info:
+        conn.execute(forever)
+    assert _is_timeout(info.value)
+    with slow.connect() as conn:  # the connection is usable again: the deadline re-arms
+        assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_the_api_cannot_write(engine) -> None:
+    with engine.connect() as conn, pytest.raises(DBAPIError):
+        conn.execute(text("DELETE FROM posts"))
+
+
+def test_schema_and_page_are_served(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    assert {"/api/markets", "/api/markets/{author}/{permlink}", "/api/curators/{name}",
+            "/api/authors/{name}", "/api/leaderboard", "/api/status"} <= set(schema["paths"])
+    page = client.get("/")
+    assert page.status_code == 200 and "/static/app.js" in page.text
+    assert client.get("/static/app.js").status_code == 200

@@ -1,0 +1,111 @@
+"""The page in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright)
+against a real uvicorn server on an ephemeral loopback port over the demo database.
+
+The screenshot is checked for the chart having been drawn: pixels in the canvas's bounding box
+that are neither background nor the band's shading must be present in the points' colours.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def server(demo_db) -> Iterator[str]:
+    import uvicorn
+
+    from service.api import app_from_url
+    from service.demo import demo_settings
+
+    app = app_from_url(demo_db["url"], demo_settings().market_config())
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(5)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install -y chromium; .ci/run does)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _coloured_pixels(png: bytes, box: dict) -> int:
+    """Pixels of the points' colours (blue winners, red misses) inside ``box``."""
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("RGB")
+    x0, y0 = int(box["x"]), int(box["y"])
+    crop = img.crop((x0, y0, x0 + int(box["width"]), y0 + int(box["height"])))
+    n = 0
+    for r, g, b in crop.getdata():
+        blue = b > 150 and r < 80 and g < 140  # #0b5cad
+        red = r > 180 and g < 120 and b < 120  # #d9534f
+        n += blue or red
+    return n
+
+
+def test_market_page_draws_the_chart(server: str, browser, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/")
+    page.wait_for_selector("table tbody tr")
+    assert "as of block" in page.inner_text("#asof")
+    # from the leaderboard to the top curator to one of their markets
+    page.goto(server + "/#/leaderboard")
+    page.wait_for_selector("h2:text('Leaderboard')")
+    top = page.locator("tbody tr td a").first
+    name = top.inner_text()
+    top.click()
+    page.wait_for_selector(f"h2:text('Curator {name}')")
+    page.locator("tbody tr td a").first.click()
+    page.wait_for_selector("canvas#chart[data-drawn]")
+    drawn = int(page.get_attribute("canvas#chart", "data-drawn"))
+    assert drawn >= 2
+    assert page.locator("td.why").count() >= drawn
+    shot = tmp_path / "market.png"
+    png = page.screenshot(path=str(shot), full_page=True)
+    box = page.locator("canvas#chart").bounding_box()
+    assert _coloured_pixels(png, box) > 20 * drawn  # every point is a filled disc
+    assert not errors
+    Path("/tmp/curation-market-page.png").write_bytes(png)  # for a human to look at
+    page.close()
+
+
+def test_empty_market_draws_no_points(server: str, browser) -> None:
+    """The pixel check can fail: a market without revealed predictions has no points."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server + "/#/?phase=settled&limit=200")
+    page.wait_for_selector("table tbody tr")
+    link = page.locator("tbody tr").filter(has_text="steemitdev").locator("a").first
+    link.click()
+    page.wait_for_selector("canvas#chart[data-drawn]")
+    png = page.screenshot(full_page=True)
+    assert _coloured_pixels(png, page.locator("canvas#chart").bounding_box()) == 0
+    page.close()
