@@ -32,13 +32,13 @@ def open_text(path: str | Path) -> IO[bytes]:
 def read_blocks(paths: Iterable[str | Path]) -> Iterator[dict | BadLine]:
     for path in paths:
         with open_text(path) as fh:
+            loads = orjson.loads
             for line_no, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
                 try:
-                    yield orjson.loads(line)
+                    yield loads(line)
                 except orjson.JSONDecodeError as exc:
-                    yield BadLine(str(path), line_no, str(exc)[:120])
+                    if line.strip():  # blank lines are allowed; strip only on the rare error
+                        yield BadLine(str(path), line_no, str(exc)[:120])
 
 
 def write_blocks(blocks: Iterable[dict], path: str | Path) -> int:

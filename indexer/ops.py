@@ -103,6 +103,18 @@ def _s(value: dict, key: str, alt: str = "") -> str:
     return v
 
 
+def _names3(v: dict, k1: str, k2: str, k3: str) -> tuple[str, str, str]:
+    """Three :func:`_s` checks at once (votes are most of the ops that matter); any doubt
+    falls back to :func:`_s` one by one, so errors read exactly the same."""
+    a, b, c = v[k1], v[k2], v[k3]
+    if type(a) is str and type(b) is str and type(c) is str and len(a) <= 256 \
+            and len(b) <= 256 and len(c) <= 256:
+        joined = a + b + c
+        if joined.isascii() and joined.isprintable():
+            return a, b, c
+    return _s(v, k1), _s(v, k2), _s(v, k3)
+
+
 def _int(value: Any) -> int:
     if type(value) is int:
         n = value
@@ -144,6 +156,9 @@ class Adapter:
             "account_created": self._account_created,
         }
         self.handlers = handlers
+        # condenser names that reach a handler; custom_json only matters under our id, and
+        # that is checked on the value (cheap) before the payload is parsed
+        self.wanted = frozenset(handlers) | {f"{name}_operation" for name in handlers}
 
     def block(self, raw: Any) -> Block:
         if not isinstance(raw, dict):
@@ -155,21 +170,38 @@ class Adapter:
         txs = raw.get("transactions") or []
         if not isinstance(txs, list):
             raise BadBlock("transactions is not a list")
+        wanted, market_id = self.wanted, self.market_id
+        n_ops = 0
         for trx_index, trx in enumerate(txs):
             ops = trx.get("operations") if isinstance(trx, dict) else None
             if not isinstance(ops, list):
                 records.append(BadOp((num, trx_index, 0), "transaction", "malformed_transaction"))
                 continue
+            n_ops += len(ops)
             for op_index, op in enumerate(ops):
+                # most ops on chain are of no interest: drop them on the name alone, before
+                # any further look at the op (the common condenser shape first)
+                if type(op) is list and len(op) == 2 and type(op[0]) is str:
+                    name, value = op
+                    if name not in wanted or (name == "custom_json" and type(value) is dict
+                                              and value.get("id") != market_id):
+                        continue
+                elif type(op) is dict and type(op.get("type")) is str and op["type"] not in wanted:
+                    continue
                 self._op((num, trx_index, op_index), op, records)
-            out.n_ops += len(ops)
         vops = raw.get("virtual_ops") or []
         if isinstance(vops, list):
+            n_ops += len(vops)
             for i, op in enumerate(vops):
+                if type(op) is list and len(op) == 2 and type(op[0]) is str:
+                    if op[0] not in wanted:
+                        continue
+                elif type(op) is dict and type(op.get("type")) is str and op["type"] not in wanted:
+                    continue
                 self._op((num, VOP_TRX, i), op, records)
-            out.n_ops += len(vops)
         else:
             records.append(BadOp((num, VOP_TRX, 0), "virtual_ops", "malformed_virtual_ops"))
+        out.n_ops += n_ops
         return out
 
     def _op(self, pos: Pos, op: Any, records: list[Record]) -> None:
@@ -208,11 +240,14 @@ class Adapter:
         return DeleteComment(pos, _s(v, "author"), _s(v, "permlink"))
 
     def _vote(self, pos: Pos, v: dict) -> Record | list[Record] | None:
-        return Vote(pos, _s(v, "voter"), _s(v, "author"), _s(v, "permlink"))
+        return Vote(pos, *_names3(v, "voter", "author", "permlink"))
 
     def _effective_vote(self, pos: Pos, v: dict) -> Record | list[Record] | None:
-        return EffectiveVote(pos, _s(v, "voter"), _s(v, "author"), _s(v, "permlink"),
-                            _int(v["rshares"]))
+        voter, author, permlink = _names3(v, "voter", "author", "permlink")
+        rshares = v["rshares"]
+        if type(rshares) is not int or not -MAX_RSHARES <= rshares <= MAX_RSHARES:
+            rshares = _int(rshares)
+        return EffectiveVote(pos, voter, author, permlink, rshares)
 
     # --- the market's own ops ---------------------------------------------------------
     def _custom_json(self, pos: Pos, v: dict) -> Record | list[Record] | None:

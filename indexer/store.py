@@ -7,11 +7,23 @@ transaction, so a crash leaves either the whole batch or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Engine, event, insert, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    MetaData,
+    Table,
+    Text,
+    event,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from curation.records import (
@@ -34,9 +46,39 @@ from rewards.underdog import AuthorEntry
 
 CHUNK = 500  # keys per IN (...) query: well under every driver's parameter limit
 
+# temporary key tables for prefetch, by key shape: s = text, i = integer
+_keys_md = MetaData()
+
+
+def _key_table(kind: str) -> Table:
+    return Table(f"_keys_{kind}", _keys_md,
+                 *[Column(f"k{i}", BigInteger if c == "i" else Text) for i, c in enumerate(kind)],
+                 prefixes=["TEMPORARY"])
+
+
+_KEY_TABLES = {kind: _key_table(kind) for kind in ("s", "ss", "is", "i")}
+_KEY_DDL = {kind: f"CREATE TEMPORARY TABLE IF NOT EXISTS {table.name} (" + ", ".join(
+    f"k{i} {'BIGINT' if c == 'i' else 'TEXT'}" for i, c in enumerate(kind)) + ")"
+    for kind, table in _KEY_TABLES.items()}
+_K = {kind: table.c for kind, table in _KEY_TABLES.items()}
+_Q_POSTS = select(t.posts).join(_KEY_TABLES["ss"], (t.posts.c.author == _K["ss"].k0)
+                                & (t.posts.c.permlink == _K["ss"].k1))
+_Q_VOTES = select(t.votes).join(_KEY_TABLES["is"], (t.votes.c.post_id == _K["is"].k0)
+                                & (t.votes.c.voter == _K["is"].k1))
+_Q_COMMITS = select(t.commits).join(_KEY_TABLES["is"], (t.commits.c.post_id == _K["is"].k0)
+                                    & (t.commits.c.predictor == _K["is"].k1))
+_Q_POST_COMMITS = select(t.commits).join(_KEY_TABLES["i"],
+                                         t.commits.c.post_id == _K["i"].k0)
+_Q_CURATORS = select(t.curators).join(_KEY_TABLES["s"], t.curators.c.name == _K["s"].k0)
+_Q_ACCOUNTS = select(t.accounts).join(_KEY_TABLES["s"], t.accounts.c.name == _K["s"].k0)
+_Q_DELEGATIONS = select(t.delegations).join(
+    _KEY_TABLES["ss"], (t.delegations.c.delegator == _K["ss"].k0)
+    & (t.delegations.c.delegatee == _K["ss"].k1))
+
 
 def configure_sqlite(engine: Engine) -> None:
-    """WAL keeps readers (the API) off the writer's back; NORMAL sync is crash-safe in WAL."""
+    """WAL keeps readers (the API) off the writer's back; NORMAL sync is crash-safe in WAL
+    (a batch is one transaction: state and checkpoint land together or not at all)."""
     if engine.dialect.name != "sqlite":
         return
 
@@ -46,6 +88,8 @@ def configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA temp_store=MEMORY")  # prefetch key tables never touch disk
+        cur.execute("PRAGMA cache_size=-32768")  # 32 MB of pages: indexes of a long replay
         cur.close()
 
 
@@ -69,9 +113,16 @@ class Needs:
     @classmethod
     def of(cls, blocks: Iterable[Block]) -> Needs:
         n = cls()
+        posts, votes, add = n.posts, n.votes, n._add
         for block in blocks:
             for rec in block.records:
-                n._add(rec)
+                kind = type(rec)
+                if kind is EffectiveVote or kind is Vote:  # most records: inlined
+                    key = (rec.author, rec.permlink)  # type: ignore[union-attr]
+                    posts.add(key)
+                    votes.add((key, rec.voter))  # type: ignore[union-attr]
+                else:
+                    add(rec)
         return n
 
     def _add(self, rec: object) -> None:
@@ -105,6 +156,7 @@ class Needs:
 class Store:
     def __init__(self, engine: Engine, chain_id: str = "0" * 64, rules_label: str = "seed"):
         self.engine = engine
+        self._prepared: dict[tuple, tuple[str, Callable[[dict], tuple] | None]] = {}
         configure_sqlite(engine)
         t.metadata.create_all(engine)
         self._ensure_meta(chain_id, rules_label)
@@ -171,63 +223,64 @@ class Store:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
-    @staticmethod
-    def _load_posts(conn: Any, state: State, keys: set[PostKey]) -> None:
+    def _keyed(self, conn: Any, kind: str, keys: Sequence[tuple], query: Any) -> Iterator[Any]:
+        """Rows of ``query`` (a join on key table ``kind``) for ``keys``.
+
+        The keys go into a temporary table with one executemany and the join is a constant
+        statement, compiled once: a tuple ``IN`` of hundreds of parameters costs more to
+        build and compile than to run.
+        """
+        if not keys:
+            return iter(())
+        table = _KEY_TABLES[kind]
+        ph = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(_KEY_DDL[kind])
+        conn.exec_driver_sql(f"DELETE FROM {table.name}")
+        width = len(table.c)
+        conn.exec_driver_sql(f"INSERT INTO {table.name} VALUES ({', '.join([ph] * width)})",
+                             list(keys))
+        return iter(conn.execute(query).all())
+
+    def _load_posts(self, conn: Any, state: State, keys: set[PostKey]) -> None:
         todo = sorted(k for k in keys if k not in state.posts)
-        for chunk in _chunks(todo):
-            rows = conn.execute(select(t.posts).where(
-                tuple_(t.posts.c.author, t.posts.c.permlink).in_(chunk))).mappings()
-            for row in rows:
-                state.posts[(row["author"], row["permlink"])] = _post(row)
+        for row in self._keyed(conn, "ss", todo, _Q_POSTS):
+            row = row._mapping
+            state.posts[(row["author"], row["permlink"])] = _post(row)
         for k in todo:
             state.posts.setdefault(k, None)
 
-    @staticmethod
-    def _load_votes(conn: Any, state: State, keys: list[tuple[int, str]]) -> None:
+    def _load_votes(self, conn: Any, state: State, keys: list[tuple[int, str]]) -> None:
         todo = sorted(set(k for k in keys if k not in state.votes))
-        for chunk in _chunks(todo):
-            rows = conn.execute(select(t.votes).where(
-                tuple_(t.votes.c.post_id, t.votes.c.voter).in_(chunk)))
-            for post_id, voter, rshares in rows:
-                state.votes[(post_id, voter)] = rshares
+        for post_id, voter, rshares in self._keyed(conn, "is", todo, _Q_VOTES):
+            state.votes[(post_id, voter)] = rshares
 
-    @staticmethod
-    def _load_commits(conn: Any, state: State, keys: list[tuple[int, str]],
+    def _load_commits(self, conn: Any, state: State, keys: list[tuple[int, str]],
                       whole_ids: list[int]) -> None:
         todo = sorted(set(k for k in keys if k not in state.commits))
-        queries = [tuple_(t.commits.c.post_id, t.commits.c.predictor).in_(c)
-                   for c in _chunks(todo)]
-        queries += [t.commits.c.post_id.in_(c) for c in _chunks(sorted(set(whole_ids)))]
-        for where in queries:
-            for row in conn.execute(select(t.commits).where(where)).mappings():
-                key = (row["post_id"], row["predictor"])
-                if key not in state.commits:
-                    state.commits[key] = Commit(**row)
-                    state.commits_of_post.setdefault(key[0], set()).add(key[1])
+        rows = list(self._keyed(conn, "is", todo, _Q_COMMITS))
+        rows += self._keyed(conn, "i", [(i,) for i in sorted(set(whole_ids))], _Q_POST_COMMITS)
+        for row in (r._mapping for r in rows):
+            key = (row["post_id"], row["predictor"])
+            if key not in state.commits:
+                state.commits[key] = Commit(**row)
+                state.commits_of_post.setdefault(key[0], set()).add(key[1])
 
-    @staticmethod
-    def _load_curators(conn: Any, state: State, names: set[str]) -> None:
+    def _load_curators(self, conn: Any, state: State, names: set[str]) -> None:
         todo = sorted(n for n in names if n not in state.curators)
-        for chunk in _chunks(todo):
-            for row in conn.execute(select(t.curators).where(t.curators.c.name.in_(chunk))):
-                state.curators[row.name] = Curator(*row)
+        for row in self._keyed(conn, "s", [(n,) for n in todo], _Q_CURATORS):
+            state.curators[row.name] = Curator(*row)
 
-    @staticmethod
-    def _load_accounts(conn: Any, state: State, names: set[str]) -> None:
+    def _load_accounts(self, conn: Any, state: State, names: set[str]) -> None:
         todo = sorted(n for n in names if n not in state.accounts)
-        for chunk in _chunks(todo):
-            for row in conn.execute(select(t.accounts).where(t.accounts.c.name.in_(chunk))):
-                state.accounts[row.name] = Account(*row)
+        for row in self._keyed(conn, "s", [(n,) for n in todo], _Q_ACCOUNTS):
+            state.accounts[row.name] = Account(*row)
         for n in todo:
             state.accounts.setdefault(n, None)
 
-    @staticmethod
-    def _load_delegations(conn: Any, state: State, pairs: set[tuple[str, str]]) -> None:
+    def _load_delegations(self, conn: Any, state: State, pairs: set[tuple[str, str]]) -> None:
         todo = sorted(p for p in pairs if p not in state.delegations)
-        for chunk in _chunks(todo):
-            for a, b, vests in conn.execute(select(t.delegations).where(
-                    tuple_(t.delegations.c.delegator, t.delegations.c.delegatee).in_(chunk))):
-                state.delegations[(a, b)] = vests
+        for a, b, vests in self._keyed(conn, "ss", todo, _Q_DELEGATIONS):
+            state.delegations[(a, b)] = vests
 
     @staticmethod
     def _load_author_history(conn: Any, state: State, posts: list[Post], since: int) -> None:
@@ -269,15 +322,44 @@ class Store:
                 next_post_id=m.next_post_id))
 
     def _upsert(self, conn: Any, table: t.Table, keys: list[str], rows: list[dict]) -> None:
-        if not rows:
-            return
-        stmt = self._insert(table)
-        cols = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-        conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=cols), rows)
+        if rows:
+            self._many(conn, table, tuple(keys), rows)
 
     def _insert_new(self, conn: Any, table: t.Table, rows: list[dict]) -> None:
         if rows:
-            conn.execute(self._insert(table).on_conflict_do_nothing(), rows)
+            self._many(conn, table, None, rows)
+
+    def _many(self, conn: Any, table: t.Table, keys: tuple[str, ...] | None,
+              rows: list[dict]) -> None:
+        """One driver-level executemany of an upsert (``keys``) or insert-if-new (None).
+
+        The statement is compiled once per table and column set; handing the driver plain
+        tuples skips SQLAlchemy's per-row parameter processing, which costs more than the
+        write itself for the tens of thousands of rows of a batch.
+        """
+        cols = tuple(rows[0])
+        cache_key = (table.name, keys, cols)
+        prepared = self._prepared.get(cache_key)
+        if prepared is None:
+            stmt = self._insert(table)
+            if keys is None:
+                stmt = stmt.on_conflict_do_nothing()
+            else:
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=list(keys),
+                    set_={c: stmt.excluded[c] for c in cols if c not in keys})
+            compiled = stmt.compile(dialect=self.engine.dialect, column_keys=list(cols))
+            getter = None
+            if compiled.positional:
+                names = list(compiled.positiontup or [])
+                getter = itemgetter(*names) if len(names) > 1 else (
+                    lambda r, n=names[0]: (r[n],))
+            prepared = self._prepared[cache_key] = (compiled.string, getter)
+        sql, getter = prepared
+        if getter is None:  # named paramstyle: the dicts go as they are
+            conn.exec_driver_sql(sql, rows)
+        else:
+            conn.exec_driver_sql(sql, list(map(getter, rows)))
 
 
 def _post(row: Any) -> Post:
