@@ -583,7 +583,7 @@ def build_tables(ev: Evaluation) -> Tables:
         ring_r, ring_sp, twin_r, twin_sp, ratio = sybil_row(ev, r)
         rows.append([r.label, _milli(ring_r), _milli(twin_r), _per_1000(ring_r, ring_sp),
                      _per_1000(twin_r, twin_sp),
-                     "n/a (twin earned nothing)" if ratio is None else f"{ratio:.2f}"])
+                     "n/a (twin net ≤ 0)" if ratio is None else f"{ratio:.2f}"])
     items.append(("Sybil ring vs an honest curator with the same total SP",
                   ["rule set", "ring reward", "twin reward", "ring per 1000 SP",
                    "twin per 1000 SP", "ring/twin per SP"], rows,
@@ -599,7 +599,7 @@ def build_tables(ev: Evaluation) -> Tables:
         rows.append([r.label, str(r.markets), _milli(r.pools), _milli(r.paid),
                      _milli(r.burned), _num(gini(list(r.rewards.values()))),
                      _num(skill_spearman(ev, r)), _num(r.early_spearman),
-                     ", ".join(f"{k} {v}" for k, v in r.rejections.items())])
+                     ", ".join(f"{k} {v}" for k, v in r.rejections.items()) or "none"])
     items.append(("Summary per rule set",
                   ["rule set", "markets", "pools", "paid", "burned", "Gini", "ρ(skill, reward/SP)",
                    "ρ(early median, F)", "rejections"], rows,
@@ -609,18 +609,22 @@ def build_tables(ev: Evaluation) -> Tables:
     return Tables(items)
 
 
-def render_markdown(ev: Evaluation, tables: Tables, plots: Sequence[str]) -> str:
+def intro(ev: Evaluation) -> str:
+    """What was replayed, in one paragraph (the same text heads the Markdown and HTML)."""
     e = ev.cfg.evaluate
     runs = e.runs
-    lines = ["# Rule sets compared on replayed block-17M history", "",
-             f"{ev.posts} real posts ({ev.votes:,} timed votes); {runs} independent runs of "
-             f"{len(ev.agents)} simulated curators (seeds {e.seed}–{e.seed + runs - 1}), "
-             f"{ev.markets // runs} settled markets with predictions per run, "
-             f"{ev.self_votes} self-votes in all. Money and counts are pooled over the runs; "
-             f"ρ columns are means over the runs. Replies are markets: {e.include_replies}. "
-             f"Pending posts older than {e.pending_min_age_hours} h settle at their cashout "
-             f"with the pending value at block 17M: {e.settle_pending}. Stake per prediction: "
-             f"SP × {e.stake_per_sp:g}.", ""]
+    return (f"{ev.posts} real posts ({ev.votes:,} timed votes); {runs} independent runs of "
+            f"{len(ev.agents)} simulated curators (seeds {e.seed}–{e.seed + runs - 1}), "
+            f"{ev.markets // runs} settled markets with predictions per run, "
+            f"{ev.self_votes} self-votes in all. Money and counts are pooled over the runs; "
+            f"ρ columns are means over the runs. Replies are markets: {e.include_replies}. "
+            f"Pending posts older than {e.pending_min_age_hours} h settle at their cashout "
+            f"with the pending value at block 17M: {e.settle_pending}. Stake per prediction: "
+            f"SP × {e.stake_per_sp:g}.")
+
+
+def render_markdown(ev: Evaluation, tables: Tables, plots: Sequence[str]) -> str:
+    lines = ["# Rule sets compared on replayed block-17M history", "", intro(ev), ""]
     for title, head, rows, note in tables.items:
         lines += [f"## {title}", ""] + _table(head, rows) + ["", note, ""]
     if plots:
@@ -636,7 +640,8 @@ def render_html(ev: Evaluation, tables: Tables, plots: Sequence[str]) -> str:
              "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .5em;"
              "text-align:right}td:first-child,th:first-child{text-align:left}"
              "img{max-width:100%}</style></head><body>",
-             "<h1>Rule sets compared on replayed block-17M history</h1>"]
+             "<h1>Rule sets compared on replayed block-17M history</h1>",
+             f"<p>{escape(intro(ev))}</p>"]
     for p in plots:
         parts.append(f"<p><img src='{escape(p)}' alt='{escape(p)}'></p>")
     for title, head, rows, note in tables.items:
@@ -649,7 +654,11 @@ def render_html(ev: Evaluation, tables: Tables, plots: Sequence[str]) -> str:
 
 
 def plot(ev: Evaluation, out: Path) -> list[str]:
-    """PNG plots (matplotlib, Agg); returns their file names."""
+    """PNG plots (matplotlib, Agg); returns their file names.
+
+    Legends sit below the axes (never over a bar) and every pair of bars carries its value,
+    so the small bars (beat-average, numerai-2018) can still be read.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -659,57 +668,70 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
     labels = [r.label for r in done]
     types = agent_types(ev)
     names = []
-    fig, ax = plt.subplots(figsize=(11, 0.35 * len(done) + 2))
+    height = 0.42 * len(done) + 2.6
+    y = list(range(len(done)))
+
+    def finish(fig: Any, ax: Any, name: str, ncol: int) -> None:
+        ax.set_yticks(y, labels)
+        ax.invert_yaxis()
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07 if ncol > 2 else -0.06),
+                  ncol=ncol, fontsize=9, frameon=False)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=90, metadata={"Software": None})
+        plt.close(fig)
+        names.append(name)
+
+    fig, ax = plt.subplots(figsize=(11, height))
     left = [0.0] * len(done)
-    cmap = plt.get_cmap("tab20")
+    cmap = plt.get_cmap("tab10")
     for i, t in enumerate(types):
         vals = [100 * shares(ev, r)[t] for r in done]
-        ax.barh(labels, vals, left=left, color=cmap(i % 20), label=t)
+        ax.barh(y, vals, left=left, color=cmap(i % 10), label=t, edgecolor="white",
+                linewidth=0.5)
+        for j, v in enumerate(vals):
+            if v >= 6:
+                ax.text(left[j] + v / 2, j, f"{v:.0f}", ha="center", va="center", fontsize=7,
+                        color="white")
         left = [a + b for a, b in zip(left, vals, strict=True)]
-    ax.invert_yaxis()
-    ax.set_xlabel("% of awards paid")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of the agents' positive net rewards (labels: shares ≥ 6 %)")
     ax.set_title("Share of rewards by agent type")
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
-    fig.tight_layout()
-    fig.savefig(out / "shares.png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
-    names.append("shares.png")
+    finish(fig, ax, "shares.png", ncol=5)
 
-    fig, ax = plt.subplots(figsize=(11, 0.35 * len(done) + 2))
-    ring, twin = [], []
+    fig, ax = plt.subplots(figsize=(11, height))
+    ring, twin, ratios = [], [], []
     for r in done:
-        ring_r, ring_sp, twin_r, twin_sp, _ = sybil_row(ev, r)
+        ring_r, ring_sp, twin_r, twin_sp, ratio = sybil_row(ev, r)
         ring.append(ring_r * 1000 / ring_sp if ring_sp else 0)
         twin.append(twin_r * 1000 / twin_sp if twin_sp else 0)
-    y = range(len(done))
+        ratios.append("ring/twin n/a (twin net ≤ 0)" if ratio is None
+                      else f"ring/twin {ratio:.2f}×")
     ax.barh([i - 0.2 for i in y], ring, height=0.4, label="sybil ring", color="tab:red")
-    ax.barh([i + 0.2 for i in y], twin, height=0.4, label="honest twin (same SP)",
+    ax.barh([i + 0.2 for i in y], twin, height=0.4, label="honest twin (same total SP)",
             color="tab:blue")
-    ax.set_yticks(list(y), labels)
-    ax.invert_yaxis()
-    ax.set_xlabel("reward per 1000 SP (milli-units)")
+    top = max([*ring, *twin, 1e-9])
+    for i, text in enumerate(ratios):
+        ax.text(max(ring[i], twin[i], 0) + 0.01 * top, i, text, va="center", fontsize=8)
+    ax.set_xlim(min([*ring, *twin, 0]) - 0.01 * top, top * 1.3)
+    ax.axvline(0, color="black", lw=0.5)
+    ax.set_xlabel("net reward per 1000 SP (milli-units, pooled over the runs)")
     ax.set_title("Sybil ring vs honest curator with the same total SP")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "sybil.png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
-    names.append("sybil.png")
+    finish(fig, ax, "sybil.png", ncol=2)
 
-    fig, ax = plt.subplots(figsize=(11, 0.35 * len(done) + 2))
+    fig, ax = plt.subplots(figsize=(11, height))
     g = [gini(list(r.rewards.values())) or 0 for r in done]
     s = [skill_spearman(ev, r) or 0 for r in done]
-    ax.barh([i - 0.2 for i in y], g, height=0.4, label="Gini of rewards", color="tab:gray")
-    ax.barh([i + 0.2 for i in y], s, height=0.4, label="ρ(skill, reward per SP)",
-            color="tab:green")
-    ax.set_yticks(list(y), labels)
-    ax.invert_yaxis()
+    ax.barh([i - 0.2 for i in y], g, height=0.4, label="Gini of net rewards",
+            color="tab:gray")
+    ax.barh([i + 0.2 for i in y], s, height=0.4,
+            label="ρ(skill, reward per SP) — Spearman, mean over runs", color="tab:green")
+    for i in y:
+        ax.text(max(g[i], 0) + 0.01, i - 0.2, f"{g[i]:.2f}", va="center", fontsize=7)
+        ax.text(max(s[i], 0) + 0.01, i + 0.2, f"{s[i]:.2f}", va="center", fontsize=7)
+    ax.set_xlim(min([*s, 0]) - 0.05, 1.08)
     ax.axvline(0, color="black", lw=0.5)
     ax.set_title("Concentration and skill–reward rank correlation")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "gini_skill.png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
-    names.append("gini_skill.png")
+    finish(fig, ax, "gini_skill.png", ncol=2)
     return names
 
 
