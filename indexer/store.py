@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    bindparam,
     event,
     insert,
     select,
@@ -81,9 +82,17 @@ _Q_POST_COMMITS = select(t.commits).join(_KEY_TABLES["i"],
                                          t.commits.c.post_id == _K["i"].k0)
 _Q_CURATORS = select(t.curators).join(_KEY_TABLES["s"], t.curators.c.name == _K["s"].k0)
 _Q_ACCOUNTS = select(t.accounts).join(_KEY_TABLES["s"], t.accounts.c.name == _K["s"].k0)
+_H = t.author_history.c
+_Q_HISTORY = (select(_H.author, _H.is_reply, _H.time, _H.r, _H.w)
+              .join(_KEY_TABLES["s"], _H.author == _K["s"].k0)
+              .where(_H.time >= bindparam("since")).order_by(_H.time, _H.post_id))
 _Q_DELEGATIONS = select(t.delegations).join(
     _KEY_TABLES["ss"], (t.delegations.c.delegator == _K["ss"].k0)
     & (t.delegations.c.delegatee == _K["ss"].k1))
+
+
+if tuple(t.commits.c.keys()) != Commit.__slots__:  # commit rows are read positionally
+    raise ImportError("indexer.schema.commits must list the columns in Commit's field order")
 
 
 def configure_sqlite(engine: Engine) -> None:
@@ -123,7 +132,7 @@ class Needs:
     @classmethod
     def of(cls, blocks: Iterable[Block]) -> Needs:
         n = cls()
-        posts, votes, add = n.posts, n.votes, n._add
+        posts, votes, accounts, add = n.posts, n.votes, n.accounts, n._add
         for block in blocks:
             for rec in block.records:
                 kind = type(rec)
@@ -131,6 +140,8 @@ class Needs:
                     key = (rec.author, rec.permlink)  # type: ignore[union-attr]
                     posts.add(key)
                     votes.add((key, rec.voter))  # type: ignore[union-attr]
+                elif kind is VestingDelta and rec.kind != "delegation":  # type: ignore[union-attr]
+                    accounts.add(rec.account)  # type: ignore[union-attr]
                 else:
                     add(rec)
         return n
@@ -233,7 +244,8 @@ class Store:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
-    def _keyed(self, conn: Any, kind: str, keys: Sequence[tuple], query: Any) -> Iterator[Any]:
+    def _keyed(self, conn: Any, kind: str, keys: Sequence[tuple], query: Any,
+               **params: Any) -> Iterator[Any]:
         """Rows of ``query`` (a join on key table ``kind``) for ``keys``.
 
         The keys go into a temporary table with one executemany and the join is a constant
@@ -249,7 +261,7 @@ class Store:
         width = len(table.c)
         conn.exec_driver_sql(f"INSERT INTO {table.name} VALUES ({', '.join([ph] * width)})",
                              list(keys))
-        return iter(conn.execute(query).all())
+        return iter(conn.execute(query, params).all() if params else conn.execute(query).all())
 
     def _load_posts(self, conn: Any, state: State, keys: set[PostKey]) -> None:
         todo = sorted(k for k in keys if k not in state.posts)
@@ -269,10 +281,10 @@ class Store:
         todo = sorted(set(k for k in keys if k not in state.commits))
         rows = list(self._keyed(conn, "is", todo, _Q_COMMITS))
         rows += self._keyed(conn, "i", [(i,) for i in sorted(set(whole_ids))], _Q_POST_COMMITS)
-        for row in (r._mapping for r in rows):
-            key = (row["post_id"], row["predictor"])
+        for row in rows:  # columns in Commit's field order (checked at import)
+            key = (row[0], row[1])
             if key not in state.commits:
-                state.commits[key] = Commit(**row)
+                state.commits[key] = Commit(*row)
                 state.commits_of_post.setdefault(key[0], set()).add(key[1])
 
     def _load_curators(self, conn: Any, state: State, names: set[str]) -> None:
@@ -292,16 +304,20 @@ class Store:
         for a, b, vests in self._keyed(conn, "ss", todo, _Q_DELEGATIONS):
             state.delegations[(a, b)] = vests
 
-    @staticmethod
-    def _load_author_history(conn: Any, state: State, posts: list[Post], since: int) -> None:
-        h = t.author_history.c
-        for author, is_reply in sorted({(p.author, p.is_reply) for p in posts}):
-            if (author, is_reply) in state.author_history:
-                continue
-            rows = conn.execute(select(h.time, h.r, h.w).where(
-                h.author == author, h.is_reply == is_reply, h.time >= since - 60 * 86400)
-                .order_by(h.time, h.post_id))
-            state.author_history[(author, is_reply)] = [AuthorEntry(*r) for r in rows]
+    def _load_author_history(self, conn: Any, state: State, posts: list[Post],
+                             since: int) -> None:
+        """The recent history of every author paid in the batch, in one query."""
+        wanted = {(p.author, p.is_reply) for p in posts} - state.author_history.keys()
+        if not wanted:
+            return
+        groups: dict[tuple[str, bool], list[AuthorEntry]] = {k: [] for k in sorted(wanted)}
+        authors = sorted({(a,) for a, _ in wanted})
+        for author, is_reply, time, r, w in self._keyed(conn, "s", authors, _Q_HISTORY,
+                                                        since=since - 60 * 86400):
+            entries = groups.get((author, bool(is_reply)))
+            if entries is not None:  # rows come in (time, post_id) order, as before
+                entries.append(AuthorEntry(time, r, w))
+        state.author_history.update(groups)
 
     # --- writing a batch back -------------------------------------------------------
     def flush(self, state: State) -> None:
