@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -49,7 +50,7 @@ def start_server(url: str) -> tuple[subprocess.Popen, str]:
 async def scenario(base: str, paths: list[str], clients: int, total: int,
                    seconds: float) -> dict:
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     sent = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -62,11 +63,11 @@ async def scenario(base: str, paths: list[str], clients: int, total: int,
             t0 = time.perf_counter()
             try:
                 r = await client.get(path)
-                ok = r.status_code == 200 and "as_of_block" in r.json()
-            except httpx.HTTPError:
-                ok = False
+                if r.status_code != 200 or "as_of_block" not in r.json():
+                    errors[f"HTTP {r.status_code}: {r.text[:80]}"] += 1
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] += 1
             latencies.append(time.perf_counter() - t0)
-            errors += not ok
 
     started = time.perf_counter()
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
@@ -104,8 +105,10 @@ def main() -> None:
     print(f"{'scenario':<16}{'requests':>9}{'errors':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>8}")
     for name, paths in (("market detail", detail), ("leaderboard", board)):
         r = asyncio.run(scenario(base, paths, args.clients, args.requests, args.seconds))
-        print(f"{name:<16}{r['requests']:>9}{r['errors']:>8}{r['p50_ms']:>9.1f}"
+        print(f"{name:<16}{r['requests']:>9}{r['errors'].total():>8}{r['p50_ms']:>9.1f}"
               f"{r['p99_ms']:>9.1f}{r['rps']:>8.0f}")
+        for what, n in r["errors"].most_common():
+            print(f"    {n} × {what}")
     print(f"({len(detail)} settled markets with predictions, round robin)")
     srv.terminate()
     srv.wait(10)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -22,6 +22,9 @@ HIVE_CHAIN_ID = "beeab0de" + "0" * 56
 
 class ConfigError(ValueError):
     pass
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class _Section(BaseModel):
@@ -181,9 +184,11 @@ class Settings(_Section):
 
 def load_settings(path: str | Path | None = None) -> Settings:
     """Defaults, overlaid by the TOML file when given."""
-    if path is None:
-        return Settings()
-    path = Path(path)
+    return Settings() if path is None else load_model(Path(path), Settings)
+
+
+def load_model(path: Path, model: type[M]) -> M:
+    """A TOML file validated into ``model``; every error names the file and the key."""
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -191,7 +196,7 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     try:
-        return Settings.model_validate(doc)
+        return model.model_validate(doc)
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
 

@@ -21,7 +21,6 @@ import copy
 import gzip
 import math
 import os
-import tomllib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from curation.market import Applier, MarketConfig
 from curation.records import Block
@@ -50,7 +49,7 @@ from service.agents import (
     self_votes,
     simulate_agents,
 )
-from service.config import ConfigError, _describe
+from service.config import ConfigError, load_model
 from service.demo import bundled_posts
 from service.simulate import Agent, agent_accounts
 
@@ -117,16 +116,7 @@ def load_eval_config(path: str | Path | None) -> EvalConfig:
     if path is None:
         return EvalConfig()
     path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such file") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        cfg = EvalConfig.model_validate(doc)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+    cfg = load_model(path, EvalConfig)
     for i, v in enumerate(cfg.evaluate.variants):
         try:
             parse_variant(v)

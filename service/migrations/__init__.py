@@ -2,8 +2,8 @@
 alembic.ini to ship or find): ``curation-market db upgrade`` calls :func:`upgrade`.
 
 A database created before migrations existed (``replay`` makes its tables with
-``create_all``) has the tables but no ``alembic_version``: it is stamped at the initial
-revision first, then upgraded.
+``create_all``) has the tables but no ``alembic_version``: it is stamped at the newest
+revision whose tables it already has (see ``ADOPT``), then upgraded.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
 HERE = Path(__file__).parent
-INITIAL = "0001"
+# (a table the revision created, revision), newest first: how far a create_all database is
+ADOPT = [("node_status", "0002"), ("meta", "0001")]
 
 
 def alembic_config(url: str) -> Config:
@@ -45,7 +46,9 @@ def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
             tables = set(inspect(engine).get_table_names())
         finally:
             engine.dispose()
-        if "meta" in tables:  # made by create_all before migrations: adopt it
-            command.stamp(cfg, INITIAL)
+        # made by create_all before migrations: adopt it at the revision it matches
+        made = next((rev for table, rev in ADOPT if table in tables), None)
+        if made:
+            command.stamp(cfg, made)
     command.upgrade(cfg, revision)
     return before, current(url)
