@@ -2,6 +2,7 @@
 
     python benchmarks/replay.py --ops 1000000
     python benchmarks/replay.py --ops 5000000 --profile
+    python benchmarks/replay.py --ops 1000000 --phases   # where the time goes, in seconds
 
 The input is built by resampling the bundled real block-17M posts (``service/data``): every
 synthetic post is a real post (real author, a fresh permlink) with its real vote timings
@@ -29,6 +30,7 @@ import hashlib
 import io
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -297,6 +299,51 @@ def bare_parse(path: Path) -> float:
     return time.perf_counter() - started
 
 
+def phases(path: Path, work: Path, accounts: Path, globals_file: Path) -> dict[str, float]:
+    """Seconds per stage of the same replay, in this process: the ingester's own stages are
+    timed by wrapping them (a few µs per call), so the sum stays close to a plain run."""
+    from collections import Counter
+
+    from sqlalchemy import create_engine
+
+    from indexer.blockfile import read_blocks
+    from indexer.ingest import Ingester
+    from indexer.store import Store
+    from service.cli import load_snapshots
+
+    settings = bench_settings()
+    cfg = settings.market_config()
+    store = Store(create_engine(f"sqlite:///{work / 'phases.db'}"), cfg.chain_id,
+                  cfg.rules.label)
+    load_snapshots(store, [accounts], globals_file)
+    ingester = Ingester(store, cfg, settings.ingest.batch_blocks)
+    spent: Counter[str] = Counter()
+
+    def timed(obj: object, attr: str, label: str) -> None:
+        inner = getattr(obj, attr)
+
+        def wrapper(*args: object) -> object:
+            t0 = time.perf_counter()
+            try:
+                return inner(*args)
+            finally:
+                spent[label] += time.perf_counter() - t0
+        setattr(obj, attr, wrapper)
+
+    timed(ingester.adapter, "block", "adapter (records from block dicts)")
+    timed(ingester.applier, "apply", "market engine incl. settlement")
+    timed(store, "prefetch", "store prefetch (SQLite reads)")
+    timed(store, "flush", "store flush (SQLite writes + commit)")
+    started = time.perf_counter()
+    ingester.run(read_blocks([path]))
+    total = time.perf_counter() - started
+    parse = bare_parse(path)
+    out = {"parse (orjson, in read_blocks)": parse, **spent}
+    out["ingest loop, rest (total - above)"] = total - sum(spent.values()) - parse
+    out["ingest total"] = total
+    return out
+
+
 def run_replay(path: Path, db: Path, accounts: Path, globals_file: Path,
                profile: Path | None) -> tuple[float, int, str]:
     """(wall seconds, peak RSS bytes, stderr) of ``service.cli replay`` as a child process."""
@@ -328,6 +375,8 @@ def main() -> None:
                          "in steady state: posts are created, voted, revealed and settled)")
     ap.add_argument("--keep", action="store_true", help="keep the SQLite file and print it")
     ap.add_argument("--profile", action="store_true", help="cProfile the replay; top functions")
+    ap.add_argument("--phases", action="store_true",
+                    help="also time each stage of an in-process replay (seconds)")
     args = ap.parse_args()
 
     path, info = cached_input(args.ops, args.seed, args.payout_days)
@@ -344,6 +393,9 @@ def main() -> None:
     print(f"{'ops':<22}{ops:>14,}")
     print(f"{'blocks':<22}{blocks:>14,}")
     print(f"{'replay wall s':<22}{wall:>14.2f}")
+    ingest = re.search(r"ops\) in ([0-9.]+)s", stderr)
+    if ingest:  # the rest of the wall time: interpreter start, imports, account snapshot
+        print(f"{'  of which ingest s':<22}{float(ingest.group(1)):>14.2f}")
     print(f"{'ops/s':<22}{ops / wall:>14,.0f}")
     print(f"{'blocks/s':<22}{blocks / wall:>14,.0f}")
     print(f"{'peak RSS MB':<22}{rss / 2**20:>14.1f}")
@@ -355,6 +407,11 @@ def main() -> None:
         stats = pstats.Stats(str(prof))
         stats.sort_stats("tottime").print_stats(25)
         stats.sort_stats("cumulative").print_stats(25)
+    if args.phases:
+        per = 1_000_000 / ops
+        print(f"{'stage':<40}{'s':>8}{'s / 1M ops':>12}")
+        for label, sec in phases(path, work, accounts, globals_file).items():
+            print(f"{label:<40}{sec:>8.2f}{sec * per:>12.2f}")
     if args.keep:
         print(f"kept: {db}")
     else:

@@ -14,9 +14,8 @@ apart; a commitment without them is byte-for-byte the v1 hash (the spec's test v
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-
-from Crypto.Hash import SHA256
 
 DOMAIN = b"curation-market/v1"
 SALT_BYTES = 32
@@ -60,10 +59,9 @@ def commitment(
         fields.append(b"stake:" + str(stake_milli).encode("ascii"))
     if bid_milli is not None:
         fields.append(b"bid:" + str(bid_milli).encode("ascii"))
-    h = SHA256.new()
-    for field in fields:
-        h.update(_frame(field))
-    return h.hexdigest()
+    # the standard library's SHA-256 (OpenSSL): one call on the framed bytes; a replay checks
+    # every reveal, and a per-field pycryptodome update costs ~30 µs a reveal
+    return hashlib.sha256(b"".join(map(_frame, fields))).hexdigest()
 
 
 def new_salt() -> bytes:

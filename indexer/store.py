@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    bindparam,
     event,
     insert,
     select,
@@ -40,7 +41,17 @@ from curation.records import (
     VestingDelta,
     Vote,
 )
-from curation.state import Account, Commit, Curator, Globals, Meta, Post, State
+from curation.state import (
+    Account,
+    Commit,
+    Curator,
+    Globals,
+    Meta,
+    Post,
+    Rejection,
+    SettledMarket,
+    State,
+)
 from indexer import schema as t
 from rewards.underdog import AuthorEntry
 
@@ -71,9 +82,17 @@ _Q_POST_COMMITS = select(t.commits).join(_KEY_TABLES["i"],
                                          t.commits.c.post_id == _K["i"].k0)
 _Q_CURATORS = select(t.curators).join(_KEY_TABLES["s"], t.curators.c.name == _K["s"].k0)
 _Q_ACCOUNTS = select(t.accounts).join(_KEY_TABLES["s"], t.accounts.c.name == _K["s"].k0)
+_H = t.author_history.c
+_Q_HISTORY = (select(_H.author, _H.is_reply, _H.time, _H.r, _H.w)
+              .join(_KEY_TABLES["s"], _H.author == _K["s"].k0)
+              .where(_H.time >= bindparam("since")).order_by(_H.time, _H.post_id))
 _Q_DELEGATIONS = select(t.delegations).join(
     _KEY_TABLES["ss"], (t.delegations.c.delegator == _K["ss"].k0)
     & (t.delegations.c.delegatee == _K["ss"].k1))
+
+
+if tuple(t.commits.c.keys()) != Commit.__slots__:  # commit rows are read positionally
+    raise ImportError("indexer.schema.commits must list the columns in Commit's field order")
 
 
 def configure_sqlite(engine: Engine) -> None:
@@ -113,7 +132,7 @@ class Needs:
     @classmethod
     def of(cls, blocks: Iterable[Block]) -> Needs:
         n = cls()
-        posts, votes, add = n.posts, n.votes, n._add
+        posts, votes, accounts, add = n.posts, n.votes, n.accounts, n._add
         for block in blocks:
             for rec in block.records:
                 kind = type(rec)
@@ -121,6 +140,8 @@ class Needs:
                     key = (rec.author, rec.permlink)  # type: ignore[union-attr]
                     posts.add(key)
                     votes.add((key, rec.voter))  # type: ignore[union-attr]
+                elif kind is VestingDelta and rec.kind != "delegation":  # type: ignore[union-attr]
+                    accounts.add(rec.account)  # type: ignore[union-attr]
                 else:
                     add(rec)
         return n
@@ -223,7 +244,8 @@ class Store:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
-    def _keyed(self, conn: Any, kind: str, keys: Sequence[tuple], query: Any) -> Iterator[Any]:
+    def _keyed(self, conn: Any, kind: str, keys: Sequence[tuple], query: Any,
+               **params: Any) -> Iterator[Any]:
         """Rows of ``query`` (a join on key table ``kind``) for ``keys``.
 
         The keys go into a temporary table with one executemany and the join is a constant
@@ -239,7 +261,7 @@ class Store:
         width = len(table.c)
         conn.exec_driver_sql(f"INSERT INTO {table.name} VALUES ({', '.join([ph] * width)})",
                              list(keys))
-        return iter(conn.execute(query).all())
+        return iter(conn.execute(query, params).all() if params else conn.execute(query).all())
 
     def _load_posts(self, conn: Any, state: State, keys: set[PostKey]) -> None:
         todo = sorted(k for k in keys if k not in state.posts)
@@ -259,10 +281,10 @@ class Store:
         todo = sorted(set(k for k in keys if k not in state.commits))
         rows = list(self._keyed(conn, "is", todo, _Q_COMMITS))
         rows += self._keyed(conn, "i", [(i,) for i in sorted(set(whole_ids))], _Q_POST_COMMITS)
-        for row in (r._mapping for r in rows):
-            key = (row["post_id"], row["predictor"])
+        for row in rows:  # columns in Commit's field order (checked at import)
+            key = (row[0], row[1])
             if key not in state.commits:
-                state.commits[key] = Commit(**row)
+                state.commits[key] = Commit(*row)
                 state.commits_of_post.setdefault(key[0], set()).add(key[1])
 
     def _load_curators(self, conn: Any, state: State, names: set[str]) -> None:
@@ -282,62 +304,65 @@ class Store:
         for a, b, vests in self._keyed(conn, "ss", todo, _Q_DELEGATIONS):
             state.delegations[(a, b)] = vests
 
-    @staticmethod
-    def _load_author_history(conn: Any, state: State, posts: list[Post], since: int) -> None:
-        h = t.author_history.c
-        for author, is_reply in sorted({(p.author, p.is_reply) for p in posts}):
-            if (author, is_reply) in state.author_history:
-                continue
-            rows = conn.execute(select(h.time, h.r, h.w).where(
-                h.author == author, h.is_reply == is_reply, h.time >= since - 60 * 86400)
-                .order_by(h.time, h.post_id))
-            state.author_history[(author, is_reply)] = [AuthorEntry(*r) for r in rows]
+    def _load_author_history(self, conn: Any, state: State, posts: list[Post],
+                             since: int) -> None:
+        """The recent history of every author paid in the batch, in one query."""
+        wanted = {(p.author, p.is_reply) for p in posts} - state.author_history.keys()
+        if not wanted:
+            return
+        groups: dict[tuple[str, bool], list[AuthorEntry]] = {k: [] for k in sorted(wanted)}
+        authors = sorted({(a,) for a, _ in wanted})
+        for author, is_reply, time, r, w in self._keyed(conn, "s", authors, _Q_HISTORY,
+                                                        since=since - 60 * 86400):
+            entries = groups.get((author, bool(is_reply)))
+            if entries is not None:  # rows come in (time, post_id) order, as before
+                entries.append(AuthorEntry(time, r, w))
+        state.author_history.update(groups)
 
     # --- writing a batch back -------------------------------------------------------
     def flush(self, state: State) -> None:
         """Everything the batch changed plus the checkpoint, atomically."""
+        votes, delegations = state.votes, state.delegations
+        posts, commits = state.posts, state.commits
+        curators, accounts = state.curators, state.accounts
         with self.engine.begin() as conn:
-            self._upsert(conn, t.posts, ["id"], [
-                _post_row(state.posts[k]) for k in sorted(state.dirty_posts)])
-            self._upsert(conn, t.votes, ["post_id", "voter"], [
-                {"post_id": k[0], "voter": k[1], "rshares": state.votes[k]}
-                for k in sorted(state.dirty_votes)])
-            self._upsert(conn, t.commits, ["post_id", "predictor"], [
-                _commit_row(state.commits[k]) for k in sorted(state.dirty_commits)])
-            self._upsert(conn, t.curators, ["name"], [
-                _slots_row(state.curators[n]) for n in sorted(state.dirty_curators)])
-            self._upsert(conn, t.accounts, ["name"], [
-                _account_row(state.accounts[n]) for n in sorted(state.dirty_accounts)])
-            self._upsert(conn, t.delegations, ["delegator", "delegatee"], [
-                {"delegator": a, "delegatee": b, "vests": state.delegations[(a, b)]}
-                for a, b in sorted(state.dirty_delegations)])
-            self._insert_new(conn, t.author_history, [
-                {"post_id": pid, "author": a, "is_reply": rep, "time": e.time, "r": e.r,
-                 "w": e.w} for pid, a, rep, e in state.new_author_entries])
-            self._insert_new(conn, t.settlements, [_slots_row(s) for s in state.settled])
-            self._insert_new(conn, t.rejections, [_rejection_row(r) for r in state.rejections])
+            many = self._many
+            many(conn, t.posts, ("id",), _POST_COLS,
+                 [_post_row(posts[k]) for k in sorted(state.dirty_posts)])
+            many(conn, t.votes, ("post_id", "voter"), ("post_id", "voter", "rshares"),
+                 [(k[0], k[1], votes[k]) for k in sorted(state.dirty_votes)])
+            many(conn, t.commits, ("post_id", "predictor"), Commit.__slots__,
+                 list(map(_COMMIT_ROW, [commits[k] for k in sorted(state.dirty_commits)])))
+            many(conn, t.curators, ("name",), Curator.__slots__,
+                 list(map(_CURATOR_ROW, [curators[n] for n in sorted(state.dirty_curators)])))
+            many(conn, t.accounts, ("name",), Account.__slots__,
+                 list(map(_ACCOUNT_ROW, [accounts[n] for n in sorted(state.dirty_accounts)])))
+            many(conn, t.delegations, ("delegator", "delegatee"),
+                 ("delegator", "delegatee", "vests"),
+                 [(a, b, delegations[(a, b)]) for a, b in sorted(state.dirty_delegations)])
+            many(conn, t.author_history, None, ("post_id", "author", "is_reply", "time", "r", "w"),
+                 [(pid, a, rep, e.time, e.r, e.w) for pid, a, rep, e in state.new_author_entries])
+            many(conn, t.settlements, None, SettledMarket.__slots__,
+                 list(map(_SETTLED_ROW, state.settled)))
+            many(conn, t.rejections, None, Rejection.__slots__,
+                 list(map(_rejection_row, state.rejections)))
             m = state.meta
             conn.execute(update(t.meta).where(t.meta.c.id == 1).values(
                 last_block=m.last_block, last_block_id=m.last_block_id, last_time=m.last_time,
                 next_post_id=m.next_post_id))
 
-    def _upsert(self, conn: Any, table: t.Table, keys: list[str], rows: list[dict]) -> None:
-        if rows:
-            self._many(conn, table, tuple(keys), rows)
-
-    def _insert_new(self, conn: Any, table: t.Table, rows: list[dict]) -> None:
-        if rows:
-            self._many(conn, table, None, rows)
-
     def _many(self, conn: Any, table: t.Table, keys: tuple[str, ...] | None,
-              rows: list[dict]) -> None:
+              cols: tuple[str, ...], rows: list[tuple]) -> None:
         """One driver-level executemany of an upsert (``keys``) or insert-if-new (None).
 
-        The statement is compiled once per table and column set; handing the driver plain
-        tuples skips SQLAlchemy's per-row parameter processing, which costs more than the
-        write itself for the tens of thousands of rows of a batch.
+        ``rows`` are plain tuples in ``cols`` order. The statement is compiled once per table
+        and column set and the driver gets the tuples as they are (reordered only if the
+        compiled statement wants another order): SQLAlchemy's per-row parameter processing,
+        and a dict per row, cost more than the write itself for the tens of thousands of rows
+        of a batch.
         """
-        cols = tuple(rows[0])
+        if not rows:
+            return
         cache_key = (table.name, keys, cols)
         prepared = self._prepared.get(cache_key)
         if prepared is None:
@@ -349,17 +374,27 @@ class Store:
                     index_elements=list(keys),
                     set_={c: stmt.excluded[c] for c in cols if c not in keys})
             compiled = stmt.compile(dialect=self.engine.dialect, column_keys=list(cols))
-            getter = None
-            if compiled.positional:
-                names = list(compiled.positiontup or [])
-                getter = itemgetter(*names) if len(names) > 1 else (
-                    lambda r, n=names[0]: (r[n],))
-            prepared = self._prepared[cache_key] = (compiled.string, getter)
-        sql, getter = prepared
-        if getter is None:  # named paramstyle: the dicts go as they are
-            conn.exec_driver_sql(sql, rows)
-        else:
-            conn.exec_driver_sql(sql, list(map(getter, rows)))
+            shape: Callable[[tuple], Any] | None
+            if not compiled.positional:  # named paramstyle: one dict per row
+                shape = lambda r, cols=cols: dict(zip(cols, r, strict=True))  # noqa: E731
+            else:
+                order = [cols.index(n) for n in compiled.positiontup or []]
+                shape = None if order == list(range(len(cols))) else (
+                    lambda r, order=order: tuple(r[i] for i in order))
+            prepared = self._prepared[cache_key] = (compiled.string, shape)
+        sql, shape = prepared
+        conn.exec_driver_sql(sql, rows if shape is None else list(map(shape, rows)))
+
+
+_POST_COLS = tuple(n for n in Post.__slots__ if n != "beneficiaries") + ("beneficiaries",)
+_POST_FIELDS = attrgetter(*_POST_COLS[:-1])
+_COMMIT_ROW = attrgetter(*Commit.__slots__)
+_CURATOR_ROW = attrgetter(*Curator.__slots__)
+_ACCOUNT_ROW = attrgetter(*Account.__slots__)
+_SETTLED_ROW = attrgetter(*SettledMarket.__slots__)
+_REJECTION_ROW = attrgetter(*Rejection.__slots__)
+_REJECTION_TEXT = frozenset(i for i, n in enumerate(Rejection.__slots__)
+                            if n in ("kind", "reason", "detail", "account", "author", "permlink"))
 
 
 def _post(row: Any) -> Post:
@@ -370,16 +405,9 @@ def _post(row: Any) -> Post:
                 row["paid_block"])
 
 
-def _post_row(p: Post | None) -> dict:
+def _post_row(p: Post | None) -> tuple:
     assert p is not None
-    row = _slots_row(p)
-    row["beneficiaries"] = ",".join(p.beneficiaries)
-    return row
-
-
-def _commit_row(c: Commit | None) -> dict:
-    assert c is not None
-    return _slots_row(c)
+    return _POST_FIELDS(p) + (",".join(p.beneficiaries),)
 
 
 def _account_row(a: Account | None) -> dict:
@@ -396,8 +424,6 @@ def clean_text(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
-def _rejection_row(r: Any) -> dict:
-    row = _slots_row(r)
-    for k in ("kind", "reason", "detail", "account", "author", "permlink"):
-        row[k] = clean_text(row[k])
-    return row
+def _rejection_row(r: Rejection) -> tuple:
+    return tuple(clean_text(v) if i in _REJECTION_TEXT else v
+                 for i, v in enumerate(_REJECTION_ROW(r)))

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm, rankdata
 
 from rewards.outcome import (
     WEEK,
@@ -64,6 +63,10 @@ class MMCParams:
 
 def gaussianize(values: Sequence[float]) -> np.ndarray:
     """Tie-kept percentile ranks centred on ½, through the normal quantile function."""
+    # imported here: scipy.stats takes most of a second to import, and every CLI command
+    # (a replay too) imports this module through the rule-set registry without needing it
+    from scipy.stats import norm, rankdata
+
     v = np.asarray(values, dtype=np.float64)
     return norm.ppf((rankdata(v, method="average") - 0.5) / len(v))
 
