@@ -14,8 +14,9 @@ apart; a commitment without them is byte-for-byte the v1 hash (the spec's test v
 
 from __future__ import annotations
 
-import hashlib
 import secrets
+
+from Crypto.Hash import SHA256
 
 DOMAIN = b"curation-market/v1"
 SALT_BYTES = 32
@@ -59,9 +60,9 @@ def commitment(
         fields.append(b"stake:" + str(stake_milli).encode("ascii"))
     if bid_milli is not None:
         fields.append(b"bid:" + str(bid_milli).encode("ascii"))
-    # the standard library's SHA-256 (OpenSSL): one call on the framed bytes; a replay checks
-    # every reveal, and a per-field pycryptodome update costs ~30 µs a reveal
-    return hashlib.sha256(b"".join(map(_frame, fields))).hexdigest()
+    # one call on the joined frames: a replay checks every reveal, and a pycryptodome update
+    # per field costs ~30 µs a reveal against ~7 µs for a single call
+    return SHA256.new(b"".join(map(_frame, fields))).hexdigest()
 
 
 def new_salt() -> bytes:
