@@ -197,3 +197,32 @@ def test_schema_and_page_are_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_serve_names_the_port_it_got(demo_db) -> None:
+    """``serve --port 0`` (a real process) prints the port the kernel chose, and serves there."""
+    import re
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--db",
+                             demo_db["url"], "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert found and found.group(1) != "0", line
+        base, deadline = f"http://127.0.0.1:{found.group(1)}", time.monotonic() + 20
+        while True:
+            try:
+                body = httpx.get(base + "/api/status", timeout=2).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve did not answer"
+                time.sleep(0.1)
+        assert body["as_of_block"] > 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
