@@ -63,8 +63,10 @@ def revealing(demo_db, tmp_path_factory) -> tuple[TestClient, dict]:
 def test_every_response_says_its_block(client: TestClient, demo_db) -> None:
     with create_engine(demo_db["url"]).connect() as conn:
         head = conn.execute(select(t.meta.c.last_block)).scalar_one()
+    one = client.get("/api/curators/sim-oracle", params={"limit": 1}).json()["history"][0]
     for path in ("/api/status", "/api/markets", "/api/leaderboard",
-                 "/api/curators/sim-oracle"):
+                 "/api/curators/sim-oracle", f"/api/markets/{one['author']}/{one['permlink']}",
+                 f"/api/authors/{one['author']}"):
         body = client.get(path).json()
         assert body["as_of_block"] == head, path
 
@@ -83,6 +85,21 @@ def test_markets_pagination_round_trip(client: TestClient, demo_db) -> None:
         if cursor is None:
             break
     assert seen == ids  # nothing skipped, nothing repeated, newest first
+
+
+def test_markets_filters(client: TestClient) -> None:
+    every = client.get("/api/markets", params={"limit": 200}).json()["items"]
+    busy = client.get("/api/markets", params={"limit": 200, "with_commits": "true"}).json()
+    assert busy["items"] and all(m["n_commits"] > 0 for m in busy["items"])
+    assert {m["id"] for m in every if m["n_commits"]} <= {m["id"] for m in busy["items"]}
+    ned = client.get("/api/markets", params={"author": "ned", "with_commits": 1}).json()["items"]
+    assert ned and all(m["author"] == "ned" and m["n_commits"] for m in ned)
+    top = next(m for m in every if m["category"])
+    tagged = client.get("/api/markets", params={"tag": top["category"]}).json()["items"]
+    assert top["id"] in [m["id"] for m in tagged]
+    assert all(m["category"] == top["category"] for m in tagged)
+    since = client.get("/api/markets", params={"from": top["created"], "limit": 200}).json()
+    assert since["items"] and all(m["created"] >= top["created"] for m in since["items"])
 
 
 def test_leaderboard_pagination_and_range(client: TestClient) -> None:
