@@ -142,7 +142,14 @@ async function marketView(author, permlink) {
       ${whoWon(m, s)}<canvas id="chart" width="900" height="320"></canvas>`;
   }
   if (m.sealed) {
-    head += `<p><i>Predictions stay sealed until the reveal period closes: only commitments are shown.</i></p>`;
+    head += `<p><i>Predictions stay sealed until the reveal period closes
+      (${when(m.reveal_until)}): only commitments are shown, never values.</i></p>`;
+    view.innerHTML = head + table([["predictor"], ["commit block", "num"], ["commit time"],
+      ["commitment"]], m.predictions.map((p) => `<tr>
+      <td><a href="#/curator/${esc(p.predictor)}">${esc(p.predictor)}</a></td>
+      <td class="num">${p.commit_block}</td><td class="nowrap">${when(p.commit_time)}</td>
+      <td><code>${esc(p.commitment)}</code></td></tr>`));
+    return;
   }
   const rows = m.predictions.map((p) => `<tr>
     <td><a href="#/curator/${esc(p.predictor)}">${esc(p.predictor)}</a></td>
