@@ -40,6 +40,7 @@ def serve(
     from service.api import app_from_url
 
     url, settings = _url(db, config)
+    _require_sqlite_file(url)
     app = app_from_url(url, settings.market_config(), statement_timeout)  # type: ignore[attr-defined]
     # Bind first so that the line below names the real port (with --port 0 the kernel picks).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -55,6 +56,17 @@ def serve(
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     typer.echo(f"serving {url} on http://{shown}:{bound}/ (schema: /openapi.json)", err=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def _require_sqlite_file(url: str) -> None:
+    """A mistyped SQLite path would otherwise create an empty file and serve only 503s."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:") \
+            and not u.database.startswith("file:") and not Path(u.database).exists():
+        raise typer.BadParameter(f"no database file at {u.database}: run `curation-market "
+                                 "demo` or `replay` into it first", param_hint="--db")
 
 
 @db_app.command("upgrade")

@@ -291,3 +291,14 @@ def test_postgresql_gives_the_same_answers(client: TestClient, pg_client) -> Non
     assert _is_timeout(info.value)
     with engine.connect() as conn, pytest.raises(DBAPIError):
         conn.execute(text("DELETE FROM posts"))
+
+
+def test_serve_refuses_a_missing_sqlite_file(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    missing = tmp_path / "typo.db"
+    r = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{missing}", "--port", "0"])
+    assert r.exit_code == 2 and "no database file at" in r.output
+    assert not missing.exists()
