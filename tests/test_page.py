@@ -131,3 +131,16 @@ def test_markets_list_shows_markets_with_commits_unless_asked(server: str, brows
     commits = page.locator("tbody tr td:nth-child(5)").all_inner_texts()
     assert "0" in commits
     page.close()
+
+
+def test_leaderboard_pages_on(server: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server + "/#/leaderboard?limit=5")
+    page.wait_for_selector("#more")
+    first = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    page.click("#more")
+    page.wait_for_function("location.hash.includes('rank=6')")
+    page.wait_for_function("document.querySelector('tbody td').innerText === '6'")
+    second = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    assert len(first) == 5 and second and not set(first) & set(second)
+    page.close()

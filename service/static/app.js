@@ -192,8 +192,10 @@ async function curatorView(name) {
 
 async function leaderboardView(params) {
   const q = new URLSearchParams(params);
+  q.delete("rank");  // page-side only: the rank the page starts at
+  const first = Number(params.rank) || 1;
   const d = await api(`/api/leaderboard?${q}`);
-  const rows = d.items.map((c, i) => `<tr><td class="num">${i + 1}</td>
+  const rows = d.items.map((c, i) => `<tr><td class="num">${first + i}</td>
     <td><a href="#/curator/${esc(c.curator)}">${esc(c.curator)}</a></td>
     <td class="num">${milli(c.earned)}</td><td class="num">${c.predictions}</td>
     <td class="num">${c.hits}</td><td class="num">${c.rewarded}</td></tr>`);
@@ -206,7 +208,9 @@ async function leaderboardView(params) {
     <p class="why">Over ${range}: earned = sum of rewards; in band = predictions within 90–100 %
     of the final payout; rewarded = predictions paid more than 0.</p>` +
     table([["#", "num"], ["curator"], ["earned", "num"], ["predictions", "num"],
-      ["in band", "num"], ["rewarded", "num"]], rows);
+      ["in band", "num"], ["rewarded", "num"]], rows) + (d.next_cursor
+      ? `<a id="more" href="#/leaderboard?${new URLSearchParams({ ...params, cursor: d.next_cursor,
+        rank: first + d.items.length })}">next page →</a>` : "");
   document.getElementById("f").onsubmit = (e) => {
     e.preventDefault();
     const p = new URLSearchParams();
