@@ -35,7 +35,7 @@ async function marketsView(params) {
   const d = await api(`/api/markets?${q}`);
   const rows = d.items.map((m) => `<tr>
     <td><a href="#/market/${esc(m.author)}/${esc(m.permlink)}">@${esc(m.author)}/${esc(m.permlink)}</a></td>
-    <td>${esc(m.category || "")}</td><td class="nowrap">${when(m.created)}</td>
+    <td>${m.is_reply ? "<i>reply</i>" : esc(m.category || "")}</td><td class="nowrap">${when(m.created)}</td>
     <td><span class="phase ${esc(m.phase)}">${esc(m.phase)}</span></td>
     <td class="num">${m.n_commits}</td><td class="num">${m.n_revealed}</td>
     <td class="num">${milli(m.final_payout)}</td><td class="num">${m.n_qualified ?? "–"}</td></tr>`);
