@@ -39,6 +39,7 @@ from sqlalchemy import (
     case,
     create_engine,
     event,
+    exists,
     func,
     literal,
     or_,
@@ -309,6 +310,8 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
         created_from: Annotated[datetime | None, Query(alias="from", description=(
             "created at or after (ISO 8601 or unix seconds, chain time)"))] = None,
         created_to: Annotated[datetime | None, Query(alias="to")] = None,
+        with_commits: Annotated[bool, Query(description=(
+            "only markets that received at least one commit"))] = False,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[str | None, Query(max_length=200)] = None,
     ) -> dict:
@@ -322,6 +325,8 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
             q = q.where(p.c.author == author)
         if tag:
             q = q.where(p.c.parent_author == "", p.c.parent_permlink == tag)
+        if with_commits:
+            q = q.where(exists().where(c.c.post_id == p.c.id))
         if lo is not None:
             q = q.where(p.c.created >= lo)
         if hi is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -39,9 +40,33 @@ def serve(
     from service.api import app_from_url
 
     url, settings = _url(db, config)
+    _require_sqlite_file(url)
     app = app_from_url(url, settings.market_config(), statement_timeout)  # type: ignore[attr-defined]
-    typer.echo(f"serving {url} on http://{host}:{port}/ (schema: /openapi.json)", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Bind first so that the line below names the real port (with --port 0 the kernel picks).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise typer.BadParameter(f"cannot listen on {host}:{port}: {exc.strerror}",
+                                 param_hint="--host/--port") from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    typer.echo(f"serving {url} on http://{shown}:{bound}/ (schema: /openapi.json)", err=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+def _require_sqlite_file(url: str) -> None:
+    """A mistyped SQLite path would otherwise create an empty file and serve only 503s."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:") \
+            and not u.database.startswith("file:") and not Path(u.database).exists():
+        raise typer.BadParameter(f"no database file at {u.database}: run `curation-market "
+                                 "demo` or `replay` into it first", param_hint="--db")
 
 
 @db_app.command("upgrade")

@@ -63,8 +63,10 @@ def revealing(demo_db, tmp_path_factory) -> tuple[TestClient, dict]:
 def test_every_response_says_its_block(client: TestClient, demo_db) -> None:
     with create_engine(demo_db["url"]).connect() as conn:
         head = conn.execute(select(t.meta.c.last_block)).scalar_one()
+    one = client.get("/api/curators/sim-oracle", params={"limit": 1}).json()["history"][0]
     for path in ("/api/status", "/api/markets", "/api/leaderboard",
-                 "/api/curators/sim-oracle"):
+                 "/api/curators/sim-oracle", f"/api/markets/{one['author']}/{one['permlink']}",
+                 f"/api/authors/{one['author']}"):
         body = client.get(path).json()
         assert body["as_of_block"] == head, path
 
@@ -83,6 +85,21 @@ def test_markets_pagination_round_trip(client: TestClient, demo_db) -> None:
         if cursor is None:
             break
     assert seen == ids  # nothing skipped, nothing repeated, newest first
+
+
+def test_markets_filters(client: TestClient) -> None:
+    every = client.get("/api/markets", params={"limit": 200}).json()["items"]
+    busy = client.get("/api/markets", params={"limit": 200, "with_commits": "true"}).json()
+    assert busy["items"] and all(m["n_commits"] > 0 for m in busy["items"])
+    assert {m["id"] for m in every if m["n_commits"]} <= {m["id"] for m in busy["items"]}
+    ned = client.get("/api/markets", params={"author": "ned", "with_commits": 1}).json()["items"]
+    assert ned and all(m["author"] == "ned" and m["n_commits"] for m in ned)
+    top = next(m for m in every if m["category"])
+    tagged = client.get("/api/markets", params={"tag": top["category"]}).json()["items"]
+    assert top["id"] in [m["id"] for m in tagged]
+    assert all(m["category"] == top["category"] for m in tagged)
+    since = client.get("/api/markets", params={"from": top["created"], "limit": 200}).json()
+    assert since["items"] and all(m["created"] >= top["created"] for m in since["items"])
 
 
 def test_leaderboard_pagination_and_range(client: TestClient) -> None:
@@ -197,3 +214,91 @@ def test_schema_and_page_are_served(client: TestClient) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "/static/app.js" in page.text
     assert client.get("/static/app.js").status_code == 200
+
+
+def test_serve_names_the_port_it_got(demo_db) -> None:
+    """``serve --port 0`` (a real process) prints the port the kernel chose, and serves there."""
+    import re
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--db",
+                             demo_db["url"], "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        found = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert found and found.group(1) != "0", line
+        base, deadline = f"http://127.0.0.1:{found.group(1)}", time.monotonic() + 20
+        while True:
+            try:
+                body = httpx.get(base + "/api/status", timeout=2).json()
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "serve did not answer"
+                time.sleep(0.1)
+        assert body["as_of_block"] > 0
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def pg_client(demo_db, tmp_path_factory):
+    """The same demo replayed into a fresh database on the PostgreSQL test server."""
+    from rich.console import Console
+
+    from service.demo import run_demo
+    from tests.conftest import NO_PG, PG_URL, PgDatabases
+
+    if not PG_URL:
+        pytest.skip(NO_PG)
+    pg = PgDatabases(PG_URL)
+    url = pg.new()
+    run_demo(url, tmp_path_factory.mktemp("pgdemo") / "blocks.jsonl", 17, Console(quiet=True))
+    engine = make_engine(url, statement_timeout=0.2)
+    yield TestClient(create_app(engine, CFG)), engine
+    engine.dispose()
+    pg.drop_all()
+
+
+@pytest.mark.postgresql
+def test_postgresql_gives_the_same_answers(client: TestClient, pg_client) -> None:
+    """Every endpoint, a second page of each paginated one, and errors: byte-equal JSON on
+    PostgreSQL and SQLite (lag aside), so the dialects agree on order, cursors and filters."""
+    pg, engine = pg_client
+    one = client.get("/api/curators/sim-oracle", params={"limit": 1}).json()["history"][0]
+    paths = ["/api/status", "/api/markets?limit=5&with_commits=true",
+             "/api/markets?phase=closed&limit=3", "/api/markets?tag=steemit&from=2017-09-01",
+             f"/api/markets/{one['author']}/{one['permlink']}", f"/api/authors/{one['author']}",
+             "/api/curators/sim-copycat?limit=3", "/api/leaderboard?limit=4",
+             "/api/leaderboard?from=2017-10-15", "/api/markets?cursor=bm9wZQ",
+             "/api/markets/nobody/nothing"]
+    for path in paths:
+        a, b = client.get(path), pg.get(path)
+        assert a.status_code == b.status_code, path
+        ja, jb = a.json(), b.json()
+        ja.pop("lag_seconds", None), jb.pop("lag_seconds", None)
+        assert ja == jb, path
+        if ja.get("next_cursor"):
+            sep = "&" if "?" in path else "?"
+            nxt = f"{path}{sep}cursor={ja['next_cursor']}"
+            assert client.get(nxt).json() == pg.get(nxt).json(), nxt
+    with engine.connect() as conn, pytest.raises(DBAPIError) as info:
+        conn.execute(text("SELECT pg_sleep(5)"))
+    assert _is_timeout(info.value)
+    with engine.connect() as conn, pytest.raises(DBAPIError):
+        conn.execute(text("DELETE FROM posts"))
+
+
+def test_serve_refuses_a_missing_sqlite_file(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    missing = tmp_path / "typo.db"
+    r = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{missing}", "--port", "0"])
+    assert r.exit_code == 2 and "no database file at" in r.output
+    assert not missing.exists()

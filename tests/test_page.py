@@ -89,6 +89,11 @@ def test_market_page_draws_the_chart(server: str, browser, tmp_path: Path) -> No
     drawn = int(page.get_attribute("canvas#chart", "data-drawn"))
     assert drawn >= 2
     assert page.locator("td.why").count() >= drawn
+    won = page.inner_text(".won")  # who won, by name and amount, before the chart
+    winners = page.evaluate("""[...document.querySelectorAll('tbody tr')]
+        .filter((r) => r.cells.length === 9 && Number(r.cells[8].innerText) > 0)
+        .map((r) => r.cells[0].innerText.trim())""")
+    assert won.startswith("Won") and winners and all(w in won for w in winners)
     shot = tmp_path / "market.png"
     png = page.screenshot(path=str(shot), full_page=True)
     box = page.locator("canvas#chart").bounding_box()
@@ -101,11 +106,41 @@ def test_market_page_draws_the_chart(server: str, browser, tmp_path: Path) -> No
 def test_empty_market_draws_no_points(server: str, browser) -> None:
     """The pixel check can fail: a market without revealed predictions has no points."""
     page = browser.new_page(viewport={"width": 1200, "height": 900})
-    page.goto(server + "/#/?phase=settled&limit=200")
+    page.goto(server + "/#/?phase=settled&limit=200&all=1")
     page.wait_for_selector("table tbody tr")
     link = page.locator("tbody tr").filter(has_text="steemitdev").locator("a").first
     link.click()
     page.wait_for_selector("canvas#chart[data-drawn]")
     png = page.screenshot(full_page=True)
     assert _coloured_pixels(png, page.locator("canvas#chart").bounding_box()) == 0
+    assert "No winner: nobody predicted" in page.inner_text(".won")
+    page.close()
+
+
+def test_markets_list_shows_markets_with_commits_unless_asked(server: str, browser) -> None:
+    """Most fresh posts have no commit; the list a curator lands on shows the markets that do."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server + "/")
+    page.wait_for_selector("table tbody tr")
+    commits = page.locator("tbody tr td:nth-child(5)").all_inner_texts()
+    assert commits and all(int(n) > 0 for n in commits)
+    page.check("input[name=all]")
+    page.click("form#f button")
+    page.wait_for_function("location.hash.includes('all=1')")
+    page.wait_for_selector("tbody tr >> text=open")
+    commits = page.locator("tbody tr td:nth-child(5)").all_inner_texts()
+    assert "0" in commits
+    page.close()
+
+
+def test_leaderboard_pages_on(server: str, browser) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(server + "/#/leaderboard?limit=5")
+    page.wait_for_selector("#more")
+    first = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    page.click("#more")
+    page.wait_for_function("location.hash.includes('rank=6')")
+    page.wait_for_function("document.querySelector('tbody td').innerText === '6'")
+    second = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
+    assert len(first) == 5 and second and not set(first) & set(second)
     page.close()

@@ -23,13 +23,19 @@ function table(headers, rows) {
   return `<table><thead><tr>${th}</tr></thead><tbody>${rows.join("")}</tbody></table>`;
 }
 
+const when = (iso) => (iso ? esc(iso.replace("T", " ")) : "–");
+
 async function marketsView(params) {
+  // The page shows markets that received commits unless "all" is ticked: most fresh posts have
+  // none, and a list of empty markets is not what a curator opens the page for.
   const q = new URLSearchParams(params);
+  q.delete("all");
+  if (!params.all) q.set("with_commits", "true");
   if (!q.has("limit")) q.set("limit", "50");
   const d = await api(`/api/markets?${q}`);
   const rows = d.items.map((m) => `<tr>
     <td><a href="#/market/${esc(m.author)}/${esc(m.permlink)}">@${esc(m.author)}/${esc(m.permlink)}</a></td>
-    <td>${esc(m.category || "")}</td><td>${esc(m.created)}</td>
+    <td>${m.is_reply ? "<i>reply</i>" : esc(m.category || "")}</td><td class="nowrap">${when(m.created)}</td>
     <td><span class="phase ${esc(m.phase)}">${esc(m.phase)}</span></td>
     <td class="num">${m.n_commits}</td><td class="num">${m.n_revealed}</td>
     <td class="num">${milli(m.final_payout)}</td><td class="num">${m.n_qualified ?? "–"}</td></tr>`);
@@ -41,7 +47,12 @@ async function marketsView(params) {
       `<option ${params.phase === p ? "selected" : ""}>${p}</option>`).join("")}</select>
     author <input name="author" size="12" value="${esc(params.author || "")}">
     tag <input name="tag" size="12" value="${esc(params.tag || "")}">
+    created from <input name="from" type="date" value="${esc(params.from || "")}">
+    to <input name="to" type="date" value="${esc(params.to || "")}">
+    <label><input name="all" type="checkbox" value="1" ${params.all ? "checked" : ""}>
+    include markets without commits</label>
     <button>filter</button></form>
+    ${d.items.length ? "" : "<p>No market matches these filters.</p>"}
     ${table([["post"], ["category"], ["created"], ["phase"], ["commits", "num"],
       ["revealed", "num"], ["final payout", "num"], ["qualified", "num"]], rows)}${next}`;
   document.getElementById("f").onsubmit = (e) => {
@@ -86,8 +97,35 @@ function drawChart(canvas, preds, final) {
     ctx.beginPath(); ctx.arc(x(i), y(p.prediction), 5, 0, 2 * Math.PI);
     ctx.fillStyle = p.reward > 0 ? "#0b5cad" : p.qualified ? "#7fb0e0" : "#d9534f";
     ctx.fill();
+    if (p.reward > 0) {  // name the winners next to their point
+      ctx.fillStyle = "#0b5cad"; ctx.font = "bold 11px sans-serif";
+      ctx.textAlign = x(i) > W - 160 ? "right" : "left";
+      ctx.fillText(`${p.predictor} +${milli(p.reward)}`, x(i) + (ctx.textAlign === "right" ? -8 : 8),
+        y(p.prediction) + 14);
+    }
   });
   canvas.dataset.drawn = String(pts.length);
+}
+
+// One paragraph a curator reads first: who was paid, how much, and the rule that decided it.
+function whoWon(m, s) {
+  const revealed = m.predictions.filter((p) => p.prediction != null).length;
+  const winners = m.predictions.filter((p) => p.reward > 0).sort((a, b) => b.reward - a.reward);
+  const inBand = m.predictions.filter((p) => p.qualified).length;
+  const rule = `A prediction qualifies when it lies within 90–100 % of the final payout
+    (${milli(s.band[0])}–${milli(s.band[1])}); the pool is split among qualifiers by weight
+    RP·SP·CP (track record, stake, closeness to earlier predictions).`;
+  if (!winners.length) {
+    const why = !m.n_commits ? "nobody predicted" : !revealed ? "no prediction was revealed"
+      : "no revealed prediction landed in the band";
+    return `<div class="won"><b>No winner</b>: ${why}; the pool ${milli(s.pool)} was returned.
+      <br><small>${rule}</small></div>`;
+  }
+  const names = winners.map((p) => `<a href="#/curator/${esc(p.predictor)}">${esc(p.predictor)}</a>
+    ${milli(p.reward)}`).join(" · ");
+  return `<div class="won"><b>Won</b>: ${names}. ${inBand} of ${revealed} revealed predictions
+    were in the band${s.returned ? `; ${milli(s.returned)} returned` : ""}.
+    <br><small>${rule}</small></div>`;
 }
 
 async function marketView(author, permlink) {
@@ -100,10 +138,18 @@ async function marketView(author, permlink) {
   if (s) {
     head += `<p>final payout <b>${milli(s.final_payout)}</b> · pool ${milli(s.pool)} · returned
       ${milli(s.returned)} · band ${milli(s.band[0])}–${milli(s.band[1])} · rules <code>${esc(s.rules)}</code>
-      · underdog x ${num(s.x)} f ${num(s.f)}</p><canvas id="chart" width="900" height="320"></canvas>`;
+      · ${s.f == null ? "underdog adjustment off" : `underdog x ${num(s.x)} f ${num(s.f)}`}</p>
+      ${whoWon(m, s)}<canvas id="chart" width="900" height="320"></canvas>`;
   }
   if (m.sealed) {
-    head += `<p><i>Predictions stay sealed until the reveal period closes: only commitments are shown.</i></p>`;
+    head += `<p><i>Predictions stay sealed until the reveal period closes
+      (${when(m.reveal_until)}): only commitments are shown, never values.</i></p>`;
+    view.innerHTML = head + table([["predictor"], ["commit block", "num"], ["commit time"],
+      ["commitment"]], m.predictions.map((p) => `<tr>
+      <td><a href="#/curator/${esc(p.predictor)}">${esc(p.predictor)}</a></td>
+      <td class="num">${p.commit_block}</td><td class="nowrap">${when(p.commit_time)}</td>
+      <td><code>${esc(p.commitment)}</code></td></tr>`));
+    return;
   }
   const rows = m.predictions.map((p) => `<tr>
     <td><a href="#/curator/${esc(p.predictor)}">${esc(p.predictor)}</a></td>
@@ -125,27 +171,52 @@ async function curatorView(name) {
   const rows = d.history.map((h) => `<tr>
     <td><a href="#/market/${esc(h.author)}/${esc(h.permlink)}">@${esc(h.author)}/${esc(h.permlink)}</a></td>
     <td class="num">${milli(h.prediction)}</td><td class="num">${milli(h.final_payout)}</td>
-    <td>${h.qualified ? "yes" : "no"}</td><td class="num">${h.r}/${h.n}</td>
-    <td class="num">${num(h.rp)}</td><td class="num">${milli(h.reward)}</td></tr>`);
+    <td>${h.qualified ? "yes" : "no"}</td><td class="num">${h.qualified ? `${h.r}/${h.n}` : "–"}</td>
+    <td class="num">${h.qualified ? num(h.rp) : "–"}</td><td class="num">${milli(h.reward)}</td></tr>`);
   const rej = Object.entries(d.rejections.by_reason).map(([k, v]) =>
     `<tr><td>${esc(k)}</td><td class="num">${v}</td></tr>`);
   view.innerHTML = `<h2>Curator ${esc(d.curator)}</h2>
     <p>N ${d.n} · R ${d.r} · RP ${num(d.rp)} · earned <b>${milli(d.earned)}</b> · rewarded ${d.rewarded}
     · open commits ${d.open_commits}</p>
+    <p class="why">N and R count settled predictions (R: those in the 90–100 % band) on posts
+    paying at least the reputation minimum; RP = (R/N)³. R/N and RP per row are the record a
+    prediction in the band was weighted with. ${d.history.length} settled predictions below, newest first.</p>
     ${table([["market"], ["prediction", "num"], ["final", "num"], ["qualified"], ["R/N", "num"],
       ["RP", "num"], ["reward", "num"]], rows)}
-    <h3>Rejected ops</h3>${rej.length ? table([["reason"], ["count", "num"]], rej) : "<p>none</p>"}`;
+    <h3>Rejected ops</h3>${rej.length ? table([["reason"], ["count", "num"]], rej) : "<p>none</p>"}
+    ${d.rejections.latest.length ? table([["block", "num"], ["market"], ["reason"], ["detail"]],
+      d.rejections.latest.map((r) => `<tr><td class="num">${r.position[0]}</td>
+      <td>${r.author ? `<a href="#/market/${esc(r.author)}/${esc(r.permlink)}">@${esc(r.author)}/${esc(r.permlink)}</a>` : "–"}</td>
+      <td>${esc(r.reason)}</td><td>${esc(r.detail)}</td></tr>`)) : ""}`;
 }
 
 async function leaderboardView(params) {
   const q = new URLSearchParams(params);
+  q.delete("rank");  // page-side only: the rank the page starts at
+  const first = Number(params.rank) || 1;
   const d = await api(`/api/leaderboard?${q}`);
-  const rows = d.items.map((c, i) => `<tr><td class="num">${i + 1}</td>
+  const rows = d.items.map((c, i) => `<tr><td class="num">${first + i}</td>
     <td><a href="#/curator/${esc(c.curator)}">${esc(c.curator)}</a></td>
     <td class="num">${milli(c.earned)}</td><td class="num">${c.predictions}</td>
     <td class="num">${c.hits}</td><td class="num">${c.rewarded}</td></tr>`);
-  view.innerHTML = `<h2>Leaderboard</h2>` + table([["#", "num"], ["curator"], ["earned", "num"],
-    ["predictions", "num"], ["hits", "num"], ["rewarded", "num"]], rows);
+  const range = d.range.from || d.range.to
+    ? `markets settled ${d.range.from ? `from ${when(d.range.from)}` : ""} ${d.range.to ? `to ${when(d.range.to)}` : ""}`
+    : "all settled markets";
+  view.innerHTML = `<h2>Leaderboard</h2>
+    <form class="filters" id="f">settled from <input name="from" type="date" value="${esc(params.from || "")}">
+    to <input name="to" type="date" value="${esc(params.to || "")}"> <button>show</button></form>
+    <p class="why">Over ${range}: earned = sum of rewards; in band = predictions within 90–100 %
+    of the final payout; rewarded = predictions paid more than 0.</p>` +
+    table([["#", "num"], ["curator"], ["earned", "num"], ["predictions", "num"],
+      ["in band", "num"], ["rewarded", "num"]], rows) + (d.next_cursor
+      ? `<a id="more" href="#/leaderboard?${new URLSearchParams({ ...params, cursor: d.next_cursor,
+        rank: first + d.items.length })}">next page →</a>` : "");
+  document.getElementById("f").onsubmit = (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, v] of new FormData(e.target)) if (v) p.set(k, v);
+    location.hash = `#/leaderboard?${p}`;
+  };
 }
 
 async function route() {
