@@ -7,6 +7,7 @@ SIGTERM). The reference for every comparison is a plain replay of the same block
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import signal
@@ -135,6 +136,27 @@ def test_previous_mismatch_stops_before_writing(tmp_path: Path) -> None:
     assert "block 501 names previous" in str(daemon.error)
     assert "stored block 500" in str(daemon.error)
     assert market_dump(db) == before
+
+
+def test_fresh_database_starts_at_the_nodes_first_block(tmp_path: Path) -> None:
+    """A node serving a slice (like the demo chain) has no block 1: start where it starts."""
+    sliced = tmp_path / "slice.jsonl"
+    with gzip.open(BLOCKS, "rb") as fh:
+        sliced.write_bytes(b"".join(ln for ln in fh if orjson.loads(ln)["_block_num"] >= 300))
+    settings = load_settings(config(tmp_path))
+    engine = create_engine(f"sqlite:///{tmp_path / 'daemon.db'}")
+    with TestNode.from_files([sliced], head=600, lag=20) as node:
+        first = node.state.first
+        assert first >= 300
+        probe = Daemon(settings, [node.url], engine, from_block=first + 7)
+        probe.node = probe.client.state()
+        assert probe.start_block() == first + 7  # asked for explicitly
+        daemon = Daemon(settings, [node.url], engine, until=first + 50)
+        assert daemon.run() == 0, daemon.error
+        assert daemon.ingester.checkpoint == first + 50
+        again = Daemon(settings, [node.url], engine, from_block=first + 7)
+        again.node = again.client.state()
+        assert again.start_block() == first + 51  # a checkpoint wins over from_block
 
 
 def _cli_run(url: str, db: str, cfg: Path, until: int, *extra: str) -> subprocess.Popen:
