@@ -66,6 +66,9 @@ class NodeClient:
         self._current = 0
         self._chain: Any = None
         self.failovers = 0
+        # one beem instance holds one request queue: a call from another thread (the health
+        # job) while a batch is being queued would send part of that batch with it
+        self._lock = threading.RLock()
 
     @property
     def url(self) -> str:
@@ -83,7 +86,8 @@ class NodeClient:
         last: Exception | None = None
         for attempt in range(self.retries):
             try:
-                return fn(self._rpc())
+                with self._lock:
+                    return fn(self._rpc())
             except Exception as exc:  # noqa: BLE001 - beem raises many kinds; all mean "retry"
                 last = exc
                 self._chain = None

@@ -1229,8 +1229,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lag", type=int, default=20, help="head - LIB in blocks")
     ap.add_argument("--globals", default=None, help="dynamic global properties JSON")
     ap.add_argument("--accounts", default=None, help="get_accounts objects, JSON lines")
-    ap.add_argument("--account", action="append", default=[], metavar="NAME=STMPUBKEY",
-                    help="add an account with this posting key (repeatable)")
+    ap.add_argument("--account", action="append", default=[], metavar="NAME[=STMPUBKEY]",
+                    help="add an account with this posting key (repeatable); without a key a "
+                    "throwaway key pair is made and its private key printed (test use only)")
     ap.add_argument("--chain", choices=["hive", "steem"], default="hive")
     ap.add_argument("--chain-id", default=ZERO_CHAIN_ID)
     ap.add_argument("--fork-every", type=int, default=0)
@@ -1254,7 +1255,10 @@ def main(argv: list[str] | None = None) -> None:
     node.host, node.step = args.host, args.step
     for spec in args.account:
         name, _, key = spec.partition("=")
-        node.add_account(name, key)
+        wif = node.add_account(name, key or None)
+        if wif:
+            print(f"account {name}: throwaway posting key {wif} (export "
+                  f"CURATION_POSTING_KEY={wif})", file=sys.stderr, flush=True)
     if args.prewarm:
         node.prewarm()
     node.start()

@@ -247,3 +247,31 @@ def test_head_mode_over_micro_forks_ends_like_irreversible(tmp_path: Path,
     assert shown, "head mode never showed provisional blocks"
     assert daemon.forks_seen >= 1, "no fork was seen: the test proves nothing"
     assert market_dump(head) == market_dump(irr)
+
+
+def test_client_shared_between_threads_keeps_batches_whole(tmp_path: Path) -> None:
+    """The health job asks for the node state while the fetcher queues a batch on the same
+    beem instance: without the client's lock part of the batch went out with that call."""
+    from indexer.chain import NodeClient
+
+    with TestNode.from_files([BLOCKS], ops=[OPS], head=2_000, lag=20) as node:
+        client = NodeClient([node.url], retries=1)
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def health() -> None:
+            while not done.is_set():
+                try:
+                    client.state()
+                except BaseException as exc:  # noqa: BLE001 - collected for the assert
+                    errors.append(exc)
+
+        thread = threading.Thread(target=health, daemon=True)
+        thread.start()
+        try:
+            for start in (1, 501, 1001):
+                assert len(client.blocks(start, start + 499)) == 500
+        finally:
+            done.set()
+            thread.join(10)
+    assert errors == []
