@@ -113,6 +113,9 @@ class Daemon:
             log.info("metrics on http://127.0.0.1:%d/metrics", self.metrics_port)
         self.node = self.client.state()
         self.store.set_globals(self.node.total_vesting_fund, self.node.total_vesting_shares)
+        # the ingester's state was read before: on a fresh database it holds no globals, and
+        # every commit's Steem Power would count as unknown (0) until a restart
+        self.ingester.state.globals = self.store.new_state().globals
         self.rolling.add(0, 0)
         self.fetcher = Fetcher(self.client, self.start_block(), n.batch_size,
                                n.queue_batches, n.poll_seconds, self.until).start()

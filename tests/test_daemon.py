@@ -154,6 +154,8 @@ def test_fresh_database_starts_at_the_nodes_first_block(tmp_path: Path) -> None:
         daemon = Daemon(settings, [node.url], engine, until=first + 50)
         assert daemon.run() == 0, daemon.error
         assert daemon.ingester.checkpoint == first + 50
+        # the node's globals reach the running state at once (SP of commits on a fresh db)
+        assert daemon.ingester.state.globals.total_vesting_shares > 0
         again = Daemon(settings, [node.url], engine, from_block=first + 7)
         again.node = again.client.state()
         assert again.start_block() == first + 51  # a checkpoint wins over from_block
