@@ -421,8 +421,14 @@ class ChainState:
         else:  # header
             value = {k: block[k] for k in ("previous", "timestamp", "witness",
                                             "transaction_merkle_root", "extensions")}
-        self._cache[key] = value
+        if self._worth_caching(num):
+            self._cache[key] = value
         return value
+
+    def _worth_caching(self, num: int) -> bool:
+        """Blocks with content only: a catch-up over the demo chain's 1.75 M mostly empty
+        blocks would otherwise keep gigabytes of cheap-to-make answers."""
+        return num in self.recorded or num in self.extra or num in self.vops
 
     def forget(self, num: int) -> None:
         for kind in ("appbase", "legacy", "header", "ops", "vops"):
@@ -433,7 +439,9 @@ class ChainState:
         key = (num, "vops" if only_virtual else "ops")
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = orjson.dumps({"ops": self.ops_in_block(num, only_virtual)})
+            hit = orjson.dumps({"ops": self.ops_in_block(num, only_virtual)})
+            if self._worth_caching(num):
+                self._cache[key] = hit
         return hit
 
     def ops_in_block(self, num: int, only_virtual: bool) -> list[dict]:
