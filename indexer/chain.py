@@ -66,6 +66,9 @@ class NodeClient:
         self._current = 0
         self._chain: Any = None
         self.failovers = 0
+        # one beem instance holds one request queue: a call from another thread (the health
+        # job) while a batch is being queued would send part of that batch with it
+        self._lock = threading.RLock()
 
     @property
     def url(self) -> str:
@@ -83,7 +86,8 @@ class NodeClient:
         last: Exception | None = None
         for attempt in range(self.retries):
             try:
-                return fn(self._rpc())
+                with self._lock:
+                    return fn(self._rpc())
             except Exception as exc:  # noqa: BLE001 - beem raises many kinds; all mean "retry"
                 last = exc
                 self._chain = None
@@ -135,6 +139,25 @@ class NodeClient:
             block["virtual_ops"] = [o["op"] for o in ops]
             out.append(block)
         return out
+
+    def has_block(self, num: int) -> bool:
+        """Whether the node serves block ``num`` (hived answers ``{}`` for a missing one)."""
+        reply = self.call(lambda rpc: rpc.get_block_header({"block_num": num}, api="block"))
+        return bool((reply or {}).get("header"))
+
+    def first_block(self, upto: int) -> int:
+        """The lowest block the node serves, at most ``upto``: 1 on a full node; higher on a
+        node that starts later (the test node serves a recorded slice). Binary search, about
+        log2(upto) calls, made once on a fresh database."""
+        if self.has_block(1):
+            return 1
+        if upto < 1 or not self.has_block(upto):
+            raise ChainError(f"node {self.url} serves no block at or below {upto:,}")
+        lo, hi = 1, upto  # lo missing, hi served
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (lo, mid) if self.has_block(mid) else (mid, hi)
+        return hi
 
     def accounts(self, names: Sequence[str]) -> list[dict]:
         if not names:

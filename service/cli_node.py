@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
             help="also show provisional data of reversible blocks")] = None,
         until: Annotated[int | None, typer.Option(
             help="stop once this block is indexed (tests, benchmarks)")] = None,
+        from_block: Annotated[int | None, typer.Option(
+            help="fresh database: index from this block (default: config [node] start_block;"
+                 " 0: the first block the node serves)")] = None,
     ) -> None:
         """Follow a node: catch up, then index every block as it becomes irreversible."""
         from service.cli import err, fail, open_store, settings_from
@@ -43,7 +46,8 @@ def register(app: typer.Typer) -> None:
         if not urls:
             raise fail("no node: give --node URL or set [node] urls in the config")
         store = open_store(settings, db)  # checks the database before anything starts
-        daemon = Daemon(settings, urls, store.engine, head_mode, metrics_port, until)
+        daemon = Daemon(settings, urls, store.engine, head_mode, metrics_port, until,
+                        from_block)
         try:
             code = daemon.run()
         except Exception as exc:  # noqa: BLE001 - node unreachable at start, said plainly
@@ -89,6 +93,6 @@ def register(app: typer.Typer) -> None:
         for key, label in labels:
             if key in doc and doc[key] not in (None, {}):
                 value = doc[key]
-                text = f"{value:,}" if isinstance(value, int) and key.endswith("block") \
+                text = f"{value:,}" if isinstance(value, int) and key != "metrics_port" \
                     else str(value)
                 typer.echo(f"{label:<24} {text}")

@@ -123,7 +123,7 @@ class Node(_Section):
 
     urls: list[str] = Field(default_factory=list)
     head_mode: bool = False
-    batch_size: int = Field(default=100, ge=1, le=1000)
+    batch_size: int = Field(default=1000, ge=1, le=1000)
     queue_batches: int = Field(default=8, ge=1, le=1000)
     poll_seconds: float = Field(default=0.5, gt=0, le=60)
     timeout_seconds: float = Field(default=10.0, gt=0, le=600)
@@ -134,6 +134,7 @@ class Node(_Section):
     sweep_seconds: float = Field(default=30.0, gt=0)
     upkeep_seconds: float = Field(default=300.0, gt=0)
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    start_block: int = Field(default=0, ge=0)
 
 
 class Settings(_Section):

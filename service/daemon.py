@@ -75,7 +75,7 @@ class Rolling:
 class Daemon:
     def __init__(self, settings: Settings, urls: Sequence[str], engine: Engine,
                  head_mode: bool | None = None, metrics_port: int | None = None,
-                 until: int | None = None):
+                 until: int | None = None, from_block: int | None = None):
         n = settings.node
         self.settings = settings
         self.cfg = settings.market_config()
@@ -87,6 +87,7 @@ class Daemon:
         self.metrics_port = n.metrics_port if metrics_port is None else metrics_port
         self.serve_metrics = metrics_port is not None or n.metrics_port > 0
         self.until = until
+        self.from_block = n.start_block if from_block is None else from_block
         self.stopping = threading.Event()
         self.error: BaseException | None = None
         self.rolling = Rolling()
@@ -95,8 +96,11 @@ class Daemon:
         self.node: NodeState | None = None
         self.provisional: dict = {}
         self.shown_ids: dict[int, str] = {}  # head mode: ids of the blocks shown last tick
+        self.stale = False  # the node's head was older than stale_seconds at the last check
         self.forks_seen = 0  # head mode: ticks where a shown block was replaced
         self._write_lock = threading.Lock()
+        self._counted = (0, 0)  # blocks, ops of the current follow run already in ``rolling``
+        self._published = 0.0  # monotonic time of the last status row
 
     # --- lifecycle ----------------------------------------------------------------------
     def run(self) -> int:
@@ -109,8 +113,11 @@ class Daemon:
             log.info("metrics on http://127.0.0.1:%d/metrics", self.metrics_port)
         self.node = self.client.state()
         self.store.set_globals(self.node.total_vesting_fund, self.node.total_vesting_shares)
+        # the ingester's state was read before: on a fresh database it holds no globals, and
+        # every commit's Steem Power would count as unknown (0) until a restart
+        self.ingester.state.globals = self.store.new_state().globals
         self.rolling.add(0, 0)
-        self.fetcher = Fetcher(self.client, self.ingester.checkpoint + 1, n.batch_size,
+        self.fetcher = Fetcher(self.client, self.start_block(), n.batch_size,
                                n.queue_batches, n.poll_seconds, self.until).start()
         self.health()
         sched = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
@@ -135,6 +142,23 @@ class Daemon:
             log.error("stopped: %s", self.error)
             return 1
         return 0
+
+    def start_block(self) -> int:
+        """Where to fetch from: after the checkpoint; on a fresh database ``from_block``, or
+        else the lowest block the node serves (a full node: 1; the test node: its slice)."""
+        checkpoint = self.ingester.checkpoint
+        if checkpoint:
+            if self.from_block and self.from_block > checkpoint + 1:
+                log.warning("--from-block %d ignored: the database resumes at block %d",
+                            self.from_block, checkpoint + 1)
+            return checkpoint + 1
+        if self.from_block:
+            log.info("fresh database: starting at block %d (from_block)", self.from_block)
+            return self.from_block
+        assert self.node is not None
+        first = self.client.first_block(self.node.irreversible)
+        log.info("fresh database: starting at block %d, the first the node serves", first)
+        return first
 
     def stop(self, *_: object) -> None:
         self.stopping.set()
@@ -162,11 +186,11 @@ class Daemon:
         assert self.fetcher is not None
         with self._write_lock:
             meta = self.ingester.state.meta
+            self._counted = (0, 0)
             stats = self.ingester.run(
                 linked(self._blocks(self.fetcher.drain()), meta.last_block, meta.last_block_id),
                 progress=self._progress, stop=self.stopping.is_set)
-            if stats.blocks:
-                self.rolling.add(stats.blocks, stats.ops)
+            self._count(stats)
             self._publish_progress()
             if self.until is not None and self.ingester.checkpoint >= self.until:
                 self.stopping.set()
@@ -175,7 +199,19 @@ class Daemon:
             return stats
 
     def _progress(self, stats: Stats) -> None:
+        """After each committed batch: a catch-up is one long follow run, so the rates and
+        the status row are refreshed from here too (the status row at most once a second)."""
+        self._count(stats)
         self.metrics.indexed_block.set(stats.last_block)
+        if time.monotonic() - self._published >= 1.0:
+            self._publish_progress()
+
+    def _count(self, stats: Stats) -> None:
+        """Add what ``stats`` (cumulative over one follow run) holds beyond what was added."""
+        blocks, ops = stats.blocks - self._counted[0], stats.ops - self._counted[1]
+        if blocks:
+            self.rolling.add(blocks, ops)
+        self._counted = (stats.blocks, stats.ops)
 
     def _blocks(self, batches: Iterator[Batch]) -> Iterator[dict]:
         for batch in batches:
@@ -294,16 +330,21 @@ class Daemon:
         except ChainError as exc:
             log.warning("node unreachable: %s", exc)
             return
-        stale = time.time() - self.node.head_time > self.settings.node.stale_seconds
-        if stale:
-            log.warning("node %s is stale: head block %d is %ds old", self.node.url,
-                        self.node.head, int(time.time() - self.node.head_time))
+        age = int(time.time() - self.node.head_time)
+        stale = age > self.settings.node.stale_seconds
+        if stale and not self.stale:  # said when it happens, not at every health tick
+            log.warning("node %s is stale: head block %d is %ds old (the metric node_stale "
+                        "stays 1 while it lasts)", self.node.url, self.node.head, age)
+        elif self.stale and not stale:
+            log.info("node %s is fresh again: head block %d", self.node.url, self.node.head)
+        self.stale = stale
         self.metrics.node_stale.set(1 if stale else 0)
         self.metrics.failovers.set(self.client.failovers)
         self._publish_progress()
         self.sweep()
 
     def _publish_progress(self) -> None:
+        self._published = time.monotonic()
         meta = self.ingester.state.meta
         m = self.metrics
         m.indexed_block.set(meta.last_block)

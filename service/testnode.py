@@ -421,8 +421,14 @@ class ChainState:
         else:  # header
             value = {k: block[k] for k in ("previous", "timestamp", "witness",
                                             "transaction_merkle_root", "extensions")}
-        self._cache[key] = value
+        if self._worth_caching(num):
+            self._cache[key] = value
         return value
+
+    def _worth_caching(self, num: int) -> bool:
+        """Blocks with content only: a catch-up over the demo chain's 1.75 M mostly empty
+        blocks would otherwise keep gigabytes of cheap-to-make answers."""
+        return num in self.recorded or num in self.extra or num in self.vops
 
     def forget(self, num: int) -> None:
         for kind in ("appbase", "legacy", "header", "ops", "vops"):
@@ -433,7 +439,9 @@ class ChainState:
         key = (num, "vops" if only_virtual else "ops")
         hit = self._cache.get(key)
         if hit is None:
-            hit = self._cache[key] = orjson.dumps({"ops": self.ops_in_block(num, only_virtual)})
+            hit = orjson.dumps({"ops": self.ops_in_block(num, only_virtual)})
+            if self._worth_caching(num):
+                self._cache[key] = hit
         return hit
 
     def ops_in_block(self, num: int, only_virtual: bool) -> list[dict]:
@@ -1229,8 +1237,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lag", type=int, default=20, help="head - LIB in blocks")
     ap.add_argument("--globals", default=None, help="dynamic global properties JSON")
     ap.add_argument("--accounts", default=None, help="get_accounts objects, JSON lines")
-    ap.add_argument("--account", action="append", default=[], metavar="NAME=STMPUBKEY",
-                    help="add an account with this posting key (repeatable)")
+    ap.add_argument("--account", action="append", default=[], metavar="NAME[=STMPUBKEY]",
+                    help="add an account with this posting key (repeatable); without a key a "
+                    "throwaway key pair is made and its private key printed (test use only)")
     ap.add_argument("--chain", choices=["hive", "steem"], default="hive")
     ap.add_argument("--chain-id", default=ZERO_CHAIN_ID)
     ap.add_argument("--fork-every", type=int, default=0)
@@ -1254,7 +1263,10 @@ def main(argv: list[str] | None = None) -> None:
     node.host, node.step = args.host, args.step
     for spec in args.account:
         name, _, key = spec.partition("=")
-        node.add_account(name, key)
+        wif = node.add_account(name, key or None)
+        if wif:
+            print(f"account {name}: throwaway posting key {wif} (export "
+                  f"CURATION_POSTING_KEY={wif})", file=sys.stderr, flush=True)
     if args.prewarm:
         node.prewarm()
     node.start()

@@ -7,6 +7,7 @@ SIGTERM). The reference for every comparison is a plain replay of the same block
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import signal
@@ -137,6 +138,29 @@ def test_previous_mismatch_stops_before_writing(tmp_path: Path) -> None:
     assert market_dump(db) == before
 
 
+def test_fresh_database_starts_at_the_nodes_first_block(tmp_path: Path) -> None:
+    """A node serving a slice (like the demo chain) has no block 1: start where it starts."""
+    sliced = tmp_path / "slice.jsonl"
+    with gzip.open(BLOCKS, "rb") as fh:
+        sliced.write_bytes(b"".join(ln for ln in fh if orjson.loads(ln)["_block_num"] >= 300))
+    settings = load_settings(config(tmp_path))
+    engine = create_engine(f"sqlite:///{tmp_path / 'daemon.db'}")
+    with TestNode.from_files([sliced], head=600, lag=20) as node:
+        first = node.state.first
+        assert first >= 300
+        probe = Daemon(settings, [node.url], engine, from_block=first + 7)
+        probe.node = probe.client.state()
+        assert probe.start_block() == first + 7  # asked for explicitly
+        daemon = Daemon(settings, [node.url], engine, until=first + 50)
+        assert daemon.run() == 0, daemon.error
+        assert daemon.ingester.checkpoint == first + 50
+        # the node's globals reach the running state at once (SP of commits on a fresh db)
+        assert daemon.ingester.state.globals.total_vesting_shares > 0
+        again = Daemon(settings, [node.url], engine, from_block=first + 7)
+        again.node = again.client.state()
+        assert again.start_block() == first + 51  # a checkpoint wins over from_block
+
+
 def _cli_run(url: str, db: str, cfg: Path, until: int, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "service.cli", "run", "--node", url, "--db", db, "--config",
@@ -225,3 +249,31 @@ def test_head_mode_over_micro_forks_ends_like_irreversible(tmp_path: Path,
     assert shown, "head mode never showed provisional blocks"
     assert daemon.forks_seen >= 1, "no fork was seen: the test proves nothing"
     assert market_dump(head) == market_dump(irr)
+
+
+def test_client_shared_between_threads_keeps_batches_whole(tmp_path: Path) -> None:
+    """The health job asks for the node state while the fetcher queues a batch on the same
+    beem instance: without the client's lock part of the batch went out with that call."""
+    from indexer.chain import NodeClient
+
+    with TestNode.from_files([BLOCKS], ops=[OPS], head=2_000, lag=20) as node:
+        client = NodeClient([node.url], retries=1)
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def health() -> None:
+            while not done.is_set():
+                try:
+                    client.state()
+                except BaseException as exc:  # noqa: BLE001 - collected for the assert
+                    errors.append(exc)
+
+        thread = threading.Thread(target=health, daemon=True)
+        thread.start()
+        try:
+            for start in (1, 501, 1001):
+                assert len(client.blocks(start, start + 499)) == 500
+        finally:
+            done.set()
+            thread.join(10)
+    assert errors == []
