@@ -1,4 +1,5 @@
-"""``curation-market``: replay history, report, and curator tooling."""
+"""curation-market: a prediction market for curation on Steem and Hive. Replay history or
+follow a node, settle, report, compare rule sets, serve the reports; curator tooling."""
 
 from __future__ import annotations
 
@@ -329,6 +330,9 @@ def demo(
         sys.stdout.buffer.write(to_json(doc))
     else:
         print_report(doc, out_console(), detail=False)
+        err.print(f"next: curation-market report --db {db} --format json   (every factor)\n"
+                  f"      curation-market serve --db {db}   (the page, http://127.0.0.1:8000/)",
+                  soft_wrap=True, highlight=False)
 
 
 def data_path(name: str) -> Path:
