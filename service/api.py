@@ -144,15 +144,21 @@ def _sane(v: object) -> bool:
     return isinstance(v, str) and len(v) <= 64 and "\x00" not in v
 
 
+LAST_SECOND = 253402300799  # 9999-12-31T23:59:59
+
+
 def epoch(value: datetime | None) -> int | None:
     if value is None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     try:
-        return int(value.timestamp())
+        ts = int(value.timestamp())
     except (OverflowError, OSError, ValueError):
-        raise ApiError(400, "time out of range") from None
+        ts = -1
+    if not 0 <= ts <= LAST_SECOND:  # answers echo the range back, formatted with 4-digit years
+        raise ApiError(400, "time out of range (1970-01-01T00:00:00 to 9999-12-31T23:59:59)")
+    return ts
 
 
 def check_range(lo: int | None, hi: int | None, what: str) -> None:

@@ -40,6 +40,7 @@ from indexer.ops import Adapter, chain_time
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
 from rewards.outcome import Award, Forecast, Outcome
 from rewards.rules import RULE_SETS, named
+from rewards.staked import STAKED_RULES
 from service.agents import (
     Ledger,
     Play,
@@ -156,8 +157,9 @@ def parse_variant(text: str) -> Variant:
     """``seed+closeness=inverse+window=900`` or ``staked:mmc`` → a Variant (ValueError)."""
     if text.startswith("staked:"):
         name = text.removeprefix("staked:")
-        if not name:
-            raise ValueError("expected staked:NAME")
+        if name not in staked_registry():
+            raise ValueError(f"unknown staked rule set {name!r}; known: "
+                             f"{', '.join(staked_registry())}")
         return Variant(text, name, staked=True)
     base, *mods = text.split("+")
     if base not in RULE_SETS:
@@ -289,14 +291,10 @@ def run_on_stream(stream: Stream, v: Variant, include_replies: bool) -> RunResul
     early = early_spearman(outcomes, v.window)
     rewards = dict.fromkeys((a.name for a in stream.agents), 0)
     if v.staked:
-        registry = staked_registry()
-        if registry is None or v.base not in registry:
-            note = ("rule set not available in this build" if registry is None
-                    else f"unknown staked rule set; known: {', '.join(sorted(registry))}")
-            return RunResult(v.label, True, {}, 0, 0, pools, len(outcomes), early, rejections,
-                             note)
         try:
-            amounts = [(a.predictor, a.amount) for a in registry[v.base](outcomes)]
+            amounts = [(a.predictor, a.amount) for a in staked_registry()[v.base](outcomes)]
+        except AssertionError:
+            raise  # a split that does not conserve its pool is a bug, never a footnote
         except Exception as exc:  # noqa: BLE001 - one broken rule set must not sink the rest
             return RunResult(v.label, True, {}, 0, 0, pools, len(outcomes), early, rejections,
                              f"settle() failed: {type(exc).__name__}: {exc}"[:120])
@@ -346,13 +344,9 @@ def run_group(cfg_json: str, run: int, key: StreamKey, texts: Sequence[str]) -> 
                        dict(reveals), len(outcomes_of(state)), len(stream.ledger.votes))
 
 
-def staked_registry() -> dict[str, Callable[[Sequence[Outcome]], Iterable[Award]]] | None:
+def staked_registry() -> dict[str, Callable[[Sequence[Outcome]], Iterable[Award]]]:
     """name → settle(outcomes) → awards, each staked rule set with its default parameters
-    (``rewards/staked.py``); None when this build has no staked rule sets."""
-    try:
-        from rewards.staked import STAKED_RULES
-    except ImportError:
-        return None
+    (``rewards/staked.py``)."""
 
     def bind(rule: Any) -> Callable[[Sequence[Outcome]], Iterable[Award]]:
         return lambda outcomes: rule.settle(outcomes, rule.params).awards
@@ -433,7 +427,7 @@ def merge(parts: Sequence[RunResult]) -> RunResult:
     return RunResult(first.label, first.staked, dict(rewards), sum(p.paid for p in parts),
                      sum(p.burned for p in parts), sum(p.pools for p in parts),
                      sum(p.markets for p in parts), sum(rhos) / len(rhos) if rhos else None,
-                     dict(sorted(rejections.items())), first.note)
+                     dict(sorted(rejections.items())), next((p.note for p in parts if p.note), ""))
 
 
 def evaluate(cfg: EvalConfig, workers: int | None = None,

@@ -164,6 +164,10 @@ def test_predictions_stay_sealed_until_the_reveal_period_ends(revealing) -> None
     ("/api/curators/nobody", 404, "no curator"),
     ("/api/authors/nobody", 404, "no author"),
     ("/api/nowhere", 404, "Not Found"),
+    # times the answer could not echo back (a year outside 1970..9999 once gave a 500)
+    ("/api/leaderboard?from=0001-01-01T00:00:00%2B14:00", 400, "out of range"),
+    ("/api/leaderboard?to=9999-12-31T23:59:59-14:00", 400, "out of range"),
+    ("/api/markets?from=1969-12-31T23:59:59Z", 400, "out of range"),
 ])
 def test_bad_input_gets_a_4xx_with_a_message(client: TestClient, path: str, status: int,
                                               words: str) -> None:

@@ -187,10 +187,11 @@ def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
                 yield Award(f.predictor, o.author, o.permlink, amount)
 
     monkeypatch.setattr(ev_mod, "staked_registry", lambda: {"stand-in": stand_in})
-    r = ev_mod.run_on_stream(stream, parse_variant("staked:stand-in"), True)
+    r = ev_mod.run_on_stream(stream, ev_mod.Variant("staked:stand-in", "stand-in", staked=True),
+                             True)
     assert r.paid == sum(o.pool for o in outcomes if o.forecasts)
     assert r.burned == sum(f.stake for f in forecasts) - sum(
         min(o.forecasts, key=lambda f: abs(f.prediction - o.final_payout)).stake
         for o in outcomes if o.forecasts)
-    missing = ev_mod.run_on_stream(stream, parse_variant("staked:nope"), True)
-    assert "unknown staked rule set" in missing.note
+    with pytest.raises(ValueError, match="unknown staked rule set"):
+        parse_variant("staked:nope")
