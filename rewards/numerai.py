@@ -160,8 +160,9 @@ class Auction2019:
 def benchmark_auction(bids: Sequence[tuple[float, int]], pool: int) -> Auction2019:
     """Benchmark B and filled stakes for ``(b, stake)`` bids: highest b first (input order
     breaks ties) until Σ filled = pool (the most a stake can earn is itself); B is the bid
-    of the last stake filled, partly or fully. Stakes ≤ 0 never fill."""
-    order = sorted((i for i, (_, s) in enumerate(bids) if s > 0),
+    of the last stake filled, partly or fully. Stakes ≤ 0 and bids outside [0, 1] never
+    fill."""
+    order = sorted((i for i, (b, s) in enumerate(bids) if s > 0 and 0 <= b <= 1),
                    key=lambda i: (-bids[i][0], i))
     filled = [0] * len(bids)
     benchmark: float | None = None

@@ -85,9 +85,17 @@ def test_numerai_2019_check_values() -> None:
         got = [numerai.payout_2019(200, score, a.benchmark, curve, 0.02)
                for curve in ("sign", "clip", "tanh")]
         assert got == pytest.approx(values, abs=1e-4)
+        # the exact path settle_2019 pays with: score = min(P,F)/max(P,F) = P/1000 here
+        exact = [float(numerai._exact_payout(200, round(score * 1000), 1000, a.benchmark,  # noqa: SLF001
+                                             curve, 0.02)) for curve in ("sign", "clip", "tanh")]
+        assert exact == pytest.approx(values, abs=1e-4)
     assert numerai.payout_curve(0.0, "sign") == 0
     assert numerai.accuracy(90, 100) == 0.9 and numerai.accuracy(0, 0) == 1.0
     assert numerai.accuracy(0, 5) == 0.0
+    # bids the payload parser would refuse never fill (Outcome is a public table)
+    bad = numerai.benchmark_auction([(math.nan, 100), (math.inf, 100), (-0.5, 100), (0.6, 100)],
+                                    500)
+    assert bad.filled == (0, 0, 0, 100) and bad.benchmark == 0.6
 
 
 def test_numerai_2019_settle_pays_and_burns_around_the_benchmark() -> None:
