@@ -44,6 +44,7 @@ from rewards.outcome import (
 from rewards.split import split
 
 MINERS = ("post", "author")
+BOND_FLOOR = 1e-12  # decayed bonds below this are dropped: ~260 epochs after their last use
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +154,10 @@ def settle(outcomes: Sequence[Outcome], params: YumaParams = YumaParams()) -> Se
         prev = np.array([[bonds.get((n, m), 0.0) for m in miners] for n in names])
         step = yuma_step([stakes[n] for n in names], w, params.kappa, params.alpha,
                          prev if prev.any() else None)
-        for key in list(bonds):  # pairs not in this epoch decay
-            bonds[key] *= 1 - params.alpha
+        # pairs not in this epoch decay; a bond decayed to nothing is dropped, else every
+        # (curator, post) pair ever seen would be carried through every later epoch
+        bonds = {k: b * (1 - params.alpha) for k, b in bonds.items()
+                 if b * (1 - params.alpha) > BOND_FLOOR}
         for i, n in enumerate(names):
             for j, m in enumerate(miners):
                 if step.bonds[i, j] > 0:

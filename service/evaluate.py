@@ -611,7 +611,8 @@ def intro(ev: Evaluation) -> str:
             f"{len(ev.agents)} simulated curators (seeds {e.seed}–{e.seed + runs - 1}), "
             f"{ev.markets // runs} settled markets with predictions per run, "
             f"{ev.self_votes} self-votes in all. Money and counts are pooled over the runs; "
-            f"ρ columns are means over the runs. Replies are markets: {e.include_replies}. "
+            f"ρ(early median, F) is the mean over the runs; ρ(skill, reward/SP) is taken on "
+            f"the pooled rewards. Replies are markets: {e.include_replies}. "
             f"Pending posts older than {e.pending_min_age_hours} h settle at their cashout "
             f"with the pending value at block 17M: {e.settle_pending}. Stake per prediction: "
             f"SP × {e.stake_per_sp:g}.")
@@ -718,7 +719,7 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
     ax.barh([i - 0.2 for i in y], g, height=0.4, label="Gini of net rewards",
             color="tab:gray")
     ax.barh([i + 0.2 for i in y], s, height=0.4,
-            label="ρ(skill, reward per SP) — Spearman, mean over runs", color="tab:green")
+            label="ρ(skill, reward per SP) — Spearman, on pooled rewards", color="tab:green")
     for i in y:
         ax.text(max(g[i], 0) + 0.01, i - 0.2, f"{g[i]:.2f}", va="center", fontsize=7)
         ax.text(max(s[i], 0) + 0.01, i + 0.2, f"{s[i]:.2f}", va="center", fontsize=7)
