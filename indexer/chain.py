@@ -30,6 +30,10 @@ class ChainError(RuntimeError):
     """The node cannot be used (unreachable after retries, or answers nonsense)."""
 
 
+class NodeAnswer(ValueError):
+    """One reply was short or wrong; raised inside an attempt so the next node is tried."""
+
+
 class ChainMismatch(ChainError):
     """A block does not link to the stored one before it: refuse to write anything of it."""
 
@@ -112,9 +116,16 @@ class NodeClient:
         return self.call(get)
 
     def blocks(self, start: int, stop: int, include_reversible: bool = False) -> list[dict]:
-        """Blocks ``start..stop`` with their virtual ops, in one batched request."""
-        def get(rpc: Any) -> list:
+        """Blocks ``start..stop`` with their virtual ops, in one batched request.
+
+        The node's global properties ride in the same request: a node behind the one that
+        announced the LIB (after a failover) answers ``get_ops_in_block`` above its own LIB
+        with no ops and no error, which would lose payouts for good. Every reply is checked
+        inside the attempt, so a short or wrong answer is retried on the next node.
+        """
+        def get(rpc: Any) -> list[dict]:
             rpc.rpc_queue = []  # nothing left over from a failed attempt
+            rpc.get_dynamic_global_properties(api="database", add_to_queue=True)
             replies = None
             for n in range(start, stop + 1):
                 rpc.get_block({"block_num": n}, api="block", add_to_queue=True)
@@ -123,22 +134,9 @@ class NodeClient:
                     args["include_reversible"] = True
                 replies = rpc.get_ops_in_block(args, api="account_history",
                                                add_to_queue=n != stop)
-            return replies
+            return checked_batch(replies, start, stop, include_reversible)
 
-        replies = self.call(get)
-        if not isinstance(replies, list) or len(replies) != 2 * (stop - start + 1):
-            raise ChainError(f"batch {start}..{stop}: expected {2 * (stop - start + 1)} "
-                             f"replies, got {len(replies) if isinstance(replies, list) else 0}")
-        out = []
-        for i, n in enumerate(range(start, stop + 1)):
-            block = (replies[2 * i] or {}).get("block")
-            if not block:
-                raise ChainError(f"node has no block {n} (head moved back?)")
-            ops = (replies[2 * i + 1] or {}).get("ops") or []
-            block["block_num"] = n
-            block["virtual_ops"] = [o["op"] for o in ops]
-            out.append(block)
-        return out
+        return self.call(get)
 
     def has_block(self, num: int) -> bool:
         """Whether the node serves block ``num`` (hived answers ``{}`` for a missing one)."""
@@ -164,6 +162,47 @@ class NodeClient:
             return []
         return self.call(lambda rpc: rpc.find_accounts({"accounts": list(names)},
                                                        api="database")["accounts"])
+
+
+def checked_batch(replies: Any, start: int, stop: int, include_reversible: bool) -> list[dict]:
+    """The blocks of a batched reply (global properties first, then block and ops per block),
+    or :class:`NodeAnswer` naming what the node got wrong."""
+    want = 1 + 2 * (stop - start + 1)
+    if not isinstance(replies, list) or len(replies) != want:
+        got = len(replies) if isinstance(replies, list) else type(replies).__name__
+        raise NodeAnswer(f"batch {start}..{stop}: expected {want} replies, got {got}")
+    props = replies[0] if isinstance(replies[0], dict) else {}
+    try:
+        reached = int(props["head_block_number" if include_reversible
+                            else "last_irreversible_block_num"])
+    except (KeyError, TypeError, ValueError):
+        raise NodeAnswer("global properties without a block number") from None
+    if reached < stop:
+        raise NodeAnswer(f"node is at block {reached:,}, behind the batch's last {stop:,}")
+    out = []
+    for i, n in enumerate(range(start, stop + 1)):
+        reply, ops_reply = replies[1 + 2 * i], replies[2 + 2 * i]
+        block = reply.get("block") if isinstance(reply, dict) else None
+        if not isinstance(block, dict) or not block:
+            raise NodeAnswer(f"node has no block {n}")
+        block_id = block.get("block_id")
+        if not isinstance(block_id, str) or not _names_block(block_id, n):
+            raise NodeAnswer(f"block {n}: the reply is block {block_id!r}")
+        ops = ops_reply.get("ops") if isinstance(ops_reply, dict) else None
+        if not isinstance(ops, list) or not all(isinstance(o, dict) and "op" in o for o in ops):
+            raise NodeAnswer(f"block {n}: malformed virtual ops")
+        block["block_num"] = n
+        block["virtual_ops"] = [o["op"] for o in ops]
+        out.append(block)
+    return out
+
+
+def _names_block(block_id: str, num: int) -> bool:
+    """A block id starts with its number, 8 hex digits."""
+    try:
+        return int(block_id[:8], 16) == num
+    except ValueError:
+        return False
 
 
 @dataclass(slots=True)

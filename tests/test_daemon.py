@@ -286,3 +286,18 @@ def test_client_shared_between_threads_keeps_batches_whole(tmp_path: Path) -> No
             done.set()
             thread.join(10)
     assert errors == []
+
+
+def test_a_node_behind_the_batch_is_never_read_past_its_lib(tmp_path: Path) -> None:
+    """A node whose LIB is below the batch answers get_ops_in_block with no ops and no error:
+    its blocks would settle nothing. The batch must come from a node that is far enough."""
+    from indexer.chain import NodeClient
+
+    with TestNode.from_files([BLOCKS], ops=[OPS], head=1_100, lag=20) as ahead, \
+            TestNode.from_files([BLOCKS], ops=[OPS], head=1_080, lag=180) as behind:
+        truth = NodeClient([ahead.url], retries=1).blocks(901, 1_080)
+        assert sum(len(b["virtual_ops"]) for b in truth) > 0  # the range has payouts
+        client = NodeClient([behind.url, ahead.url], retries=3, backoff=0.01)
+        got = client.blocks(901, 1_080)
+    assert client.failovers >= 1
+    assert got == truth
