@@ -89,18 +89,18 @@ class NodeClient:
         delay = self.backoff
         last: Exception | None = None
         for attempt in range(self.retries):
-            try:
-                with self._lock:
+            with self._lock:  # the switch too: another thread must not use a half-reset client
+                try:
                     return fn(self._rpc())
-            except Exception as exc:  # noqa: BLE001 - beem raises many kinds; all mean "retry"
-                last = exc
-                self._chain = None
-                if len(self.urls) > 1:
-                    self._current = (self._current + 1) % len(self.urls)
-                    self.failovers += 1
-                if attempt + 1 < self.retries:
-                    self.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+                except Exception as exc:  # noqa: BLE001 - beem raises many kinds: all "retry"
+                    last = exc
+                    self._chain = None
+                    if len(self.urls) > 1:
+                        self._current = (self._current + 1) % len(self.urls)
+                        self.failovers += 1
+            if attempt + 1 < self.retries:
+                self.sleep(delay)
+                delay = min(delay * 2, 30.0)
         raise ChainError(f"node(s) {', '.join(self.urls)} failed {self.retries} times: "
                          f"{type(last).__name__}: {last}"[:400])
 
@@ -226,7 +226,6 @@ class Fetcher:
         self.queue: queue.Queue[Batch | Exception] = queue.Queue(maxsize=queue_batches)
         self.stopping = threading.Event()
         self.caught_up = threading.Event()  # all blocks up to the last LIB seen are queued
-        self.last_state: NodeState | None = None
         self.thread = threading.Thread(target=self._run, name="chain-fetcher", daemon=True)
 
     def start(self) -> Fetcher:
@@ -249,7 +248,6 @@ class Fetcher:
         try:
             while not self.stopping.is_set():
                 node = self.client.state()
-                self.last_state = node
                 target = node.irreversible
                 if self.stop_at is not None:
                     target = min(target, self.stop_at)
@@ -303,7 +301,7 @@ def linked(blocks: Iterator[dict], last_num: int, last_id: str) -> Iterator[dict
             raise ChainMismatch(
                 f"block {num} names previous {prev[:16]}… but the stored block {last_num} is "
                 f"{last_id[:16]}…: the node follows another chain (or the database belongs to "
-                "one); nothing of block {num} was written".replace("{num}", str(num)))
+                f"one); nothing of block {num} was written")
         if last_num and num != last_num + 1:
             raise ChainMismatch(f"block {num} follows stored block {last_num}: a gap")
         last_num, last_id = num, block.get("block_id", "")

@@ -36,7 +36,7 @@ from indexer import schema as t
 from indexer.accounts import account_from
 from indexer.chain import Batch, ChainError, Fetcher, NodeClient, NodeState, linked
 from indexer.ingest import Ingester, Stats
-from indexer.ops import Adapter
+from indexer.ops import Adapter, BadBlock
 from indexer.store import Store
 from service.config import Settings
 from service.metrics import Metrics
@@ -137,7 +137,8 @@ class Daemon:
         finally:
             self.fetcher.stop()
             sched.shutdown(wait=True)  # a follow run in progress ends at its batch boundary
-            self.health()
+            self._publish_progress()  # no node call: a node that is down would delay the stop
+            self.metrics.stop()
         if self.error is not None:
             log.error("stopped: %s", self.error)
             return 1
@@ -222,15 +223,21 @@ class Daemon:
     def _snapshot_committers(self, blocks: list[dict]) -> None:
         """Read from the node the vesting of accounts committing for the first time.
 
-        The node reports *current* vesting, not the vesting at the commit's block: exact when
-        following the LIB, approximate during a catch-up over old blocks (see docs/node.md).
+        The node reports *current* vesting (at its head), not the vesting at the commit's
+        block: close when following the LIB (a few blocks later), approximate during a catch-up
+        over old blocks, where later vesting changes are also applied again as their ops are
+        indexed (see docs/node.md).
         """
         names = set()
         checkpoint = self.ingester.checkpoint
         for raw in blocks:
             if raw["block_num"] <= checkpoint:
                 continue
-            for rec in self.adapter.block(raw).records:
+            try:
+                records = self.adapter.block(raw).records
+            except BadBlock:
+                continue  # the ingester records it as a rejection
+            for rec in records:
                 if type(rec) is MarketOp and rec.signer is not None and any(
                         isinstance(m, CommitMsg) for m in rec.msgs):
                     names.add(rec.signer)
@@ -263,6 +270,13 @@ class Daemon:
         Recomputed from the irreversible state every tick, never written as market state, so a
         fork needs no rollback: the next tick simply no longer contains the orphaned blocks.
         """
+        try:
+            self._show_provisional()
+        except ChainError as exc:  # a lagging node or a fork mid-batch: nothing to show now
+            log.info("provisional view skipped: %s", exc)
+            self.provisional = {}
+
+    def _show_provisional(self) -> None:
         node = self.client.state()
         self.node = node
         first = self.ingester.checkpoint + 1

@@ -6,11 +6,14 @@ process and nothing else's metrics leak in.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
 
 class Metrics:
     def __init__(self) -> None:
+        self.server: Any = None
         r = self.registry = CollectorRegistry()
         self.indexed_block = Gauge("curation_indexed_block", "Last block written", registry=r)
         self.irreversible_block = Gauge("curation_irreversible_block",
@@ -40,5 +43,13 @@ class Metrics:
 
     def serve(self, port: int) -> int:
         """Start the HTTP endpoint on loopback (port 0: a free one); returns the port."""
-        server, _thread = start_http_server(port, addr="127.0.0.1", registry=self.registry)
-        return int(server.server_port)
+        self.server, self.thread = start_http_server(port, addr="127.0.0.1",
+                                                     registry=self.registry)
+        return int(self.server.server_port)
+
+    def stop(self) -> None:
+        """Free the port (several daemons may run, one after another, in one process)."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
