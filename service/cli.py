@@ -60,6 +60,11 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
+def check_format(fmt: str, *choices: str) -> None:
+    if fmt not in choices:
+        raise fail(f"--format must be one of {', '.join(choices)} (got {fmt!r})")
+
+
 def settings_from(path: Path | None) -> Settings:
     try:
         return load_settings(path)
@@ -166,8 +171,7 @@ def report(
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Settled markets, every factor of every reward, curator totals, rejected ops."""
-    if fmt not in ("table", "json"):
-        raise fail("--format must be 'table' or 'json'")
+    check_format(fmt, "table", "json")
     settings = settings_from(config)
     store = open_store(settings, db)
     try:
@@ -325,6 +329,7 @@ def demo(
     """Replay the bundled real block-17M posts with simulated curators, then report."""
     from service.demo import run_demo
 
+    check_format(fmt, "table", "json")
     doc = run_demo(db, out, seed, err)
     if fmt == "json":
         sys.stdout.buffer.write(to_json(doc))

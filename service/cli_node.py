@@ -68,9 +68,10 @@ def register(app: typer.Typer) -> None:
         import orjson
 
         from indexer.chain import ChainError, NodeClient
-        from service.cli import fail, open_store, settings_from
+        from service.cli import check_format, fail, open_store, settings_from
         from service.daemon import status as read_status
 
+        check_format(fmt, "text", "json")
         settings = settings_from(config)
         store = open_store(settings, db)
         client = None

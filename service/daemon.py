@@ -28,7 +28,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, func, select
 
 from curation.market import Applier
 from curation.records import CommitMsg, MarketOp
@@ -382,11 +382,10 @@ class Daemon:
                "ops_per_second": ops, "blocks_per_second": bps, "checked_at": int(time.time()),
                "metrics_port": self.metrics_port if self.serve_metrics else 0,
                "provisional": orjson.dumps(self.provisional).decode()}
-        with self.store.engine.begin() as conn:
-            done = conn.execute(update(t.node_status).where(t.node_status.c.id == 1)
-                                .values(row)).rowcount
-            if not done:
-                conn.execute(insert(t.node_status).values(id=1, **row))
+        upsert = self.store._insert(t.node_status)  # noqa: SLF001 - the dialect's upsert
+        with self.store.engine.begin() as conn:  # jobs on two threads may both write it
+            conn.execute(upsert.values(id=1, **row).on_conflict_do_update(
+                index_elements=["id"], set_=row))
 
 
 def status(engine: Engine, client: NodeClient | None = None) -> dict:
