@@ -38,6 +38,7 @@ from rewards.outcome import (
     Settled,
     build_settled,
     by_epoch,
+    log_payout,
     stake_of,
 )
 from rewards.split import split
@@ -103,10 +104,6 @@ def corr_independence(predictions: Sequence[float], consensus: Sequence[float],
     return _pearson(p, y) * (1 - _pearson(p, m)) * c
 
 
-def _log_dollars(milli: int) -> float:
-    return math.log1p(max(milli, 0) / 1000)
-
-
 def settle(outcomes: Sequence[Outcome], params: MMCParams = MMCParams()) -> Settled:
     awards: list[Award] = []
     rounds: list[Round] = []
@@ -115,14 +112,14 @@ def settle(outcomes: Sequence[Outcome], params: MMCParams = MMCParams()) -> Sett
         consensus: list[float] = []
         rows: dict[str, list[tuple[int, float, int]]] = {}  # predictor → (post, x, stake)
         for j, o in enumerate(posts):
-            xs = [(f.predictor, _log_dollars(f.prediction), stake_of(f, params.default_stake))
+            xs = [(f.predictor, log_payout(f.prediction), stake_of(f, params.default_stake))
                   for f in o.forecasts]
             weight = sum(s for _, _, s in xs)
             consensus.append(sum(x * s for _, x, s in xs) / weight if weight
                              else sum(x for _, x, _ in xs) / max(len(xs), 1))
             for name, x, s in xs:
                 rows.setdefault(name, []).append((j, x, s))
-        target = [_log_dollars(o.final_payout) for o in posts]
+        target = [log_payout(o.final_payout) for o in posts]
         names, returns, scores = [], [], []
         for name in sorted(rows):
             row = rows[name]

@@ -13,6 +13,7 @@ so they are reported apart (``burned``) and never enter that sum.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -94,6 +95,11 @@ class Settled:
         for a in self.awards:
             out[a.predictor] = out.get(a.predictor, 0) + a.amount
         return dict(sorted(out.items()))
+
+
+def log_payout(milli: int) -> float:
+    """ln(1 + F) with F in units: the scale the log-scored rule sets judge forecasts on."""
+    return math.log1p(max(milli, 0) / 1000)
 
 
 def stake_of(f: Forecast, default_stake: int | None) -> int:

@@ -33,7 +33,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from rewards.outcome import Award, Outcome, Round, Settled, build_settled, stake_of
+from rewards.outcome import (
+    Award,
+    Outcome,
+    Round,
+    Settled,
+    build_settled,
+    log_payout,
+    stake_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +52,6 @@ class ProperParams:
     def __post_init__(self) -> None:
         if not self.sigma > 0:
             raise ValueError("sigma must be > 0")
-
-
-def log_payout(milli: int) -> float:
-    return math.log1p(max(milli, 0) / 1000)
 
 
 def score(prediction: int, final: int, sigma: float = 0.25) -> float:
