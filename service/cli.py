@@ -13,6 +13,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import create_engine, select
 
@@ -56,8 +57,11 @@ DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default
 
 
 def fail(message: str) -> typer.Exit:
-    """Print ``error: message`` on stderr (one line, so it can be grepped) for ``raise``."""
-    err.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    """Print ``error: message`` on stderr (one line, so it can be grepped) for ``raise``.
+
+    The message is plain text: brackets in it (``[node] urls``) are shown, not read as markup.
+    """
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(2)
 
 

@@ -20,7 +20,7 @@ from service.client import ClientError, Curator, connect, read_key
 Author = Annotated[str, typer.Option(help="post author")]
 Permlink = Annotated[str, typer.Option(help="post permlink")]
 Node = Annotated[list[str] | None, typer.Option(
-    "--node", help="node URL; repeat for failover (default: config [node] urls)")]
+    "--node", help="node URL; repeat for failover (default: the config's node.urls)")]
 Account = Annotated[str | None, typer.Option(
     help="your account (default: the account the node finds for your key)")]
 KeyFile = Annotated[Path | None, typer.Option(
@@ -29,7 +29,7 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="print the signed transa
                                       "send nothing, store nothing")]
 SaltFile = Annotated[Path, typer.Option(help="where salts wait for the reveal")]
 Config = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="config.toml (market id, [node] urls; defaults if omitted)")]
+    "--config", "-c", help="config.toml (market id, node.urls; defaults if omitted)")]
 Stake = Annotated[str | None, typer.Option(
     help="stake for the staked rule sets, e.g. 10.000 (bound by the commitment)")]
 Bid = Annotated[str | None, typer.Option(
