@@ -13,6 +13,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import create_engine, select
 
@@ -56,7 +57,11 @@ DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    """Print ``error: message`` on stderr (one line, so it can be grepped) for ``raise``.
+
+    The message is plain text: brackets in it (``[node] urls``) are shown, not read as markup.
+    """
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -252,13 +257,18 @@ BidOpt = Annotated[str | None, typer.Option(
     help="bid in 0..1 for the staked rule sets, e.g. 0.6 (bound by the commitment)")]
 
 
-def _terms(stake: str | None, bid: str | None) -> tuple[int | None, int | None]:
-    """--stake/--bid → (milli-units, thousandths), refusing malformed values by name."""
-    stake_milli = None if stake is None else _milli(stake, "--stake")
+def stake_and_bid(stake: str | None, bid: str | None) -> tuple[int | None, int | None]:
+    """--stake/--bid → (milli-units, thousandths), refusing malformed values by name.
+
+    Shared with ``commit``/``reveal`` (cli_client) so both check before anything is built."""
+    stake_milli = None if stake is None else parse_milli(stake)
+    if stake is not None and stake_milli is None:
+        raise fail(f"--stake: expected a decimal amount like 10.000, got {stake!r}")
     try:
         return stake_milli, bid_milli(bid)
     except ValueError:
-        raise fail(f"--bid must be a decimal in 0..1 like 0.6, got {bid!r}") from None
+        raise fail(f"--bid: expected a decimal between 0 and 1, like 0.600, got {bid!r}") \
+            from None
 
 
 @app.command("commitment")
@@ -270,7 +280,7 @@ def commitment_cmd(author: Author, permlink: Permlink, predictor: Predictor,
     """Print the commitment for a prediction (and the salt, when a fresh one was drawn)."""
     _check_post(author, permlink, predictor)
     milli = _milli(prediction, "--prediction")
-    stake_milli, bid_thousandths = _terms(stake, bid)
+    stake_milli, bid_thousandths = stake_and_bid(stake, bid)
     salt_bytes = _salt(salt)
     cid = chain_id or ZERO_CHAIN_ID
     typer.echo(commitment(cid, author, permlink, predictor, milli, salt_bytes, stake_milli,
@@ -288,7 +298,7 @@ def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
     settings = settings_from(config)
     _check_post(author, permlink, predictor)
     milli = _milli(prediction, "--prediction")
-    stake_milli, bid_thousandths = _terms(stake, bid)
+    stake_milli, bid_thousandths = stake_and_bid(stake, bid)
     salt = new_salt()
     cid = settings.chain.chain_id
     salts.remember(salt_file, cid, author, permlink, predictor, milli, salt, stake_milli,

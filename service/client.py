@@ -9,6 +9,8 @@ curator's tool must keep:
   commitment made for one chain can never be revealed on another;
 - the salt is written to the local salt file *before* the commit is broadcast: a crash after
   broadcasting must not lose the only secret that opens the commitment;
+- a stake and bid (staked rule sets) are bound into the commitment and stored with the salt;
+  the reveal takes them from there, so it cannot carry anything the commit did not bind;
 - a dry run signs the very transaction it would send, prints it, and changes nothing (no
   broadcast, no salt stored).
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from curation.commitment import new_salt
-from curation.payload import ACCOUNT_RE, PERMLINK_RE
+from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli
 from service import salts
 from service.ops import commit_payload, custom_json_op, reveal_payload
 
@@ -111,19 +113,25 @@ class Curator:
             raise ClientError(f"--account {self.account!r} is not a valid account name")
         self.chain_id = str(chain.chain_params["chain_id"])
 
-    def commit(self, author: str, permlink: str, prediction: int) -> Sent:
+    def commit(self, author: str, permlink: str, prediction: int, stake: int | None = None,
+               bid: int | None = None) -> Sent:
+        """``stake`` in milli-units and ``bid`` in thousandths, for the staked rule sets: both
+        are bound by the commitment and stored with the salt, so the reveal carries them."""
         _check_post(author, permlink)
-        if prediction < 0:
-            raise ClientError("the prediction cannot be negative")
+        _check_terms(prediction, stake, bid)
         salt = new_salt()
-        payload = commit_payload(self.chain_id, author, permlink, self.account, prediction, salt)
+        payload = commit_payload(self.chain_id, author, permlink, self.account, prediction, salt,
+                                 stake, _bid_text(bid))
         if not self.dry_run:
             salts.remember(self.salt_file, self.chain_id, author, permlink, self.account,
-                           prediction, salt)
+                           prediction, salt, stake, bid)
         return self._send("commit", payload)
 
     def reveal(self, author: str, permlink: str, stake: int | None = None,
-               bid: str | None = None) -> Sent:
+               bid: int | None = None) -> Sent:
+        """Reveal with the prediction, salt, stake and bid stored at commit. ``stake``/``bid``
+        need not be given; when given they must equal the stored ones (else the reveal could
+        only be a ``hash_mismatch``), and nothing is sent."""
         _check_post(author, permlink)
         stored = salts.recall(self.salt_file, self.chain_id, author, permlink, self.account)
         if stored is None:
@@ -131,8 +139,18 @@ class Curator:
                               f"(chain {self.chain_id[:8]}…) in {self.salt_file}: commit from "
                               "this machine first, or point --salt-file at the right file")
         prediction, salt = stored
+        bound = salts.recall_terms(self.salt_file, self.chain_id, author, permlink,
+                                   self.account)
+        for option, given, kept in (("--stake", stake, bound[0]), ("--bid", bid, bound[1])):
+            if given is not None and given != kept:
+                was = "none" if kept is None else format_milli(kept)
+                raise ClientError(
+                    f"{option} {format_milli(given)} differs from the one the commit bound "
+                    f"({was}); a reveal can only carry what was committed (omit {option} to "
+                    "use the stored value)")
+        stake, bid = bound
         return self._send("reveal", reveal_payload(author, permlink, prediction, salt,
-                                                   stake=stake, bid=bid))
+                                                   stake=stake, bid=_bid_text(bid)))
 
     def _send(self, kind: str, payload: dict) -> Sent:
         from beem.transactionbuilder import TransactionBuilder
@@ -148,6 +166,20 @@ class Curator:
         if not self.dry_run:
             tb.broadcast()
         return Sent(kind, self.account, self.chain_id, trx_id, transaction, not self.dry_run)
+
+
+def _check_terms(prediction: int, stake: int | None, bid: int | None) -> None:
+    if prediction < 0:
+        raise ClientError("--prediction cannot be negative")
+    if stake is not None and stake < 0:
+        raise ClientError("--stake cannot be negative")
+    if bid is not None and not 0 <= bid <= 1000:
+        raise ClientError("--bid: expected a decimal between 0 and 1, like 0.600")
+
+
+def _bid_text(bid: int | None) -> str | None:
+    """Thousandths → the decimal string the payload carries (600 → ``"0.600"``)."""
+    return None if bid is None else format_milli(bid)
 
 
 def _check_post(author: str, permlink: str) -> None:

@@ -25,7 +25,7 @@ from indexer.store import Store
 from service.cli import app
 from service.client import KEY_ENV
 from service.config import Settings
-from service.report import build_report
+from service.report import build_report, load_outcomes
 from service.testnode import TestNode
 
 runner = CliRunner()
@@ -166,3 +166,69 @@ def test_key_rules_and_refusals(chain, tmp_path: Path) -> None:
               "--account", "alice", "--salt-file", str(tmp_path / "s.json"),
               env={KEY_ENV: str(PrivateKey())})
     assert res.exit_code == 2 and "no stored salt" in res.output
+
+
+def test_staked_commit_and_reveal_bind_stake_and_bid(chain, tmp_path: Path) -> None:
+    """The commit binds --stake/--bid and stores them with the salt; the reveal takes them from
+    the salt file (here found through config [node] urls, no --node) and the ingester accepts
+    it: no hash_mismatch, and the stake and bid reach the database and the staked reports."""
+    node, first = chain
+    wif = node.add_account("alice")
+    salts = tmp_path / "salts.json"
+    db = f"sqlite:///{tmp_path / 'market.db'}"
+    post = ["--author", "bob", "--permlink", "hello-market", "--salt-file", str(salts)]
+
+    res = cli("commit", *post, "--node", node.url, "--prediction", "12.000",
+              "--stake", "10", "--bid", "0.6", env={KEY_ENV: wif})
+    assert res.exit_code == 0, res.output
+    [entry] = json.loads(salts.read_text()).values()
+    assert (entry["prediction"], entry["stake"], entry["bid"]) == (12000, 10000, 600)
+    payload = json.loads(json.loads(res.stdout)["transaction"]["operations"][0][1]["json"])
+    assert payload["commitment"] == commitment("0" * 64, "bob", "hello-market", "alice", 12000,
+                                               bytes.fromhex(entry["salt"]), 10000, 600)
+    node.advance(603)  # included, then past the 30-minute window
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[node]\nurls = ["{node.url}"]\n')
+    key = {KEY_ENV: wif}
+    for option, value in (("--bid", "0.700"), ("--stake", "9.999")):
+        res = cli("reveal", *post, "--config", str(cfg), option, value, env=key)
+        assert res.exit_code == 2 and f"{option} {value} differs" in res.stderr, res.output
+    res = cli("reveal", *post, "--config", str(cfg), "--bid", "0.600", env=key)  # same: fine
+    assert res.exit_code == 0, res.output
+    payload = json.loads(json.loads(res.stdout)["transaction"]["operations"][0][1]["json"])
+    assert (payload["stake"], payload["bid"]) == ("10.000", "0.600")
+    node.advance(3)
+    assert len(node.included) == 2  # the refused reveals sent nothing
+
+    node.advance(300)  # to the payout
+    store = ingest(node, db, first)
+    with store.engine.connect() as conn:
+        row = conn.execute(select(t.commits)).mappings().one()
+        assert conn.execute(select(t.rejections)).first() is None  # no hash_mismatch
+    assert (row["prediction"], row["stake"], row["bid"], row["status"]) == \
+        (12000, 10000, 0.6, "settled")
+    [outcome] = load_outcomes(store.engine)  # what the staked rule sets judge
+    [forecast] = outcome.forecasts
+    assert (forecast.predictor, forecast.stake, forecast.bid) == ("alice", 10000, 0.6)
+
+
+def test_bad_terms_and_missing_node_are_refused_before_anything_is_sent(chain,
+                                                                       tmp_path: Path) -> None:
+    node, _ = chain
+    wif = node.add_account("alice")
+    salts = tmp_path / "s.json"
+    base = ["commit", "--author", "bob", "--permlink", "hello-market", "--prediction", "1.000",
+            "--salt-file", str(salts)]
+    for option, value in (("--bid", "1.5"), ("--bid", "0.6x"), ("--stake", "-1")):
+        res = cli(*base, "--node", node.url, option, value, env={KEY_ENV: wif})
+        assert res.exit_code == 2 and f"{option}: expected a decimal" in res.stderr, res.output
+        assert "refused" not in res.stderr
+    res = cli("reveal", "--author", "bob", "--permlink", "hello-market", "--node", node.url,
+              "--bid", "2", env={KEY_ENV: wif})
+    assert res.exit_code == 2 and "--bid: expected a decimal between 0 and 1, like 0.600" in \
+        res.stderr
+    res = cli(*base, env={KEY_ENV: wif})
+    assert res.exit_code == 2 and "no node: give --node URL or set [node] urls" in res.stderr
+    node.advance(3)
+    assert node.included == [] and not salts.exists()
