@@ -28,6 +28,7 @@ from indexer.store import Store
 from service import cli_api, cli_client, cli_eval, cli_node, salts
 from service.config import ConfigError, Settings, load_settings
 from service.ops import bid_milli, commit_payload, custom_json_op, reveal_payload
+from service.options import ConfigOpt, DbOpt
 from service.render import print_report
 from service.report import (
     build_report,
@@ -50,10 +51,6 @@ def out_console() -> Console:
     probe = Console()
     return probe if probe.is_terminal else Console(width=140)
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c",
-                                                   help="config.toml (defaults if omitted)")]
-DbOpt = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default from "
-                                              "config [ingest] db")]
 
 
 def fail(message: str) -> typer.Exit:

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from service.options import ConfigOpt, DbOpt
+
 db_app = typer.Typer(help="Database schema: Alembic migrations.", no_args_is_help=True)
 
 
@@ -25,8 +27,7 @@ def _url(db: str | None, config: Path | None) -> tuple[str, object]:
 
 
 def serve(
-    db: Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default from config "
-                                           "[ingest] db")] = None,
+    db: DbOpt = None,
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free)")] = 8000,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     config: Annotated[Path | None, typer.Option("--config", "-c", help="config.toml (market "
@@ -71,10 +72,9 @@ def _require_sqlite_file(url: str) -> None:
 
 @db_app.command("upgrade")
 def upgrade(
-    db: Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default from config "
-                                           "[ingest] db")] = None,
+    db: DbOpt = None,
     revision: Annotated[str, typer.Option(help="target revision")] = "head",
-    config: Annotated[Path | None, typer.Option("--config", "-c")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Bring the database schema to the latest (or given) migration."""
     from service.migrations import upgrade as do_upgrade

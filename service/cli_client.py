@@ -16,11 +16,10 @@ import typer
 from curation.payload import format_milli, parse_milli
 from service import salts
 from service.client import ClientError, Curator, connect, read_key
+from service.options import NodesOpt as Node
 
 Author = Annotated[str, typer.Option(help="post author")]
 Permlink = Annotated[str, typer.Option(help="post permlink")]
-Node = Annotated[list[str] | None, typer.Option(
-    "--node", help="node URL; repeat for failover (default: the config's node.urls)")]
 Account = Annotated[str | None, typer.Option(
     help="your account (default: the account the node finds for your key)")]
 KeyFile = Annotated[Path | None, typer.Option(

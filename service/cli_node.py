@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-Nodes = Annotated[list[str] | None, typer.Option(
-    "--node", help="node URL; repeat for failover (default: config [node] urls)")]
-Config = Annotated[Path | None, typer.Option("--config", "-c",
-                                              help="config.toml (defaults if omitted)")]
-Db = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL; default from config "
-                                                     "[ingest] db")]
+from service.options import ConfigOpt as Config
+from service.options import DbOpt as Db
+from service.options import NodesOpt as Nodes
 
 
 def register(app: typer.Typer) -> None:
@@ -32,7 +28,7 @@ def register(app: typer.Typer) -> None:
         until: Annotated[int | None, typer.Option(
             help="stop once this block is indexed (tests, benchmarks)")] = None,
         from_block: Annotated[int | None, typer.Option(
-            help="fresh database: index from this block (default: config [node] start_block;"
+            help="fresh database: index from this block (default: the config's node.start_block;"
                  " 0: the first block the node serves)")] = None,
     ) -> None:
         """Follow a node: catch up, then index every block as it becomes irreversible."""
