@@ -74,6 +74,16 @@ def settings_from(path: Path | None) -> Settings:
         raise fail(str(exc)) from None
 
 
+def safe_url(url: str) -> str:
+    """The database URL as shown in messages: never its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL at all: nothing to hide
+        return url
+
+
 def open_store(settings: Settings, db: str | None) -> Store:
     url = db or settings.ingest.db
     cfg = settings.market_config()
@@ -82,7 +92,7 @@ def open_store(settings: Settings, db: str | None) -> Store:
     except ValueError as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable server, said plainly
-        raise fail(f"cannot open database {url!r}: {exc}") from None
+        raise fail(f"cannot open database {safe_url(url)!r}: {exc}") from None
 
 
 @contextmanager

@@ -39,6 +39,7 @@ def serve(
     import uvicorn
 
     from service.api import app_from_url
+    from service.cli import safe_url
 
     url, settings = _url(db, config)
     _require_sqlite_file(url)
@@ -55,7 +56,8 @@ def serve(
                                  param_hint="--host/--port") from None
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
-    typer.echo(f"serving {url} on http://{shown}:{bound}/ (schema: /openapi.json)", err=True)
+    typer.echo(f"serving {safe_url(url)} on http://{shown}:{bound}/ (schema: /openapi.json)",
+               err=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
@@ -77,8 +79,9 @@ def upgrade(
     config: ConfigOpt = None,
 ) -> None:
     """Bring the database schema to the latest (or given) migration."""
+    from service.cli import safe_url
     from service.migrations import upgrade as do_upgrade
 
     url, _ = _url(db, config)
     before, after = do_upgrade(url, revision)
-    typer.echo(f"{url}: {before or 'empty'} → {after}")
+    typer.echo(f"{safe_url(url)}: {before or 'empty'} → {after}")

@@ -133,3 +133,11 @@ def test_import_posts_then_replay(tmp_path: Path, steem_posts: list[dict]) -> No
     assert code == 0 and "replayed" in err
     code, _, err = run("replay", str(blocks), "--db", db)
     assert code == 0 and "already ingested" in err
+
+
+def test_a_database_password_is_never_printed() -> None:
+    url = "postgresql+psycopg://curator:s3cret@127.0.0.1:1/curation"  # nothing listens on :1
+    res = runner.invoke(app, ["report", "--db", url])
+    assert res.exit_code == 2
+    assert "cannot open database" in res.output and "curator:***@" in res.output
+    assert "s3cret" not in res.output
