@@ -48,14 +48,16 @@ class NodeState:
     total_vesting_shares: int  # micro-VESTS
 
 
-def _instance(urls: Sequence[str], timeout: float) -> Any:
-    """A beem chain instance with no wallet and no config file (nothing written to disk)."""
+def beem_instance(urls: Sequence[str], timeout: float, retries: int = 1,
+                  keys: Sequence[str] = (), **options: Any) -> Any:
+    """A beem chain instance whose only secrets are ``keys``, in memory: no wallet and no
+    config file (beem would otherwise write both to disk)."""
     from beem.blockchaininstance import BlockChainInstance
     from beemstorage import InRamConfigurationStore
 
-    return BlockChainInstance(node=list(urls), num_retries=1, num_retries_call=1,
+    return BlockChainInstance(node=list(urls), num_retries=retries, num_retries_call=retries,
                               timeout=timeout, config_store=InRamConfigurationStore(),
-                              keys=[])
+                              keys=list(keys), **options)
 
 
 class NodeClient:
@@ -81,7 +83,7 @@ class NodeClient:
     def _rpc(self) -> Any:
         if self._chain is None:
             rotated = self.urls[self._current:] + self.urls[:self._current]
-            self._chain = _instance(rotated, self.timeout)
+            self._chain = beem_instance(rotated, self.timeout)
         return self._chain.rpc
 
     def call(self, fn: Callable[[Any], Any]) -> Any:

@@ -61,12 +61,10 @@ def read_key(key_file: Path | None = None, env: Mapping[str, str] | None = None)
 
 def connect(nodes: str | list[str], wif: str, dry_run: bool = False, timeout: int = 30) -> Any:
     """A beem chain instance holding only this key in memory (no wallet file, no config file)."""
-    from beem.blockchaininstance import BlockChainInstance
-    from beemstorage import InRamConfigurationStore
+    from indexer.chain import beem_instance
 
-    return BlockChainInstance(node=nodes, keys=[wif], nobroadcast=dry_run,
-                              config_store=InRamConfigurationStore(), expiration=600,
-                              num_retries=3, num_retries_call=3, timeout=timeout)
+    return beem_instance([nodes] if isinstance(nodes, str) else nodes, timeout, retries=3,
+                         keys=[wif], nobroadcast=dry_run, expiration=600)
 
 
 def account_of_key(chain: Any, wif: str) -> str:
