@@ -23,9 +23,10 @@ Exact ratios (fractions) decide the cutoff, so no float rounding can over-fill a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 
 from rewards.outcome import (
     Award,
@@ -122,6 +123,31 @@ def in_band(prediction: int, final: int) -> bool:
     return 10 * prediction >= 9 * final and prediction <= final
 
 
+def _filled_awards(o: Outcome, filled: Sequence[int], awards: list[Award],
+                   amount_of: Callable[[Forecast, int], int]) -> tuple[int, int]:
+    """Append the awards of one post's filled bids (amount > 0 earns, < 0 burns the stake);
+    returns (paid, burned). Both auctions settle a post this way."""
+    paid = burned = 0
+    for f, fill in zip(o.forecasts, filled, strict=True):
+        if fill == 0:
+            continue
+        amount = amount_of(f, fill)
+        if amount > 0:
+            paid += amount
+        else:
+            burned -= amount
+        if amount:
+            awards.append(Award(f.predictor, o.author, o.permlink, amount))
+    return paid, burned
+
+
+def _amount_2018(final: int, cutoff: float, f: Forecast, filled: int) -> int:
+    """In the band: earn ``s(1−P)/P``; else burn the filled stake."""
+    if in_band(f.prediction, final):
+        return math.floor(earning_2018(filled, cutoff))
+    return -math.floor(filled)
+
+
 def settle_2018(outcomes: Sequence[Outcome], params: Numerai2018Params = Numerai2018Params()
                 ) -> Settled:
     awards: list[Award] = []
@@ -131,19 +157,12 @@ def settle_2018(outcomes: Sequence[Outcome], params: Numerai2018Params = Numerai
         auction = probability_auction(
             [(bid_of(f, params.default_bid), stake_of(f, params.default_stake)) for f in fc],
             o.pool)
+        cutoff = auction.cutoff
         paid = burned = 0
-        for f, filled in zip(fc, auction.filled, strict=True):
-            if filled == 0 or auction.cutoff is None:
-                continue
-            if in_band(f.prediction, o.final_payout):
-                amount = math.floor(earning_2018(filled, auction.cutoff))
-                paid += amount
-            else:
-                amount = -math.floor(filled)
-                burned -= amount
-            if amount:
-                awards.append(Award(f.predictor, o.author, o.permlink, amount))
-        info = () if auction.cutoff is None else (("cutoff_p", float(auction.cutoff)),)
+        if cutoff is not None:
+            paid, burned = _filled_awards(o, auction.filled, awards,
+                                          partial(_amount_2018, o.final_payout, cutoff))
+        info = () if cutoff is None else (("cutoff_p", float(cutoff)),)
         rounds.append(Round(f"@{o.author}/{o.permlink}", o.pool, paid, o.pool - paid, burned,
                             info))
     return build_settled("numerai-2018", outcomes, awards, rounds)
@@ -211,6 +230,14 @@ def _exact_payout(stake: int, prediction: int, final: int, benchmark: float, cur
     return stake * math.tanh(float(x / _exact(width)))
 
 
+def _amount_2019(final: int, benchmark: float, params: Numerai2019Params, f: Forecast,
+                 filled: int) -> int:
+    """``s·Φ(a − B)`` rounded toward zero, never beyond the filled stake either way."""
+    x = _exact_payout(filled, f.prediction, final, benchmark, params.curve, params.width)
+    toward_zero = math.floor(x) if x >= 0 else -math.floor(-x)
+    return max(-filled, min(filled, toward_zero))
+
+
 def settle_2019(outcomes: Sequence[Outcome], params: Numerai2019Params = Numerai2019Params()
                 ) -> Settled:
     awards: list[Award] = []
@@ -220,20 +247,11 @@ def settle_2019(outcomes: Sequence[Outcome], params: Numerai2019Params = Numerai
         auction = benchmark_auction(
             [(bid_of(f, params.default_bid), stake_of(f, params.default_stake)) for f in fc],
             o.pool)
+        benchmark = auction.benchmark
         paid = burned = 0
-        for f, filled in zip(fc, auction.filled, strict=True):
-            if filled == 0 or auction.benchmark is None:
-                continue
-            x = _exact_payout(filled, f.prediction, o.final_payout, auction.benchmark,
-                              params.curve, params.width)
-            amount = math.floor(x) if x >= 0 else -math.floor(-x)  # toward zero
-            amount = max(-filled, min(filled, amount))
-            if amount > 0:
-                paid += amount
-            else:
-                burned -= amount
-            if amount:
-                awards.append(Award(f.predictor, o.author, o.permlink, amount))
+        if benchmark is not None:
+            paid, burned = _filled_awards(o, auction.filled, awards,
+                                          partial(_amount_2019, o.final_payout, benchmark, params))
         info = () if auction.benchmark is None else (("benchmark_b", auction.benchmark),)
         rounds.append(Round(f"@{o.author}/{o.permlink}", o.pool, paid, o.pool - paid, burned,
                             info))
