@@ -59,8 +59,12 @@ def fewer_collections() -> Iterator[None]:
 
 class Ingester:
     def __init__(self, store: Store, cfg: MarketConfig, batch_blocks: int = 2000,
-                 batch_ops: int = 50_000):
+                 batch_ops: int = 50_000,
+                 before_batch: Callable[[list[Block]], None] | None = None):
         self.store, self.cfg = store, cfg
+        # sees each batch, adapted, before its rows are loaded (the daemon reads the vesting
+        # of new committers from the node here, so the batch's prefetch finds it)
+        self.before_batch = before_batch
         self.adapter = Adapter(cfg.market_id, cfg.limits)
         self.batch_blocks, self.batch_ops = batch_blocks, batch_ops
         self.state: State = store.new_state()
@@ -135,6 +139,8 @@ class Ingester:
 
     def _commit(self, batch: list[Block], stats: Stats) -> None:
         state = self.state
+        if self.before_batch and batch:
+            self.before_batch(batch)
         self.store.prefetch(state, batch)
         for block in batch:
             self.applier.apply(block)

@@ -31,12 +31,11 @@ import orjson
 from sqlalchemy import Engine, func, select
 
 from curation.market import Applier
-from curation.records import CommitMsg, MarketOp
+from curation.records import Block, CommitMsg, MarketOp
 from indexer import schema as t
 from indexer.accounts import account_from
 from indexer.chain import Batch, ChainError, Fetcher, NodeClient, NodeState, linked
 from indexer.ingest import Ingester, Stats
-from indexer.ops import Adapter, BadBlock
 from indexer.store import Store
 from service.config import Settings
 from service.metrics import Metrics
@@ -80,7 +79,8 @@ class Daemon:
         self.settings = settings
         self.cfg = settings.market_config()
         self.store = Store(engine, settings.chain.chain_id, self.cfg.rules.label)
-        self.ingester = Ingester(self.store, self.cfg, settings.ingest.batch_blocks)
+        self.ingester = Ingester(self.store, self.cfg, settings.ingest.batch_blocks,
+                                 before_batch=self._snapshot_committers)
         self.client = NodeClient(urls, n.timeout_seconds, n.retries, n.backoff_seconds)
         self.head_mode = n.head_mode if head_mode is None else head_mode
         self.metrics = Metrics()
@@ -91,7 +91,6 @@ class Daemon:
         self.stopping = threading.Event()
         self.error: BaseException | None = None
         self.rolling = Rolling()
-        self.adapter = Adapter(self.cfg.market_id, self.cfg.limits)
         self.fetcher: Fetcher | None = None
         self.node: NodeState | None = None
         self.provisional: dict = {}
@@ -217,10 +216,9 @@ class Daemon:
     def _blocks(self, batches: Iterator[Batch]) -> Iterator[dict]:
         for batch in batches:
             self.node = batch.node
-            self._snapshot_committers(batch.blocks)
             yield from batch.blocks
 
-    def _snapshot_committers(self, blocks: list[dict]) -> None:
+    def _snapshot_committers(self, blocks: list[Block]) -> None:
         """Read from the node the vesting of accounts committing for the first time.
 
         The node reports *current* vesting (at its head), not the vesting at the commit's
@@ -228,19 +226,9 @@ class Daemon:
         over old blocks, where later vesting changes are also applied again as their ops are
         indexed (see docs/node.md).
         """
-        names = set()
-        checkpoint = self.ingester.checkpoint
-        for raw in blocks:
-            if raw["block_num"] <= checkpoint:
-                continue
-            try:
-                records = self.adapter.block(raw).records
-            except BadBlock:
-                continue  # the ingester records it as a rejection
-            for rec in records:
-                if type(rec) is MarketOp and rec.signer is not None and any(
-                        isinstance(m, CommitMsg) for m in rec.msgs):
-                    names.add(rec.signer)
+        names = {rec.signer for block in blocks for rec in block.records
+                 if type(rec) is MarketOp and rec.signer is not None
+                 and any(isinstance(m, CommitMsg) for m in rec.msgs)}
         if not names:
             return
         with self.store.engine.connect() as conn:
@@ -250,7 +238,7 @@ class Daemon:
         if not todo:
             return
         found = {a.name: a for a in (account_from(o) for o in self.client.accounts(todo))}
-        first = blocks[0]["block_num"]
+        first = blocks[0].num
         ins = self.store._insert(t.accounts)  # noqa: SLF001 - the dialect's upsert
         with self.store.engine.begin() as conn:
             for name in todo:
@@ -293,7 +281,7 @@ class Daemon:
         self.shown_ids = ids
         state = self.store.new_state()
         meta = state.meta
-        blocks = [self.adapter.block(r) for r in
+        blocks = [self.ingester.adapter.block(r) for r in
                   linked(iter(raws), meta.last_block, meta.last_block_id)]
         self.store.prefetch(state, blocks)
         applier = Applier(state, self.cfg)
