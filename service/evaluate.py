@@ -282,10 +282,23 @@ def outcomes_of(state: State) -> list[Outcome]:
     return out
 
 
-def run_on_stream(stream: Stream, v: Variant, include_replies: bool) -> RunResult:
+def replayed(stream: Stream, mc: MarketConfig, cache: dict | None = None
+             ) -> tuple[Any, list[Outcome]]:
+    """The stream replayed under ``mc`` and its outcomes; with a cache, once per config (the
+    staked rule sets all judge the seed replay, which the seed variant replays too)."""
+    if cache is None or mc not in cache:
+        state = replay(stream, mc)
+        done = (state, outcomes_of(state))
+        if cache is None:
+            return done
+        cache[mc] = done
+    return cache[mc]
+
+
+def run_on_stream(stream: Stream, v: Variant, include_replies: bool,
+                  cache: dict | None = None) -> RunResult:
     """One rule variant over one stream: replay (seed family) or settle() (staked)."""
-    state = replay(stream, v.market_config(include_replies))
-    outcomes = outcomes_of(state)
+    state, outcomes = replayed(stream, v.market_config(include_replies), cache)
     pools = sum(o.pool for o in outcomes)
     rejections = dict(sorted(Counter(r.reason for r in state.rejections).items()))
     early = early_spearman(outcomes, v.window)
@@ -332,16 +345,18 @@ def run_group(cfg_json: str, run: int, key: StreamKey, texts: Sequence[str]) -> 
     cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(
         update={"seed": cfg.evaluate.seed + run})})
     stream = build_stream(cfg, *key)
-    results = [run_on_stream(stream, parse_variant(t), cfg.evaluate.include_replies)
+    cache: dict = {}
+    results = [run_on_stream(stream, parse_variant(t), cfg.evaluate.include_replies, cache)
                for t in texts]
     if key != DEFAULT_KEY:
         return GroupResult(results)
-    state = replay(stream, parse_variant("seed").market_config(cfg.evaluate.include_replies))
+    state, outcomes = replayed(
+        stream, parse_variant("seed").market_config(cfg.evaluate.include_replies), cache)
     reveals = Counter(c.predictor for c in state.commits.values()
                       if c is not None and c.prediction is not None)
     return GroupResult(results, errors(stream), dict(Counter(c[0] for c in
                                                              stream.ledger.commits)),
-                       dict(reveals), len(outcomes_of(state)), len(stream.ledger.votes))
+                       dict(reveals), len(outcomes), len(stream.ledger.votes))
 
 
 def staked_registry() -> dict[str, Callable[[Sequence[Outcome]], Iterable[Award]]]:
