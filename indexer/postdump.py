@@ -97,9 +97,9 @@ def post_events(post: dict, anchor: Anchor, events: Events, settle_pending: bool
         block = anchor.block_at(t)
         order = (t, 2, author, permlink)
         events.vop(block, order, ["comment_reward", {
-            "author": author, "permlink": permlink, "payout": _sbd(final),
-            "total_payout_value": _sbd(final - curator), "curator_payout_value": _sbd(curator),
-            "beneficiary_payout_value": _sbd(0),
+            "author": author, "permlink": permlink, "payout": sbd(final),
+            "total_payout_value": sbd(final - curator), "curator_payout_value": sbd(curator),
+            "beneficiary_payout_value": sbd(0),
         }])
         events.vop(block, (t, 3, author, permlink),
                    ["comment_payout_update", {"author": author, "permlink": permlink}])
@@ -133,7 +133,8 @@ def _payout(post: dict, settle_pending: bool) -> tuple[int, int, int] | None:
     return None
 
 
-def _sbd(milli: int) -> str:
+def sbd(milli: int) -> str:
+    """Milli-units as a legacy SBD amount string."""
     return f"{milli // 1000}.{milli % 1000:03d} SBD"
 
 

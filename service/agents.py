@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 
 from indexer.amounts import DOLLAR, amount_of
 from indexer.ops import chain_time, format_time
-from indexer.postdump import NEVER, Anchor, Events
+from indexer.postdump import NEVER, Anchor, Events, sbd
 from service.ops import commit_payload, custom_json_op, reveal_payload
 from service.simulate import MINUTE, Agent, tx
 
@@ -70,7 +70,6 @@ HOUR = 3600
 PRIOR_PRICE = 1e-9  # milli-units per rshare when no payout is visible yet (about 2017-11)
 PRIOR_GROWTH = 8.0  # final / early rshares when no payout history is visible yet
 PRIOR_PAYOUT = 1000  # milli-units: a post's payout guessed with no history at all
-KINDS = ("skilled", "late", "copier", "sybil", "twin", "selfvoter", "selective", "whale")
 SKILL_AWARE = frozenset({"skilled", "sybil", "twin"})  # their noise model is centred on F
 
 
@@ -310,24 +309,17 @@ def self_votes(posts: Sequence[dict], agents: Sequence[Agent], play: Play, settl
             continue
         q = dict(p)
         q["active_votes"] = list(p.get("active_votes") or []) + [
-            {"voter": name, "time": _iso(t), "rshares": str(r), "percent": 10000, "weight": 0}
+            {"voter": name, "time": format_time(t), "rshares": str(r), "percent": 10000,
+             "weight": 0}
             for name, t, r, _ in adds]
         gained = sum(g for *_, g in adds)
         if (p.get("last_payout") or NEVER) > NEVER:
-            q["total_payout_value"] = _sbd(amount_of(p["total_payout_value"], DOLLAR) + gained)
+            q["total_payout_value"] = sbd(amount_of(p["total_payout_value"], DOLLAR) + gained)
         else:
-            q["pending_payout_value"] = _sbd(amount_of(p["pending_payout_value"], DOLLAR)
+            q["pending_payout_value"] = sbd(amount_of(p["pending_payout_value"], DOLLAR)
                                              + gained)
         out.append(q)
     return out, plans
-
-
-def _iso(t: int) -> str:
-    return format_time(t)
-
-
-def _sbd(milli: int) -> str:
-    return f"{milli // 1000}.{milli % 1000:03d} SBD"
 
 
 def simulate_agents(posts: Sequence[dict], agents: Sequence[Agent], anchor: Anchor,
@@ -381,7 +373,7 @@ def _ring_sigma(agents: Sequence[Agent]) -> float:
 
 def _self_sigma(a: Agent) -> float:
     """The noise an agent believes it has (for its bid)."""
-    return a.sigma if a.kind in ("skilled", "sybil", "twin") else 0.6
+    return a.sigma if a.kind in SKILL_AWARE else 0.6
 
 
 def _decide(a: Agent, f: PostFacts, view: ChainView, play: Play, rng: random.Random,

@@ -17,7 +17,7 @@ from curation.market import Applier, MarketConfig
 from curation.state import Account, Globals, State
 from indexer.ingest import Ingester
 from indexer.ops import Adapter
-from indexer.postdump import Anchor, Events, assemble
+from indexer.postdump import Anchor, Events, assemble, sbd
 from indexer.store import Store
 from service.ops import commit_payload, custom_json_op, reveal_payload
 from service.report import build_report, to_json
@@ -35,10 +35,6 @@ def salt_of(who: str, permlink: str) -> bytes:
     """A stable 32-byte salt per (curator, post) so streams are reproducible."""
     raw = f"{who}/{permlink}".encode()
     return (raw * (32 // len(raw) + 1))[:32]
-
-
-def sbd(milli: int) -> str:
-    return f"{milli // 1000}.{milli % 1000:03d} SBD"
 
 
 @dataclass
