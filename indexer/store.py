@@ -147,12 +147,9 @@ class Needs:
         return n
 
     def _add(self, rec: object) -> None:
+        """Every record :meth:`of` does not handle inline (votes and most vesting deltas)."""
         kind = type(rec)
-        if kind is EffectiveVote or kind is Vote:
-            key = (rec.author, rec.permlink)  # type: ignore[union-attr]
-            self.posts.add(key)
-            self.votes.add((key, rec.voter))  # type: ignore[union-attr]
-        elif kind is Comment or kind is CommentOptions:
+        if kind is Comment or kind is CommentOptions:
             self.posts.add((rec.author, rec.permlink))  # type: ignore[union-attr]
         elif kind is Payout or kind is DeleteComment:
             key = (rec.author, rec.permlink)  # type: ignore[union-attr]
@@ -231,7 +228,8 @@ class Store:
             whole_ids = [known[k].id for k in needs.whole_posts if k in known]
             self._load_votes(conn, state, vote_keys)
             self._load_commits(conn, state, commit_keys, whole_ids)
-            predictors = {p for (pid, p) in state.commits if pid in set(whole_ids)}
+            whole = set(whole_ids)
+            predictors = {p for (pid, p) in state.commits if pid in whole}
             self._load_votes(conn, state, [(pid, p) for pid in whole_ids for p in predictors
                                            if (pid, p) in state.commits])
             self._load_curators(conn, state, needs.curators | predictors)
