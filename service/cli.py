@@ -326,9 +326,7 @@ def prepare_reveal(author: Author, permlink: Permlink, predictor: Predictor,
     stored = salts.recall(salt_file, settings.chain.chain_id, author, permlink, predictor)
     if stored is None:
         raise fail(f"no stored salt for {predictor} on @{author}/{permlink} in {salt_file}")
-    milli, salt = stored
-    stake, bid = salts.recall_terms(salt_file, settings.chain.chain_id, author, permlink,
-                                    predictor)
+    milli, salt, stake, bid = stored
     payload = reveal_payload(author, permlink, milli, salt, stake,
                              None if bid is None else bid / 1000)
     typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))

@@ -136,17 +136,14 @@ class Curator:
             raise ClientError(f"no stored salt for {self.account} on @{author}/{permlink} "
                               f"(chain {self.chain_id[:8]}…) in {self.salt_file}: commit from "
                               "this machine first, or point --salt-file at the right file")
-        prediction, salt = stored
-        bound = salts.recall_terms(self.salt_file, self.chain_id, author, permlink,
-                                   self.account)
-        for option, given, kept in (("--stake", stake, bound[0]), ("--bid", bid, bound[1])):
+        for option, given, kept in (("--stake", stake, stored.stake), ("--bid", bid, stored.bid)):
             if given is not None and given != kept:
                 was = "none" if kept is None else format_milli(kept)
                 raise ClientError(
                     f"{option} {format_milli(given)} differs from the one the commit bound "
                     f"({was}); a reveal can only carry what was committed (omit {option} to "
                     "use the stored value)")
-        stake, bid = bound
+        prediction, salt, stake, bid = stored
         return self._send("reveal", reveal_payload(author, permlink, prediction, salt,
                                                    stake=stake, bid=_bid_text(bid)))
 

@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_PATH = Path(os.environ.get("CURATION_MARKET_HOME", Path.home() / ".curation-market")) \
     / "salts.json"
@@ -45,16 +46,18 @@ def remember(path: Path, chain_id: str, author: str, permlink: str, predictor: s
     os.replace(tmp, path)
 
 
+class Stored(NamedTuple):
+    prediction: int  # milli
+    salt: bytes
+    stake: int | None  # milli, when the commit bound one
+    bid: int | None  # thousandths, when the commit bound one
+
+
 def recall(path: Path, chain_id: str, author: str, permlink: str,
-           predictor: str) -> tuple[int, bytes] | None:
+           predictor: str) -> Stored | None:
+    """What the commit stored for the reveal; None when this file has no such commit."""
     entry = load(path).get(_key(chain_id, author, permlink, predictor))
     if entry is None:
         return None
-    return int(entry["prediction"]), bytes.fromhex(entry["salt"])
-
-
-def recall_terms(path: Path, chain_id: str, author: str, permlink: str,
-                 predictor: str) -> tuple[int | None, int | None]:
-    """(stake milli, bid thousandths) stored with the commit; (None, None) when it had none."""
-    entry = load(path).get(_key(chain_id, author, permlink, predictor)) or {}
-    return entry.get("stake"), entry.get("bid")
+    return Stored(int(entry["prediction"]), bytes.fromhex(entry["salt"]), entry.get("stake"),
+                  entry.get("bid"))
