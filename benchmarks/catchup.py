@@ -36,7 +36,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -44,13 +43,13 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from indexer.blockfile import write_blocks  # noqa: E402
+from indexer.ops import chain_time, format_time  # noqa: E402
+from indexer.postdump import block_id  # noqa: E402
+
 DATA = ROOT / "tests" / "data"
 START = 10_000_000
-T0 = datetime(2017, 3, 1, tzinfo=UTC)
-
-
-def _bid(num: int) -> str:
-    return f"{num:08x}" + hashlib.sha1(f"bench:{num}".encode()).hexdigest()[:32]
+T0 = chain_time("2017-03-01T00:00:00")
 
 
 def build_chain(n_blocks: int, profile: str, txs_per_block: int, seed: int = 7) -> list[dict]:
@@ -81,8 +80,8 @@ def build_chain(n_blocks: int, profile: str, txs_per_block: int, seed: int = 7) 
             vops = rng.choice(vop_lists)
         txs = [{k: v for k, v in tx.items()
                 if k not in ("block_num", "transaction_id", "transaction_num")} for tx in txs]
-        out.append({"block_id": _bid(num), "previous": _bid(num - 1),
-                    "timestamp": (T0 + timedelta(seconds=3 * i)).strftime("%Y-%m-%dT%H:%M:%S"),
+        out.append({"block_id": block_id(num, "bench:"), "previous": block_id(num - 1, "bench:"),
+                    "timestamp": format_time(T0 + 3 * i),
                     "witness": "initminer", "transactions": txs,
                     "transaction_ids": [hashlib.sha1(f"{num}:{j}".encode()).hexdigest()
                                         for j in range(len(txs))],
@@ -170,9 +169,7 @@ def run(profile: str, n_blocks: int, txs: int, batch: int, ingest: bool, source:
         sum(len(b["virtual_ops"]) for b in blocks)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "chain.jsonl"
-        with path.open("wb") as fh:
-            for b in blocks:
-                fh.write(orjson.dumps(b) + b"\n")
+        write_blocks(blocks, path)
         del blocks
         proc, url = start_node(path, START + n_blocks - 1)
         try:
@@ -182,17 +179,13 @@ def run(profile: str, n_blocks: int, txs: int, batch: int, ingest: bool, source:
             list(beem_blocks(url, START, START + 9, 10))
             started = time.perf_counter()
             if ingest:
-                from sqlalchemy import create_engine
-
                 from indexer.ingest import Ingester
-                from indexer.store import Store
+                from service.cli import open_store
                 from service.config import Settings
 
                 settings = Settings()
-                cfg = settings.market_config()
-                store = Store(create_engine(f"sqlite:///{Path(tmp) / 'bench.db'}"),
-                              settings.chain.chain_id, cfg.rules.label)
-                stats = Ingester(store, cfg).run(stream)
+                store = open_store(settings, f"sqlite:///{Path(tmp) / 'bench.db'}")
+                stats = Ingester(store, settings.market_config()).run(stream)
                 got_blocks, got_ops = stats.blocks, stats.ops
             else:
                 got_blocks = got_ops = 0
