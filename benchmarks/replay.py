@@ -304,17 +304,13 @@ def phases(path: Path, work: Path, accounts: Path, globals_file: Path) -> dict[s
     timed by wrapping them (a few µs per call), so the sum stays close to a plain run."""
     from collections import Counter
 
-    from sqlalchemy import create_engine
-
     from indexer.blockfile import read_blocks
     from indexer.ingest import Ingester
-    from indexer.store import Store
-    from service.cli import load_snapshots
+    from service.cli import load_snapshots, open_store
 
     settings = bench_settings()
     cfg = settings.market_config()
-    store = Store(create_engine(f"sqlite:///{work / 'phases.db'}"), cfg.chain_id,
-                  cfg.rules.label)
+    store = open_store(settings, f"sqlite:///{work / 'phases.db'}")
     load_snapshots(store, [accounts], globals_file)
     ingester = Ingester(store, cfg, settings.ingest.batch_blocks)
     spent: Counter[str] = Counter()
