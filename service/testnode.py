@@ -114,15 +114,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from indexer.amounts import NAIS, SYMBOLS
 from indexer.blockfile import BadLine, read_blocks
-from indexer.ops import block_number
+from indexer.ops import block_number, chain_time, format_time
+from indexer.postdump import block_id
 
 VOP_TRX = 4294967295
 ZERO_ID = "0" * 40
@@ -157,9 +158,8 @@ class Flavour:
 
 HIVE = Flavour("HIVE", "HIVE", "HBD", "1.27.5")
 STEEM = Flavour("STEEM", "STEEM", "SBD", "0.23.1")
-NAI_OF = {"HIVE": "@@000000021", "STEEM": "@@000000021", "TESTS": "@@000000021",
-          "HBD": "@@000000013", "SBD": "@@000000013", "TBD": "@@000000013",
-          "VESTS": "@@000000037"}
+NAI_OF = {symbol: nai for nai, kind in NAIS.items() for symbol, k in SYMBOLS.items()
+          if k == kind}
 AMOUNT_RE = re.compile(r"^(\d+)\.(\d+) ([A-Z]{3,5})$")
 
 
@@ -181,7 +181,7 @@ def to_nai(value: Any) -> Any:
 def to_legacy_amounts(value: Any, flavour: Flavour) -> Any:
     """NAI objects → legacy amount strings, recursively."""
     if isinstance(value, dict):
-        if set(value) == {"amount", "precision", "nai"} and value["nai"] in NAI_OF.values():
+        if set(value) == {"amount", "precision", "nai"} and value["nai"] in NAIS:
             symbol, _ = flavour.legacy_symbols[value["nai"]]
             digits = str(int(value["amount"])).rjust(int(value["precision"]) + 1, "0")
             cut = len(digits) - int(value["precision"])
@@ -206,18 +206,6 @@ def legacy_op(op: Any, flavour: Flavour) -> Any:
     if isinstance(op, list) and len(op) == 2:
         return [op[0], to_legacy_amounts(op[1], flavour)]
     return op
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
-
-
-def fmt_time(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def synthetic_id(num: int, salt: str = "testnode") -> str:
-    return f"{num:08x}" + hashlib.sha1(f"{salt}:{num}".encode()).hexdigest()[:32]
 
 
 def tapos_prefix(block_id: str) -> int:
@@ -307,7 +295,7 @@ class ChainState:
     extra: dict[int, list[tuple[dict, str]]] = field(default_factory=dict)
     pending: list[tuple[dict, str]] = field(default_factory=list)
     included: list[Included] = field(default_factory=list)
-    seen_ids: dict[str, datetime] = field(default_factory=dict)
+    seen_ids: set[str] = field(default_factory=set)  # every transaction accepted so far
     variants: dict[int, dict] = field(default_factory=dict)
     fork_open: tuple[int, int] | None = None  # (first block of the branch, depth)
     fork_requested: int = 0
@@ -329,7 +317,7 @@ class ChainState:
         nxt = self.recorded.get(num + 1)
         if nxt is not None and str(nxt.get("previous", "")).startswith(f"{num:08x}"):
             return nxt["previous"]
-        return synthetic_id(num)
+        return block_id(num, "testnode:")
 
     def block_id(self, num: int) -> str:
         var = self.variants.get(num)
@@ -342,15 +330,16 @@ class ChainState:
         i = bisect.bisect_left(self.numbers, num)
         prev_n = self.numbers[i - 1] if i > 0 else None
         next_n = self.numbers[i] if i < len(self.numbers) else None
-        step = timedelta(seconds=CHAIN_BLOCK_SECONDS)
+        step = CHAIN_BLOCK_SECONDS
         if prev_n is None:
-            return fmt_time(parse_time(self.recorded[next_n]["timestamp"]) - step * (next_n - num))
-        prev_t = parse_time(self.recorded[prev_n]["timestamp"])
+            return format_time(chain_time(self.recorded[next_n]["timestamp"])
+                               - step * (next_n - num))
+        prev_t = chain_time(self.recorded[prev_n]["timestamp"])
         t = prev_t + step * (num - prev_n)
         if next_n is not None:
-            t = max(prev_t, min(t, parse_time(self.recorded[next_n]["timestamp"])
+            t = max(prev_t, min(t, chain_time(self.recorded[next_n]["timestamp"])
                                 - step * (next_n - num)))
-        return fmt_time(t)
+        return format_time(t)
 
     def canonical_block(self, num: int) -> dict:
         """The block in the file's own encoding, with the node's broadcasts appended."""
@@ -370,8 +359,7 @@ class ChainState:
                     tid = hashlib.sha1(orjson.dumps(tx) + f":{num}:{i}".encode()).hexdigest()
                 tx.setdefault("ref_block_num", (num - 1) & 0xFFFF)
                 tx.setdefault("ref_block_prefix", tapos_prefix(prev_id))
-                tx.setdefault("expiration", fmt_time(parse_time(block["timestamp"])
-                                                     + timedelta(seconds=60)))
+                tx.setdefault("expiration", format_time(chain_time(block["timestamp"]) + 60))
                 tx.setdefault("extensions", [])
                 tx.setdefault("signatures", [])
                 txs.append(tx)
@@ -487,7 +475,7 @@ class ChainState:
             if num < start + depth:  # a provisional sibling
                 canon = self.canonical_block(num)
                 var = (self.variant_of or drop_last_recorded(self))(canon)
-                var["block_id"] = synthetic_id(num, "fork")
+                var["block_id"] = block_id(num, "fork:")
                 var["previous"] = self.block_id(num - 1)
                 self.variants[num] = var
             else:  # the canonical branch wins: all of it at once
@@ -814,18 +802,18 @@ class TestNode:
         except Exception as exc:  # noqa: BLE001 - anything beembase cannot decode
             raise assert_failed(f"transaction cannot be decoded: {exc}"[:300]) from None
         with self.lock:
-            head_time = parse_time(st.timestamp(st.head))
-            exp = parse_time(str(legacy.get("expiration")))
+            head_time = chain_time(st.timestamp(st.head))
+            exp = chain_time(str(legacy.get("expiration")))
             if exp <= head_time:
                 raise assert_failed(f"now < trx.expiration: transaction expired "
-                                    f"({legacy['expiration']} <= {fmt_time(head_time)})")
-            if exp > head_time + timedelta(seconds=MAX_EXPIRATION):
+                                    f"({legacy['expiration']} <= {format_time(head_time)})")
+            if exp > head_time + MAX_EXPIRATION:
                 raise assert_failed("trx.expiration <= now + HIVE_MAX_TIME_UNTIL_EXPIRATION")
             ref = self._tapos_block(int(legacy["ref_block_num"]))
             if ref is None or tapos_prefix(st.block_id(ref)) != int(legacy["ref_block_prefix"]):
                 raise assert_failed("trx.ref_block_prefix == tapos_block_summary: "
                                     "transaction tapos exception")
-            if trx_id in st.seen_ids or any(t == trx_id for _, t in st.pending):
+            if trx_id in st.seen_ids:
                 raise assert_failed("Duplicate transaction check failed")
             required: list[tuple[str, str]] = []
             for op in legacy["operations"]:
@@ -850,7 +838,7 @@ class TestNode:
             stored = dict(legacy)
             stored.setdefault("extensions", [])
             st.pending.append((stored, trx_id))
-            st.seen_ids[trx_id] = exp
+            st.seen_ids.add(trx_id)
             if not wait:
                 return {}
             deadline = time.monotonic() + timeout
