@@ -188,7 +188,9 @@ def test_sigkill_at_random_moments_ends_byte_identical(tmp_path: Path) -> None:
         assert p.wait(60) == 0, p.stderr.read() if p.stderr else ""
         db = f"sqlite:///{tmp_path / 'killed.db'}"
         kills, mid = 0, 0
+        deadline = time.monotonic() + 600  # ~100 s on an idle machine; CI's is loaded
         while True:
+            assert time.monotonic() < deadline, f"only {kills} kills in 600 s"
             p = _cli_run(node.url, db, cfg, until)
             time.sleep(rng.uniform(0.6, 2.0))
             if p.poll() is not None:
