@@ -52,6 +52,7 @@ from starlette.exceptions import HTTPException
 from curation.market import MarketConfig
 from indexer import schema as t
 from indexer.ops import format_time
+from rewards.settle import reputation
 from rewards.underdog import AuthorEntry, author_average
 from service.report import explain
 
@@ -447,7 +448,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
         n = cur["n"] if cur else 0
         hits = cur["hits"] if cur else 0
         return envelope(
-            h, curator=name, n=n, r=hits, rp=(hits / n) ** 3 if n else 0.0,
+            h, curator=name, n=n, r=hits, rp=float(reputation(n, hits)[2]),
             earned=cur["earned"] if cur else 0, rewarded=cur["rewarded"] if cur else 0,
             open_commits=cur["open_commits"] if cur else 0,
             history=history, next_cursor=nxt,

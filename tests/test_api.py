@@ -306,3 +306,13 @@ def test_serve_refuses_a_missing_sqlite_file(tmp_path) -> None:
     r = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{missing}", "--port", "0"])
     assert r.exit_code == 2 and "no database file at" in r.output
     assert not missing.exists()
+
+
+def test_curator_rp_is_the_one_settlement_applies_next(client) -> None:
+    """Was: the API showed (hits/n)³, the page a reputation that never paid anyone. Now: the
+    curator's RP is what a next hit is weighted with, and it equals the rp settlement recorded
+    on that curator's next prediction in the band."""
+    d = client.get("/api/curators/sim-oracle", params={"limit": 200}).json()
+    assert d["rp"] == pytest.approx(((d["r"] + 1) / (d["n"] + 1)) ** 3)
+    newest_hit = next(h for h in d["history"] if h["qualified"])
+    assert newest_hit["rp"] == pytest.approx((newest_hit["r"] / newest_hit["n"]) ** 3)

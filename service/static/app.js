@@ -179,7 +179,8 @@ async function curatorView(name) {
     <p>N ${d.n} · R ${d.r} · RP ${num(d.rp)} · earned <b>${milli(d.earned)}</b> · rewarded ${d.rewarded}
     · open commits ${d.open_commits}</p>
     <p class="why">N and R count settled predictions (R: those in the 90–100 % band) on posts
-    paying at least the reputation minimum; RP = (R/N)³. R/N and RP per row are the record a
+    paying at least the reputation minimum; RP = ((R+1)/(N+1))³ is what this curator's next
+    prediction in the band will be weighted with (spec §3). R/N and RP per row are the record a
     prediction in the band was weighted with. ${d.history.length} settled predictions below, newest first.</p>
     ${table([["market"], ["prediction", "num"], ["final", "num"], ["qualified"], ["R/N", "num"],
       ["RP", "num"], ["reward", "num"]], rows)}
