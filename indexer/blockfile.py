@@ -7,7 +7,12 @@ not JSON is handed on as a :class:`BadLine` so the ingester can record it instea
 from __future__ import annotations
 
 import gzip
+import io
+import json
+import sys
+import zlib
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -22,23 +27,68 @@ class BadLine:
     reason: str
 
 
-def open_text(path: str | Path) -> IO[bytes]:
-    path = Path(path)
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else path.open("rb")
+@contextmanager
+def open_text(path: str | Path) -> Iterator[IO[bytes]]:
+    """Open a block file, FIFO, pipe or ``-`` (stdin) exactly once, gunzipping by magic.
+
+    The gzip test peeks at the first bytes through the same buffered stream that is then
+    read: a pipe cannot be reopened, and reopening it lost the start of the input.
+    """
+    raw: IO[bytes] = sys.stdin.buffer if str(path) == "-" else open(path, "rb")  # noqa: SIM115
+    try:
+        stream = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+        if stream.peek(2)[:2] == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=stream, mode="rb") as gz:
+                yield gz  # type: ignore[misc]
+        else:
+            yield stream
+    finally:
+        if raw is not sys.stdin.buffer:
+            raw.close()
 
 
 def read_blocks(paths: Iterable[str | Path]) -> Iterator[dict | BadLine]:
+    """Block dicts, or a :class:`BadLine` for each line that cannot be read.
+
+    A line orjson refuses (a lone surrogate escape, ``1e309``) is read again by the standard
+    library's parser, which takes both: a bad value in an op nobody looks at must not cost the
+    block its other ops, and the adapter still refuses such values where they matter. A
+    truncated or corrupt gzip stream ends the file with a BadLine naming the line it stopped
+    at, instead of an exception.
+    """
     for path in paths:
+        line_no = 0
         with open_text(path) as fh:
             loads = orjson.loads
-            for line_no, line in enumerate(fh, 1):
-                try:
-                    yield loads(line)
-                except orjson.JSONDecodeError as exc:
-                    if line.strip():  # blank lines are allowed; strip only on the rare error
-                        yield BadLine(str(path), line_no, str(exc)[:120])
+            try:
+                for line_no, line in enumerate(fh, 1):  # noqa: B007 - read after the loop
+                    try:
+                        yield loads(line)
+                    except orjson.JSONDecodeError as exc:
+                        if line.strip():  # blank lines are allowed; strip only on an error
+                            yield _reread(line, str(path), line_no, exc)
+            except (EOFError, OSError, zlib.error) as exc:
+                yield BadLine(str(path), line_no + 1,
+                              f"{TRUNCATED}: {type(exc).__name__}: {exc}"[:160])
+
+
+TRUNCATED = "unreadable input (truncated or corrupt)"
+
+
+def _reread(line: bytes, source: str, line_no: int, exc: Exception) -> dict | BadLine:
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return BadLine(source, line_no, f"{str(exc)[:100]} ({_op_count(line)})")
+    if not isinstance(value, dict):
+        return BadLine(source, line_no, f"not a JSON object ({_op_count(line)})")
+    return value
+
+
+def _op_count(line: bytes) -> str:
+    """How many ops an unreadable block line held, as near as the raw text tells."""
+    n = line.count(b'_operation"') + line.count(b'", {') + line.count(b'",{')
+    return f"about {n} ops lost" if n else "no ops recognised"
 
 
 def write_blocks(blocks: Iterable[dict], path: str | Path) -> int:

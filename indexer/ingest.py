@@ -73,6 +73,7 @@ class Ingester:
         # so re-reading the same file records it once, however the batches fall
         self._last_seen = 0
         self._bad_since = 0
+        self._leading: list[Rejection] = []  # bad lines before this run's first block
 
     @property
     def checkpoint(self) -> int:
@@ -106,6 +107,7 @@ class Ingester:
                     progress(stats)
                 if stop and stop():
                     break
+        self._key_leading(0)
         if batch or self.state.rejections:
             self._commit(batch, stats)
         stats.seconds = time.perf_counter() - started
@@ -120,10 +122,15 @@ class Ingester:
         except BadBlock as exc:
             stats.bad_lines += 1
             self._bad_since += 1
-            self.state.rejections.append(Rejection(
-                self._last_seen, -1, self._bad_since, 0, "block", "malformed_block",
-                str(exc)[:200], ""))
+            bad = Rejection(self._last_seen, -1, self._bad_since, 0, "block", "malformed_block",
+                            str(exc)[:200], "")
+            if self._last_seen == 0:
+                self._leading.append(bad)  # keyed once the first readable block is known
+            else:
+                self.state.rejections.append(bad)
             return None
+        if self._leading:
+            self._key_leading(block.num)
         if block.num <= self._last_seen:  # the stream itself went backwards
             stats.bad_lines += 1
             self._bad_since += 1  # keyed by rank like bad lines: two repeats are two rows
@@ -136,6 +143,16 @@ class Ingester:
             stats.skipped += 1
             return None
         return block
+
+    def _key_leading(self, first: int) -> None:
+        """Bad lines ahead of a run's first readable block are keyed *before* that block
+        (trx -3): keyed after "block 0" instead, the leading bad line of every resumed chunk
+        shared one key and all but the first were dropped. A run with no readable block at
+        all keeps the after-block-0 key."""
+        for bad in self._leading:
+            bad.block, bad.trx = first, (-3 if first else -1)
+            self.state.rejections.append(bad)
+        self._leading.clear()
 
     def _commit(self, batch: list[Block], stats: Stats) -> None:
         state = self.state

@@ -56,12 +56,16 @@ def block_number(block: dict) -> int:
     raise BadBlock("block has no block_num, _block_num or block_id")
 
 
+BLOCK_ID_CHARS = 40  # a block id is 20 bytes in hex on both chains (meta.last_block_id)
+
+
 def _block_text(block: dict, key: str) -> str:
-    """``block_id`` / ``previous``: a short printable ASCII string, or absent."""
+    """``block_id`` / ``previous``: a short printable ASCII string, or absent. Longer than a
+    real id is refused here: PostgreSQL would refuse it at the checkpoint, on every rerun."""
     v = block.get(key)
     if v is None:
         return ""
-    if type(v) is not str or len(v) > 64 or not v.isascii() or not v.isprintable():
+    if type(v) is not str or len(v) > BLOCK_ID_CHARS or not v.isascii() or not v.isprintable():
         raise BadBlock(f"{key} is not a block id: {v!r:.40}")
     return v
 

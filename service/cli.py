@@ -21,7 +21,7 @@ from curation.commitment import ZERO_CHAIN_ID, commitment, new_salt
 from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli, parse_milli
 from indexer import schema as t
 from indexer.accounts import read_accounts, read_globals
-from indexer.blockfile import open_text, read_blocks, write_blocks
+from indexer.blockfile import TRUNCATED, BadLine, open_text, read_blocks, write_blocks
 from indexer.ingest import Ingester, Stats
 from indexer.postdump import Anchor, import_posts
 from indexer.store import Store
@@ -129,8 +129,9 @@ def load_snapshots(store: Store, accounts: list[Path], globals_file: Path | None
 
 @app.command()
 def replay(
-    files: Annotated[list[Path], typer.Argument(help="JSON-lines block files (.gz accepted)",
-                                                exists=True, dir_okay=False)],
+    files: Annotated[list[Path], typer.Argument(
+        help="JSON-lines block files (.gz accepted; a pipe, FIFO or - for stdin too)",
+        dir_okay=False)],
     accounts: Annotated[list[Path] | None, typer.Option(
         "--accounts", help="get_accounts objects, one per line", exists=True)] = None,
     globals_file: Annotated[Path | None, typer.Option(
@@ -144,12 +145,31 @@ def replay(
     load_snapshots(store, accounts or [], globals_file)
     ingester = Ingester(store, settings.market_config(), settings.ingest.batch_blocks)
     start = ingester.checkpoint
+    missing = [f for f in files if str(f) != "-" and not f.exists()]
+    if missing:
+        raise fail(f"no such block file: {missing[0]}")
+    bad: list[BadLine] = []
     with progress_bar("replay") as update:
-        stats = ingester.run(read_blocks(files), progress=update)
+        stats = ingester.run(told(read_blocks(files), bad), progress=update)
+    for line in bad[:5]:
+        err.print(f"  [yellow]bad line[/yellow] {escape(line.source)}:{line.line_no}: "
+                  f"{escape(line.reason)}")
     err.print(f"replayed {stats.blocks:,} blocks ({stats.ops:,} ops) in {stats.seconds:.2f}s "
               f"— {stats.ops_per_second:,.0f} ops/s; checkpoint {start:,} → {stats.last_block:,}"
               + (f"; {stats.skipped:,} already ingested" if stats.skipped else "")
               + (f"; {stats.bad_lines:,} bad lines recorded" if stats.bad_lines else ""))
+    cut = [b for b in bad if b.reason.startswith(TRUNCATED)]
+    if cut:
+        raise fail(f"{cut[0].source}:{cut[0].line_no}: {cut[0].reason}; the blocks before it "
+                   "are committed, a rerun with the whole file resumes there")
+
+
+def told(source: Iterator[dict | BadLine], bad: list[BadLine]) -> Iterator[dict | BadLine]:
+    """Pass blocks on, keeping the bad lines to name them to the operator afterwards."""
+    for item in source:
+        if isinstance(item, BadLine):
+            bad.append(item)
+        yield item
 
 
 @app.command("import-posts")
