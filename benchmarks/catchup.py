@@ -5,7 +5,7 @@
 
 What it does: builds a contiguous chain of real-shaped blocks by resampling the real Hive
 blocks and operations bundled in ``tests/data`` (hive-5m: real transactions and real virtual
-ops; seeded, so every run builds the same chain), serves it with ``service.testnode`` in a
+ops; seeded, so every run builds the same chain), serves it with ``curation_market.devnode`` in a
 separate process on loopback, and reads it back the way a catching-up indexer does: batched
 JSON-RPC through beem (``block_api.get_block`` and ``account_history_api.get_ops_in_block``
 queued with ``add_to_queue``, one HTTP request per kind per batch). ``--source orjson`` sends
@@ -90,7 +90,7 @@ def build_chain(n_blocks: int, profile: str, txs_per_block: int, seed: int = 7) 
 
 
 def start_node(path: Path, head: int) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "service.testnode", "--blocks", str(path),
+    proc = subprocess.Popen([sys.executable, "-m", "curation_market.devnode", "--blocks", str(path),
                              "--port", "0", "--interval", "0", "--start", str(head),
                              "--lag", "0", "--prewarm"],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -179,9 +179,9 @@ def run(profile: str, n_blocks: int, txs: int, batch: int, ingest: bool, source:
             list(beem_blocks(url, START, START + 9, 10))
             started = time.perf_counter()
             if ingest:
+                from curation_market.cli.main import open_store
+                from curation_market.config import Settings
                 from indexer.ingest import Ingester
-                from service.cli import open_store
-                from service.config import Settings
 
                 settings = Settings()
                 store = open_store(settings, f"sqlite:///{Path(tmp) / 'bench.db'}")

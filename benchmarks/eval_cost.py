@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from service.evaluate import EvalConfig, evaluate
+from curation_market.lab.evaluate import EvalConfig, evaluate
 
 
 def timed(cfg: EvalConfig, workers: int) -> tuple[float, int]:

@@ -2,10 +2,10 @@
 
     python benchmarks/live.py [--blocks 20] [--interval 3] [--start 2000]
 
-What it does: starts ``python -m service.testnode`` in its own process serving the real Hive
+What it does: starts ``python -m curation_market.devnode`` in its own process serving the real Hive
 blocks bundled in ``tests/data`` (hive-5m: real transactions and virtual ops), producing one
 block every ``--interval`` seconds of wall-clock time (LIB = head - 20, as the node's default),
-and ``python -m service.cli run --node URL --db sqlite:///...`` in another process with the
+and ``python -m curation_market run --node URL --db sqlite:///...`` in another process with the
 default configuration. Once the daemon has caught up with the LIB, it measures for the next
 ``--blocks`` blocks, each on its own:
 
@@ -61,7 +61,7 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory(prefix="live-")
     db = f"sqlite:///{Path(tmp.name) / 'live.db'}"
     node = subprocess.Popen(
-        [sys.executable, "-m", "service.testnode", "--blocks",
+        [sys.executable, "-m", "curation_market.devnode", "--blocks",
          str(DATA / "hive5m_raw_blocks.jsonl.gz"), "--ops", str(DATA / "hive5m_ops.jsonl.gz"),
          "--port", "0", "--interval", str(args.interval), "--start", str(args.start)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -70,7 +70,7 @@ def main() -> None:
         assert node.stdout is not None
         url = node.stdout.readline().strip()
         daemon = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "run", "--node", url, "--db", db],
+            [sys.executable, "-m", "curation_market", "run", "--node", url, "--db", db],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         engine = create_engine(db)
         deadline = time.monotonic() + 60

@@ -5,7 +5,7 @@ the given database, each scenario sends at most ``--requests`` requests or runs 
 ``--seconds`` seconds, whichever comes first. Scenarios: market detail (the settled markets
 with predictions, round robin) and the leaderboard (whole range and a one-week range).
 
-    python -m service.cli demo --db sqlite:////tmp/demo.db     # the real demo database
+    python -m curation_market demo --db sqlite:////tmp/demo.db     # the real demo database
     python benchmarks/load_api.py --db sqlite:////tmp/demo.db
 """
 
@@ -32,7 +32,7 @@ def start_server(url: str) -> tuple[subprocess.Popen, str]:
     port = sock.getsockname()[1]
     sock.close()
     root = Path(__file__).resolve().parents[1]
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--db", url,
+    proc = subprocess.Popen([sys.executable, "-m", "curation_market", "serve", "--db", url,
                              "--port", str(port), "--host", "127.0.0.1"], cwd=root,
                             env={**os.environ, "PYTHONPATH": str(root)})
     base = f"http://127.0.0.1:{port}"

@@ -8,7 +8,8 @@ The input is built by resampling the bundled real block-17M posts (``service/dat
 synthetic post is a real post (real author, a fresh permlink) with its real vote timings
 shifted to a new creation time, its real payout (the pending estimate for posts not yet paid)
 ``--payout-days`` after creation, and the demo's simulated curators committing and revealing
-through the real ``custom_json`` payloads (``service.simulate``). Around them, every block is
+through the real ``custom_json`` payloads (``curation_market.lab.simulate``). Around them, every
+block is
 filled with the ops that make up most of a real Steem block and that the market must skip or
 only track for Steem Power: ``follow``/``reblog`` custom_json, transfers, claim_reward_balance,
 market orders, witness votes, feed publishes, delegations and a ``producer_reward`` virtual op.
@@ -17,7 +18,7 @@ Generation is seeded and streaming: post events go to block-range bucket files, 
 sorted and merged with the filler into blocks, so memory stays flat however many ops are asked
 for. The file is cached under ``tmp/bench-cache`` keyed by every generation parameter.
 
-The replay runs as a subprocess of the real CLI (``python -m service.cli replay``), so the peak
+The replay runs as a subprocess of the real CLI (``python -m curation_market replay``), so the peak
 RSS reported is that process's own (``os.wait4`` rusage); the bare parse reads and
 ``orjson.loads`` every line of the same file in this process, nothing else.
 """
@@ -42,13 +43,13 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from curation_market.config import Market, Settings  # noqa: E402
+from curation_market.lab.simulate import agent_accounts, demo_population, simulate  # noqa: E402
 from indexer.accounts import read_globals  # noqa: E402
 from indexer.ops import chain_time, format_time  # noqa: E402
 from indexer.postdump import STEEM_17M, Anchor, Events, block_id, post_events  # noqa: E402
-from service.config import Market, Settings  # noqa: E402
-from service.simulate import agent_accounts, demo_population, simulate  # noqa: E402
 
-DATA = ROOT / "service" / "data"
+DATA = ROOT / "curation_market" / "data"
 CACHE = ROOT / "tmp" / "bench-cache"
 GENERATOR_VERSION = 1  # bump when the generated stream changes
 BUCKET_BLOCKS = 4000
@@ -304,9 +305,9 @@ def phases(path: Path, work: Path, accounts: Path, globals_file: Path) -> dict[s
     timed by wrapping them (a few µs per call), so the sum stays close to a plain run."""
     from collections import Counter
 
+    from curation_market.cli.main import load_snapshots, open_store
     from indexer.blockfile import read_blocks
     from indexer.ingest import Ingester
-    from service.cli import load_snapshots, open_store
 
     settings = bench_settings()
     cfg = settings.market_config()
@@ -342,11 +343,11 @@ def phases(path: Path, work: Path, accounts: Path, globals_file: Path) -> dict[s
 
 def run_replay(path: Path, db: Path, accounts: Path, globals_file: Path,
                profile: Path | None) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes, stderr) of ``service.cli replay`` as a child process."""
+    """(wall seconds, peak RSS bytes, stderr) of ``curation-market replay`` as a child process."""
     cmd = [sys.executable]
     if profile:
         cmd += ["-m", "cProfile", "-o", str(profile)]
-    cmd += ["-m", "service.cli", "replay", str(path), "--db", f"sqlite:///{db}",
+    cmd += ["-m", "curation_market", "replay", str(path), "--db", f"sqlite:///{db}",
             "--accounts", str(accounts), "--globals", str(globals_file),
             "--config", str(db.parent / "bench.toml")]
     (db.parent / "bench.toml").write_text("[market]\ninclude_replies = true\n")

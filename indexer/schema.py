@@ -166,7 +166,7 @@ rejections = Table(
 Index("ix_rejections_reason", rejections.c.reason)
 Index("ix_rejections_account", rejections.c.account)
 
-# --- following a node (indexer.chain, service.daemon) ------------------------------------
+# --- following a node (indexer.chain, curation_market.daemon) --------------------------
 # Rolling figures of the daemon for `status` and the metrics; one row, rewritten each tick.
 # Not market state: nothing the report shows depends on it.
 node_status = Table(

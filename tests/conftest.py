@@ -36,7 +36,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def steem_posts() -> list[dict]:
-    from service.demo import bundled_posts
+    from curation_market.lab.demo import bundled_posts
 
     return bundled_posts()
 
@@ -100,7 +100,7 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> dict:
     ``blocks`` is its block file, for partial replays."""
     from rich.console import Console
 
-    from service.demo import run_demo
+    from curation_market.lab.demo import run_demo
 
     d = tmp_path_factory.mktemp("demo_db")
     url = f"sqlite:///{d / 'demo.db'}"

@@ -3,7 +3,8 @@ encoding (post, votes, commit, reveal, payout) and the two ways of running it (i
 through Adapter+Applier, or the real Ingester into SQLite).
 
 Blocks are assembled with the importer's own :class:`indexer.postdump.Events`/``assemble`` and
-the curator ops with :mod:`service.ops`, so the tests feed exactly what the product writes.
+the curator ops with :mod:`curation_market.curator.ops`, so the tests feed exactly what the
+product writes.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from sqlalchemy import Engine, create_engine
 
 from curation.market import Applier, MarketConfig
 from curation.state import Account, Globals, State
+from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
+from curation_market.report.build import build_report, to_json
 from indexer.ingest import Ingester
 from indexer.ops import Adapter
 from indexer.postdump import Anchor, Events, assemble, sbd
 from indexer.store import Store
-from service.ops import commit_payload, custom_json_op, reveal_payload
-from service.report import build_report, to_json
 
 T0 = 1_500_000_000
 CHAIN_ID = "0" * 64

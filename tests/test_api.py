@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, event, select, text
 from sqlalchemy.exc import DBAPIError
 
+from curation_market.api.app import _is_timeout, create_app, make_engine
+from curation_market.lab.demo import demo_settings
 from indexer import schema as t
 from indexer.blockfile import read_blocks
 from indexer.ingest import Ingester
 from indexer.store import Store
-from service.api import _is_timeout, create_app, make_engine
-from service.demo import demo_settings
 
 CFG = demo_settings().market_config()
 
@@ -229,7 +229,7 @@ def test_serve_names_the_port_it_got(demo_db) -> None:
 
     import httpx
 
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--db",
+    proc = subprocess.Popen([sys.executable, "-m", "curation_market", "serve", "--db",
                              demo_db["url"], "--port", "0"], stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()
@@ -254,7 +254,7 @@ def pg_client(demo_db, tmp_path_factory):
     """The same demo replayed into a fresh database on the PostgreSQL test server."""
     from rich.console import Console
 
-    from service.demo import run_demo
+    from curation_market.lab.demo import run_demo
     from tests.conftest import NO_PG, PG_URL, PgDatabases
 
     if not PG_URL:
@@ -300,7 +300,7 @@ def test_postgresql_gives_the_same_answers(client: TestClient, pg_client) -> Non
 def test_serve_refuses_a_missing_sqlite_file(tmp_path) -> None:
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from curation_market.cli.main import app
 
     missing = tmp_path / "typo.db"
     r = CliRunner().invoke(app, ["serve", "--db", f"sqlite:///{missing}", "--port", "0"])

@@ -14,8 +14,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from service.api import create_app, make_engine
-from service.demo import demo_settings
+from curation_market.api.app import create_app, make_engine
+from curation_market.lab.demo import demo_settings
 
 DB = Path(tempfile.mkdtemp(prefix="curation-fuzz-")) / "demo.db"
 app = create_app(make_engine(f"sqlite:///{DB}"), demo_settings().market_config())

@@ -23,10 +23,10 @@ from sqlalchemy import select
 
 from curation.payload import PayloadLimits, parse_payload
 from curation.records import BadOp
+from curation_market.curator.ops import commit_payload, reveal_payload
 from indexer import schema
 from indexer.blockfile import read_blocks
 from indexer.ops import Adapter
-from service.ops import commit_payload, reveal_payload
 from tests.helpers import (
     CHAIN_ID,
     MARKET_ID,

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from curation.payload import PayloadLimits, parse_payload
 from curation.records import CommitMsg, RevealMsg
-from service.cli import app
-from service.config import ConfigError, Settings, load_settings
+from curation_market.cli.main import app
+from curation_market.config import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).parents[1]
 runner = CliRunner()

@@ -17,16 +17,16 @@ from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
 from curation.commitment import commitment
+from curation_market.cli.main import app
+from curation_market.config import Settings
+from curation_market.curator.client import KEY_ENV
+from curation_market.devnode.node import TestNode
+from curation_market.report.build import build_report, load_outcomes
 from indexer import schema as t
 from indexer.blockfile import write_blocks
 from indexer.ingest import Ingester
 from indexer.postdump import import_posts
 from indexer.store import Store
-from service.cli import app
-from service.client import KEY_ENV
-from service.config import Settings
-from service.report import build_report, load_outcomes
-from service.testnode import TestNode
 
 runner = CliRunner()
 POST = {  # a root post paid 45 minutes after it appeared (short, so the test stays fast)

@@ -1,7 +1,7 @@
 """The daemon against the real test node: beem speaks JSON-RPC over loopback HTTP for real.
 
-Nothing is mocked: the node is service.testnode on an ephemeral port, the daemon is either
-``Daemon.run`` in a thread or ``python -m service.cli run`` in a child process (for SIGKILL and
+Nothing is mocked: the node is curation_market.devnode on an ephemeral port, the daemon is either
+``Daemon.run`` in a thread or ``python -m curation_market run`` in a child process (for SIGKILL and
 SIGTERM). The reference for every comparison is a plain replay of the same blocks.
 """
 
@@ -23,16 +23,16 @@ import requests
 from sqlalchemy import create_engine, select, update
 from typer.testing import CliRunner
 
+from curation_market.cli.main import app
+from curation_market.config import load_settings
+from curation_market.daemon.jobs import Daemon
+from curation_market.devnode.node import TestNode
+from curation_market.report.build import build_report, to_json
 from indexer import schema as t
 from indexer.accounts import globals_from
 from indexer.chain import ChainMismatch
 from indexer.ingest import Ingester
 from indexer.store import Store
-from service.cli import app
-from service.config import load_settings
-from service.daemon import Daemon
-from service.report import build_report, to_json
-from service.testnode import TestNode
 from tests.dbdump import dump
 
 DATA = Path(__file__).parent / "data"
@@ -163,7 +163,7 @@ def test_fresh_database_starts_at_the_nodes_first_block(tmp_path: Path) -> None:
 
 def _cli_run(url: str, db: str, cfg: Path, until: int, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "run", "--node", url, "--db", db, "--config",
+        [sys.executable, "-m", "curation_market", "run", "--node", url, "--db", db, "--config",
          str(cfg), "--until", str(until), *extra],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(ROOT)})

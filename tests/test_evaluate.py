@@ -13,12 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from curation.records import CommitMsg, MarketOp, RevealMsg
-from indexer.amounts import DOLLAR, amount_of
-from indexer.ops import chain_time
-from service.agents import SKILL_AWARE, ChainView, post_facts
-from service.cli import app
-from service.config import ConfigError
-from service.evaluate import (
+from curation_market.cli.main import app
+from curation_market.config import ConfigError
+from curation_market.lab.agents import SKILL_AWARE, ChainView, post_facts
+from curation_market.lab.evaluate import (
     EvalConfig,
     build_stream,
     bundled_posts,
@@ -29,6 +27,8 @@ from service.evaluate import (
     sybil_row,
     write_report,
 )
+from indexer.amounts import DOLLAR, amount_of
+from indexer.ops import chain_time
 
 ROOT = Path(__file__).parents[1]
 SMALL = """
@@ -167,8 +167,8 @@ def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
     """The staked registry is replaced by a stand-in settle() (the real ones live in
     rewards/staked.py, tested there): this checks the plumbing — reveals carry stake and bid
     into the Outcome table, awards are summed per agent, negative awards count as burned."""
+    from curation_market.lab import evaluate as ev_mod
     from rewards.outcome import Award
-    from service import evaluate as ev_mod
 
     cfg = load_eval_config(small)
     stream = build_stream(cfg, 1800, 21600, "accuracy")

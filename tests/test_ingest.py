@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
+from curation_market.lab.demo import build_demo_blocks, demo_settings
+from curation_market.report.build import build_report, to_json
 from indexer.blockfile import read_blocks
 from indexer.ingest import Ingester
 from indexer.store import Store
-from service.demo import build_demo_blocks, demo_settings
-from service.report import build_report, to_json
 from tests.dbdump import dump
 
 
@@ -88,7 +88,7 @@ def test_sigkill_at_random_moments_then_resume(demo_file: Path, reference: dict,
     db = db_url("killed")
     config = tmp_path / "demo.toml"
     config.write_text("[market]\ninclude_replies = true\n[ingest]\nbatch_blocks = 50\n")
-    cmd = [sys.executable, "-m", "service.cli", "replay", str(demo_file), "--db",
+    cmd = [sys.executable, "-m", "curation_market", "replay", str(demo_file), "--db",
            db, "--config", str(config)]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     rng = random.Random(11)
@@ -118,8 +118,8 @@ def test_report_is_byte_identical_across_runs(demo_file: Path, db_url) -> None:
 
 
 def test_a_database_refuses_other_rules(db_url) -> None:
+    from curation_market.config import Settings
     from rewards.rules import named
-    from service.config import Settings
 
     url = db_url("x")
     Store(create_engine(url), "0" * 64, named("seed").label)

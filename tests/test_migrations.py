@@ -9,9 +9,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from curation_market.migrations import current, upgrade
 from indexer import schema as t
 from indexer.store import Store
-from service.migrations import current, upgrade
 
 
 def _diff(url: str) -> list:

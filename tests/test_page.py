@@ -25,8 +25,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def server(demo_db) -> Iterator[str]:
     import uvicorn
 
-    from service.api import app_from_url
-    from service.demo import demo_settings
+    from curation_market.api.app import app_from_url
+    from curation_market.lab.demo import demo_settings
 
     app = app_from_url(demo_db["url"], demo_settings().market_config())
     sock = socket.socket()

@@ -21,12 +21,12 @@ from curation.market import MarketConfig, apply_block
 from curation.payload import PayloadLimits, parse_payload
 from curation.records import Block, Comment, CommitMsg, MarketOp, RevealMsg
 from curation.state import Account, Globals, State
+from curation_market.cli.main import app
+from curation_market.config import ConfigError, load_settings
+from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
 from rewards import mmc, numerai, proper, yuma
 from rewards.outcome import WEEK, Forecast, Outcome, by_epoch, stake_of
 from rewards.staked import STAKED_RULES, settle_staked
-from service.cli import app
-from service.config import ConfigError, load_settings
-from service.ops import commit_payload, custom_json_op, reveal_payload
 
 SALT = bytes(range(32))
 

@@ -28,7 +28,7 @@ from beembase.operations import Custom_json
 from beemgraphenebase.account import PrivateKey
 from beemstorage import InRamConfigurationStore
 
-from service.testnode import TestNode, appbase_op
+from curation_market.devnode.node import TestNode, appbase_op
 
 DATA = Path(__file__).parent / "data"
 BLOCKS = DATA / "hive5m_raw_blocks.jsonl.gz"
@@ -250,8 +250,9 @@ def test_head_advances_over_time() -> None:
 
 
 def test_command_line_node_serves_beem(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "service.testnode", "--blocks", str(BLOCKS),
-                             "--port", "0", "--interval", "0", "--start", "1000"],
+    proc = subprocess.Popen([sys.executable, "-m", "curation_market.devnode",
+                             "--blocks", str(BLOCKS), "--port", "0", "--interval", "0",
+                             "--start", "1000"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True)
     try:
@@ -267,7 +268,7 @@ def test_command_line_node_serves_beem(tmp_path: Path) -> None:
 
 
 def test_demo_chain_serves_the_demo_with_its_accounts(tmp_path: Path) -> None:
-    from service.testnode import demo_chain
+    from curation_market.devnode.node import demo_chain
 
     inputs = demo_chain(tmp_path)
     with TestNode.from_files(inputs["blocks"], globals_path=inputs["globals_path"],

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from service.options import ConfigOpt as Config
-from service.options import DbOpt as Db
-from service.options import NodesOpt as Nodes
+from curation_market.cli.options import ConfigOpt as Config
+from curation_market.cli.options import DbOpt as Db
+from curation_market.cli.options import NodesOpt as Nodes
 
 
 def register(app: typer.Typer) -> None:
@@ -32,8 +32,8 @@ def register(app: typer.Typer) -> None:
                  " 0: the first block the node serves)")] = None,
     ) -> None:
         """Follow a node: catch up, then index every block as it becomes irreversible."""
-        from service.cli import err, fail, open_store, settings_from
-        from service.daemon import Daemon
+        from curation_market.cli.main import err, fail, open_store, settings_from
+        from curation_market.daemon.jobs import Daemon
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         logging.getLogger("apscheduler").setLevel(logging.ERROR)
@@ -63,9 +63,9 @@ def register(app: typer.Typer) -> None:
         """Indexed block, last irreversible block, lag in blocks and seconds, ops/s."""
         import orjson
 
+        from curation_market.cli.main import check_format, fail, open_store, settings_from
+        from curation_market.daemon.jobs import status as read_status
         from indexer.chain import ChainError, NodeClient
-        from service.cli import check_format, fail, open_store, settings_from
-        from service.daemon import status as read_status
 
         check_format(fmt, "text", "json")
         settings = settings_from(config)

@@ -32,13 +32,13 @@ from sqlalchemy import Engine, func, select
 
 from curation.market import Applier
 from curation.records import Block, CommitMsg, MarketOp
+from curation_market.config import Settings
+from curation_market.daemon.metrics import Metrics
 from indexer import schema as t
 from indexer.accounts import account_from
 from indexer.chain import Batch, ChainError, Fetcher, NodeClient, NodeState, linked
 from indexer.ingest import Ingester, Stats
 from indexer.store import Store
-from service.config import Settings
-from service.metrics import Metrics
 
 log = logging.getLogger("curation.daemon")
 # "skipped: maximum number of running instances" is the normal case for a follow run longer

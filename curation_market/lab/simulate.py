@@ -22,10 +22,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from curation.state import Account, Globals
+from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
 from indexer.amounts import DOLLAR, amount_of
 from indexer.ops import chain_time
 from indexer.postdump import NEVER, Anchor, Events
-from service.ops import commit_payload, custom_json_op, reveal_payload
 
 MINUTE = 60
 

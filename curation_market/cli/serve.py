@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from service.options import ConfigOpt, DbOpt
+from curation_market.cli.options import ConfigOpt, DbOpt
 
 db_app = typer.Typer(help="Database schema: Alembic migrations.", no_args_is_help=True)
 
@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _url(db: str | None, config: Path | None) -> tuple[str, object]:
-    from service.cli import settings_from
+    from curation_market.cli.main import settings_from
 
     settings = settings_from(config)
     return db or settings.ingest.db, settings
@@ -38,8 +38,8 @@ def serve(
     """Serve the read-only HTTP API (/api/..., schema at /openapi.json) and the page at /."""
     import uvicorn
 
-    from service.api import app_from_url
-    from service.cli import safe_url
+    from curation_market.api.app import app_from_url
+    from curation_market.cli.main import safe_url
 
     url, settings = _url(db, config)
     _require_sqlite_file(url)
@@ -79,8 +79,8 @@ def upgrade(
     config: ConfigOpt = None,
 ) -> None:
     """Bring the database schema to the latest (or given) migration."""
-    from service.cli import safe_url
-    from service.migrations import upgrade as do_upgrade
+    from curation_market.cli.main import safe_url
+    from curation_market.migrations import upgrade as do_upgrade
 
     url, _ = _url(db, config)
     before, after = do_upgrade(url, revision)

@@ -10,16 +10,16 @@ import orjson
 from rich.console import Console
 from sqlalchemy import create_engine
 
+from curation_market.config import Market, Settings
+from curation_market.lab.simulate import agent_accounts, demo_population, simulate
+from curation_market.report.build import build_report
 from indexer.accounts import read_accounts, read_globals
 from indexer.blockfile import read_blocks, write_blocks
 from indexer.ingest import Ingester
 from indexer.postdump import STEEM_17M, Anchor, Events, import_posts
 from indexer.store import Store
-from service.config import Market, Settings
-from service.report import build_report
-from service.simulate import agent_accounts, demo_population, simulate
 
-DATA = resources.files("service") / "data"
+DATA = resources.files("curation_market") / "data"
 
 
 def bundled_posts() -> list[dict]:

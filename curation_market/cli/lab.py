@@ -1,4 +1,5 @@
-"""Subcommands of ``curation-market`` for this area, registered by :mod:`service.cli`."""
+"""Subcommands of ``curation-market`` for this area, registered by
+:mod:`curation_market.cli.main`."""
 
 from __future__ import annotations
 
@@ -27,9 +28,9 @@ def evaluate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from service.config import ConfigError
-    from service.evaluate import evaluate as run
-    from service.evaluate import load_eval_config, write_report
+    from curation_market.config import ConfigError
+    from curation_market.lab.evaluate import evaluate as run
+    from curation_market.lab.evaluate import load_eval_config, write_report
 
     err = Console(stderr=True)
     try:

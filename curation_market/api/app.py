@@ -50,16 +50,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
+from curation_market.report.build import explain
 from indexer import schema as t
 from indexer.ops import format_time
 from rewards.settle import reputation
 from rewards.underdog import AuthorEntry, author_average
-from service.report import explain
 
 MAX_LIMIT = 200
 NAME = r"^[a-z0-9][a-z0-9.-]{0,31}$"  # account names (lenient: historic names are odd)
 PERMLINK = r"^[a-z0-9-]{1,256}$"
-STATIC = resources.files("service") / "static"
+STATIC = resources.files("curation_market.api") / "static"
 
 
 class ApiError(Exception):

@@ -9,7 +9,7 @@ can serve micro-forks.
 
 Python API (for tests; the daemon engineer's tests use this)::
 
-    from service.testnode import TestNode
+    from curation_market.devnode.node import TestNode
 
     node = TestNode.from_files(["tests/data/hive5m_raw_blocks.jsonl.gz"],
                                ops=["tests/data/hive5m_ops.jsonl.gz"],
@@ -35,7 +35,8 @@ The same controls over HTTP (for a node in another process), as JSON-RPC methods
 ``testnode_api.add_account {"name": a, "posting_key": "STM..."}``. hived's own
 ``debug_node_api.debug_generate_blocks {"count": n}`` advances the head too.
 
-Command line: ``python -m service.testnode --blocks FILE [--ops FILE] --port N [--interval S]``
+Command line:
+``python -m curation_market.devnode --blocks FILE [--ops FILE] --port N [--interval S]``
 (``--port 0`` picks a free port; the first line printed is the URL). ``--demo`` serves the
 demo's chain instead (the real block-17M Steem posts with simulated curators, with their
 accounts and the 17M globals); ``--step K`` produces K blocks per interval (fast-forward).
@@ -136,7 +137,7 @@ HEADER_DEFAULTS = {
     "witness_signature": "00" * 65,
     "signing_key": "STM8GC13uCZbP44HzMLV6zPZGwVQ8Nt4Kji8PapsPiNq1BK153XTX",
 }
-DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+DATA = Path(__file__).resolve().parent.parent / "data"  # packaged with the wheel
 
 # ------------------------------------------------------------------ encodings
 
@@ -568,9 +569,9 @@ def load_accounts(path: str | Path) -> dict[str, dict]:
 
 def demo_chain(workdir: Path) -> dict[str, Any]:
     """The demo's chain (real block-17M posts + simulated curators) as test-node inputs."""
-    from service.demo import DATA as DEMO_DATA
-    from service.demo import build_demo_blocks, demo_population
-    from service.simulate import agent_accounts
+    from curation_market.lab.demo import DATA as DEMO_DATA
+    from curation_market.lab.demo import build_demo_blocks, demo_population
+    from curation_market.lab.simulate import agent_accounts
 
     blocks = workdir / "demo-blocks.jsonl.gz"
     build_demo_blocks(blocks)
@@ -1209,8 +1210,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m service.testnode", description=__doc__.split(
-        "\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m curation_market.devnode",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--blocks", action="append", default=[], help="block file (repeatable)")
     ap.add_argument("--demo", action="store_true",
                     help="serve the demo chain: real block-17M Steem posts with simulated "

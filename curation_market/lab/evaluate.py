@@ -1,7 +1,8 @@
 """Every rule set side by side on replayed real history with simulated curators (issue 4).
 
 One *stream* = the bundled block-17M posts with their real timed votes and payouts, plus the
-agents' commits, reveals and self-votes (:mod:`service.agents`), turned into engine records
+agents' commits, reveals and self-votes (:mod:`curation_market.lab.agents`), turned into engine
+records
 once. A *variant* replays a stream through the pure engine (``curation.market.Applier`` over
 an in-memory ``State``) with its own ``Rules``/``MarketConfig``; a *staked* rule set takes the
 settled markets of the default replay as :class:`rewards.outcome.Outcome` rows and applies
@@ -35,13 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from curation.market import Applier, MarketConfig
 from curation.records import Block
 from curation.state import Account, Globals, State
-from indexer.accounts import account_from, globals_from
-from indexer.ops import Adapter, chain_time
-from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
-from rewards.outcome import Award, Forecast, Outcome
-from rewards.rules import RULE_SETS, named
-from rewards.staked import STAKED_RULES
-from service.agents import (
+from curation_market.config import ConfigError, load_model
+from curation_market.lab.agents import (
     Ledger,
     Play,
     Population,
@@ -50,11 +46,16 @@ from service.agents import (
     self_votes,
     simulate_agents,
 )
-from service.config import ConfigError, load_model
-from service.demo import bundled_posts
-from service.simulate import Agent, agent_accounts
+from curation_market.lab.demo import bundled_posts
+from curation_market.lab.simulate import Agent, agent_accounts
+from indexer.accounts import account_from, globals_from
+from indexer.ops import Adapter, chain_time
+from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
+from rewards.outcome import Award, Forecast, Outcome
+from rewards.rules import RULE_SETS, named
+from rewards.staked import STAKED_RULES
 
-DATA = resources.files("service") / "data"
+DATA = resources.files("curation_market") / "data"
 HOUR = 3600
 DEFAULT_VARIANTS = (
     "seed", "seed-as-written", "commit-reveal",

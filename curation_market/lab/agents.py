@@ -60,11 +60,11 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
+from curation_market.lab.simulate import MINUTE, Agent, tx
 from indexer.amounts import DOLLAR, amount_of
 from indexer.ops import chain_time, format_time
 from indexer.postdump import NEVER, Anchor, Events, sbd
-from service.ops import commit_payload, custom_json_op, reveal_payload
-from service.simulate import MINUTE, Agent, tx
 
 HOUR = 3600
 PRIOR_PRICE = 1e-9  # milli-units per rshare when no payout is visible yet (about 2017-11)

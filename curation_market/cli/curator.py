@@ -1,8 +1,9 @@
 """``curation-market commit`` / ``reveal``: sign with a posting key and broadcast with beem.
 
 The key comes from ``$CURATION_POSTING_KEY`` or ``--key-file`` (never an option value); see
-:mod:`service.client` for the rules. Errors, config loading and the --stake/--bid checks are
-:mod:`service.cli`'s, imported inside the functions (that module imports this one).
+:mod:`curation_market.curator.client` for the rules. Errors, config loading and the
+--stake/--bid checks are
+:mod:`curation_market.cli.main`'s, imported inside the functions (that module imports this one).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import orjson
 import typer
 
 from curation.payload import format_milli, parse_milli
-from service import salts
-from service.client import ClientError, Curator, connect, read_key
-from service.options import NodesOpt as Node
+from curation_market.cli.options import NodesOpt as Node
+from curation_market.curator import salts
+from curation_market.curator.client import ClientError, Curator, connect, read_key
 
 Author = Annotated[str, typer.Option(help="post author")]
 Permlink = Annotated[str, typer.Option(help="post permlink")]
@@ -37,7 +38,7 @@ Bid = Annotated[str | None, typer.Option(
 
 def _curator(node: list[str] | None, account: str | None, key_file: Path | None,
              dry_run: bool, salt_file: Path, config: Path | None) -> Curator:
-    from service.cli import err, fail, settings_from
+    from curation_market.cli.main import err, fail, settings_from
 
     settings = settings_from(config)
     urls = node or settings.node.urls
@@ -61,7 +62,7 @@ def _curator(node: list[str] | None, account: str | None, key_file: Path | None,
 
 
 def _run(curator: Curator, action: str, *args: object) -> None:
-    from service.cli import fail
+    from curation_market.cli.main import fail
 
     try:
         sent = getattr(curator, action)(*args)
@@ -83,7 +84,7 @@ def register(app: typer.Typer) -> None:
                dry_run: DryRun = False, salt_file: SaltFile = salts.DEFAULT_PATH,
                config: Config = None, stake: Stake = None, bid: Bid = None) -> None:
         """Commit a hashed prediction (salt stored locally first), signed and broadcast."""
-        from service.cli import err, fail, stake_and_bid
+        from curation_market.cli.main import err, fail, stake_and_bid
 
         milli = parse_milli(prediction)
         if milli is None:
@@ -111,7 +112,7 @@ def register(app: typer.Typer) -> None:
                         "a different value is refused)")] = None) -> None:
         """Reveal the stored prediction (and the stake and bid the commit bound) for a post,
         after the commit window."""
-        from service.cli import stake_and_bid
+        from curation_market.cli.main import stake_and_bid
 
         stake_milli, bid_thousandths = stake_and_bid(stake, bid)  # before any node is asked
         curator = _curator(node, account, key_file, dry_run, salt_file, config)

@@ -19,24 +19,28 @@ from sqlalchemy import create_engine, select
 
 from curation.commitment import ZERO_CHAIN_ID, commitment, new_salt
 from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli, parse_milli
-from indexer import schema as t
-from indexer.accounts import read_accounts, read_globals
-from indexer.blockfile import TRUNCATED, BadLine, open_text, read_blocks, write_blocks
-from indexer.ingest import Ingester, Stats
-from indexer.postdump import Anchor, import_posts
-from indexer.store import Store
-from service import cli_api, cli_client, cli_eval, cli_node, salts
-from service.config import ConfigError, Settings, load_settings
-from service.ops import bid_milli, commit_payload, custom_json_op, reveal_payload
-from service.options import ConfigOpt, DbOpt
-from service.render import print_report
-from service.report import (
+from curation_market.cli import curator as cli_client
+from curation_market.cli import lab as cli_eval
+from curation_market.cli import node as cli_node
+from curation_market.cli import serve as cli_api
+from curation_market.cli.options import ConfigOpt, DbOpt
+from curation_market.config import ConfigError, Settings, load_settings
+from curation_market.curator import salts
+from curation_market.curator.ops import bid_milli, commit_payload, custom_json_op, reveal_payload
+from curation_market.report.build import (
     build_report,
     build_staked_report,
     parse_post_ref,
     print_staked,
     to_json,
 )
+from curation_market.report.render import print_report
+from indexer import schema as t
+from indexer.accounts import read_accounts, read_globals
+from indexer.blockfile import TRUNCATED, BadLine, open_text, read_blocks, write_blocks
+from indexer.ingest import Ingester, Stats
+from indexer.postdump import Anchor, import_posts
+from indexer.store import Store
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False,
                   pretty_exceptions_enable=False)
@@ -362,7 +366,7 @@ def demo(
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Replay the bundled real block-17M posts with simulated curators, then report."""
-    from service.demo import run_demo
+    from curation_market.lab.demo import run_demo
 
     check_format(fmt, "table", "json")
     doc = run_demo(db, out, seed, err)
@@ -376,7 +380,7 @@ def demo(
 
 
 def data_path(name: str) -> Path:
-    return Path(str(resources.files("service") / "data" / name))
+    return Path(str(resources.files("curation_market") / "data" / name))
 
 
 for _area in (cli_node, cli_client, cli_eval, cli_api):

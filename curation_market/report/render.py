@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curation.payload import format_milli
-from service.report import explain
+from curation_market.report.build import explain
 
 
 def print_report(doc: dict, console: Console, detail: bool) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 
 from curation.commitment import new_salt
 from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli
-from service import salts
-from service.ops import commit_payload, custom_json_op, reveal_payload
+from curation_market.curator import salts
+from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
 
 KEY_ENV = "CURATION_POSTING_KEY"
 
