@@ -30,8 +30,27 @@ BACKENDS = [
 ]
 
 
+# Test tiers, by module: ``pytest -m unit`` runs the pure core in seconds, ``-m "not slow"``
+# skips what starts processes, servers and browsers. Plain ``pytest`` runs all of them. A
+# module not named here counts as integration (a database or files, no long-lived processes).
+UNIT = {"test_market", "test_spec_numbers", "test_properties", "test_seed_rules",
+        "test_vesting", "test_staked"}
+SLOW = {"test_daemon", "test_page", "test_evaluate", "test_api_fuzz", "test_conformance",
+        "test_client", "test_testnode"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "postgresql: runs against CURATION_TEST_PG_URL")
+    config.addinivalue_line("markers", "unit: the pure core, no database, files or network")
+    config.addinivalue_line("markers", "integration: a database, files or an in-process app")
+    config.addinivalue_line("markers", "slow: real processes, servers, nodes or a browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        tier = "unit" if module in UNIT else "slow" if module in SLOW else "integration"
+        item.add_marker(getattr(pytest.mark, tier))
 
 
 @pytest.fixture(scope="session")
