@@ -20,7 +20,6 @@ from Crypto.Hash import SHA256
 
 DOMAIN = b"curation-market/v1"
 SALT_BYTES = 32
-ZERO_CHAIN_ID = "0" * 64
 
 
 def _frame(field: bytes) -> bytes:

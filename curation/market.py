@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from curation.commitment import ZERO_CHAIN_ID, commitment
+from curation.chains import STEEM_CHAIN_ID, curation_fraction
+from curation.commitment import commitment
 from curation.payload import PayloadLimits
 from curation.records import (
     BadMsg,
@@ -36,7 +37,8 @@ from rewards.underdog import AuthorEntry, author_average, fraction, relative_pay
 @dataclass(frozen=True, slots=True)
 class MarketConfig:
     market_id: str = "curation_market"
-    chain_id: str = ZERO_CHAIN_ID
+    chain_id: str = STEEM_CHAIN_ID
+    chain: str = "steem"
     window: int = 30 * 60  # seconds after `created` in which commits count
     reveal_period: int = 6 * 3600  # seconds after the window in which reveals count
     include_replies: bool = False
@@ -338,7 +340,8 @@ def _settle_post(state: State, block: Block, cfg: MarketConfig, post: Post,
     entries = [Entry(c.prediction, state.curator(c.predictor).n, state.curator(c.predictor).hits,
                      c.sp, c.abs_at_commit, (post.id, c.predictor) in state.votes)
                for c in commits]
-    result = settle(entries, final, post.abs_rshares, rules, f)
+    # the pool's share follows the era of the block that pays (chain time), unless configured
+    result = settle(entries, final, post.abs_rshares, rules, f, curation_fraction(block.time))
     counted = final >= rules.reputation_min_payout
     deltas = []
     for c, fac in zip(commits, result.factors, strict=True):

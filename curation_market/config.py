@@ -11,13 +11,11 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from curation.commitment import ZERO_CHAIN_ID
+from curation.chains import CHAIN_IDS, ChainProfile
 from curation.market import MarketConfig
 from curation.payload import PayloadLimits, parse_milli
 from rewards.rules import RULE_SETS, named
 from rewards.staked import STAKED_RULES
-
-HIVE_CHAIN_ID = "beeab0de" + "0" * 56
 
 
 class ConfigError(ValueError):
@@ -42,8 +40,30 @@ def _decimal_text(value: str, what: str) -> str:
 
 
 class Chain(_Section):
+    """Which chain. Unset keys follow the node (``run``, ``commit``, ``reveal``); a replay has
+    no node, so there the id is the named chain's own."""
+
     name: Literal["steem", "hive"] = "steem"
-    chain_id: str = Field(default=ZERO_CHAIN_ID, pattern=r"^[0-9a-f]{64}$")
+    chain_id: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+    @property
+    def id(self) -> str:
+        """The configured id, else the named chain's (what a replay hashes with)."""
+        return self.chain_id or CHAIN_IDS[self.name]
+
+    def against(self, node: ChainProfile, where: str) -> ChainProfile:
+        """The node's profile when the config agrees with it; a configured key that says
+        otherwise is an error naming the key (spec §2: never a silent mismatch)."""
+        if "name" in self.model_fields_set and self.name != node.name:
+            raise ConfigError(
+                f"config chain.name is {self.name!r} but the node {where} is {node.name} "
+                f"(chain id {node.chain_id}); set chain.name = {node.name!r} or leave it out")
+        if self.chain_id is not None and self.chain_id != node.chain_id:
+            raise ConfigError(
+                f"config chain.chain_id {self.chain_id} differs from the chain id of the node "
+                f"{where}, {node.chain_id} ({node.name}): commitments hashed with one never "
+                "verify with the other; fix chain.chain_id or leave it out to use the node's")
+        return node
 
 
 class Market(_Section):
@@ -72,7 +92,8 @@ class RulesSection(_Section):
     closeness: Literal["prose", "as_written", "inverse", "off"] | None = None
     information_added: bool | None = None
     underdog: Literal["off", "curve", "beat-average"] = "off"
-    curation_fraction: str = "0.25"
+    # None: the chain's share in the era of the settled block (0.25 before HF21, then 0.5)
+    curation_fraction: str | None = None
     reputation_min_payout: str = "1.000"
     underdog_c: str = "0.2"
     underdog_floor: float = Field(default=1.0, ge=0)
@@ -99,7 +120,9 @@ class RulesSection(_Section):
 
     @field_validator("curation_fraction", "underdog_c")
     @classmethod
-    def _ratio(cls, v: str) -> str:
+    def _ratio(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         _decimal_text(v, "a ratio")
         if not 0 <= Decimal(v) <= 1:
             raise ValueError("expected a ratio between 0 and 1, as a decimal string")
@@ -148,7 +171,8 @@ class Settings(_Section):
         r = self.rules
         overrides: dict[str, object] = {
             "underdog": r.underdog,
-            "curation_fraction": Fraction(r.curation_fraction),
+            "curation_fraction": None if r.curation_fraction is None
+            else Fraction(r.curation_fraction),
             "reputation_min_payout": parse_milli(r.reputation_min_payout),
             "underdog_c": Fraction(r.underdog_c),
             "underdog_floor": r.underdog_floor,
@@ -165,9 +189,11 @@ class Settings(_Section):
         m = self.market
         limits = PayloadLimits(m.max_payload_bytes, m.max_ops_per_payload,
                                parse_milli(m.max_prediction) or 0)
-        return MarketConfig(m.custom_json_id, self.chain.chain_id, m.window_seconds,
-                            m.reveal_period_seconds, m.include_replies, m.max_open_commits,
-                            limits, rules)
+        return MarketConfig(market_id=m.custom_json_id, chain_id=self.chain.id,
+                            chain=self.chain.name, window=m.window_seconds,
+                            reveal_period=m.reveal_period_seconds,
+                            include_replies=m.include_replies,
+                            max_open_commits=m.max_open_commits, limits=limits, rules=rules)
 
 
     def staked_rules(self) -> tuple[str, object] | None:

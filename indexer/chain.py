@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from curation.chains import PROFILES, ChainProfile
 from indexer.ops import chain_time
 
 
@@ -117,6 +118,10 @@ class NodeClient:
                              fund, shares)
         return self.call(get)
 
+    def profile(self) -> ChainProfile:
+        """The chain this node follows: :func:`node_profile` over the failover list."""
+        return self.call(node_profile)
+
     def blocks(self, start: int, stop: int, include_reversible: bool = False) -> list[dict]:
         """Blocks ``start..stop`` with their virtual ops, in one batched request.
 
@@ -164,6 +169,57 @@ class NodeClient:
             return []
         return self.call(lambda rpc: rpc.find_accounts({"accounts": list(names)},
                                                        api="database")["accounts"])
+
+
+HEX64 = frozenset("0123456789abcdef")
+
+
+def node_profile(rpc: Any) -> ChainProfile:
+    """Ask a node (a beem rpc) for ``get_config`` and ``get_version``, both in database_api on
+    steemd 0.23 and hived; see :func:`profile_from`."""
+    return profile_from(rpc.get_config(api="database"), rpc.get_version(api="database"))
+
+
+def profile_from(config: Any, version: Any) -> ChainProfile:
+    """A :class:`ChainProfile` from a node's ``get_config`` and ``get_version`` answers.
+
+    The chain is Hive when ``get_config`` has ``HIVE_CHAIN_ID`` (hived also keeps the old
+    ``STEEM_CHAIN_ID`` of 64 zeros there: it is not Hive's id), else Steem. The id is the one
+    ``get_version`` reports — the database's own, the one the node checks signatures with —
+    or else get_config's ``<CHAIN>_CHAIN_ID``. Symbols are read from the ``*_SYMBOL`` keys
+    (NAI @@000000021 the core token, @@000000013 the dollar token; testnets name theirs in
+    the value), the hardfork version from ``<CHAIN>_BLOCKCHAIN_HARDFORK_VERSION``. Which vops
+    the node emits is the chain's (curation/chains.py).
+    """
+    if not isinstance(config, dict):
+        raise ChainError(f"get_config answered {type(config).__name__}, not an object")
+    name = "hive" if "HIVE_CHAIN_ID" in config else "steem" if "STEEM_CHAIN_ID" in config \
+        else None
+    if name is None:
+        raise ChainError("get_config has neither HIVE_CHAIN_ID nor STEEM_CHAIN_ID: not a "
+                         "Steem or Hive node")
+    prefix = name.upper()
+    chain_id = version.get("chain_id") if isinstance(version, dict) else None
+    if not _is_chain_id(chain_id):
+        chain_id = config[f"{prefix}_CHAIN_ID"]
+    if not _is_chain_id(chain_id):
+        raise ChainError(f"the node's chain id {chain_id!r} is not 64 lowercase hex")
+    known = PROFILES[name]
+    symbols = {"@@000000021": known.core, "@@000000013": known.dollar}
+    for key, value in config.items():
+        if not key.endswith("_SYMBOL"):
+            continue
+        if isinstance(value, dict) and value.get("nai") in symbols:
+            symbols[value["nai"]] = key.removesuffix("_SYMBOL")
+        elif isinstance(value, str) and key in (f"{prefix}_SYMBOL", f"{known.dollar}_SYMBOL"):
+            symbols["@@000000021" if key == f"{prefix}_SYMBOL" else "@@000000013"] = value
+    hardfork = config.get(f"{prefix}_BLOCKCHAIN_HARDFORK_VERSION") or known.hardfork_version
+    return ChainProfile(name, chain_id, symbols["@@000000021"], symbols["@@000000013"],
+                        str(hardfork), known.effective_votes, known.vesting_completed)
+
+
+def _is_chain_id(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= HEX64
 
 
 def checked_batch(replies: Any, start: int, stop: int, include_reversible: bool) -> list[dict]:

@@ -74,6 +74,7 @@ class Ingester:
         self._last_seen = 0
         self._bad_since = 0
         self._leading: list[Rejection] = []  # bad lines before this run's first block
+        self._claimed = False
 
     @property
     def checkpoint(self) -> int:
@@ -156,6 +157,11 @@ class Ingester:
 
     def _commit(self, batch: list[Block], stats: Stats) -> None:
         state = self.state
+        if not self._claimed:
+            # the database keeps the chain id its reveals were judged with: bound at the first
+            # write, refused when it was built on another chain (never a silent mix)
+            self.store.claim_chain(self.cfg.chain_id)
+            self._claimed = True
         if self.before_batch and batch:
             self.before_batch(batch)
         self.store.prefetch(state, batch)

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from curation.chains import STEEM_CHAIN_ID
 from curation.records import (
     Block,
     Comment,
@@ -172,7 +173,11 @@ class Needs:
 
 
 class Store:
-    def __init__(self, engine: Engine, chain_id: str = "0" * 64, rules_label: str = "seed"):
+    def __init__(self, engine: Engine, chain_id: str | None = STEEM_CHAIN_ID,
+                 rules_label: str = "seed"):
+        """A database built on another chain than ``chain_id`` is refused (None: any). The
+        id is written by the first block write (:meth:`claim_chain`), so a run refused before
+        it wrote anything leaves a fresh database fresh."""
         self.engine = engine
         self._prepared: dict[tuple, tuple[str, Callable[[dict], tuple] | None]] = {}
         configure_sqlite(engine)
@@ -180,19 +185,43 @@ class Store:
         self._ensure_meta(chain_id, rules_label)
 
     # --- meta / checkpoint ----------------------------------------------------------
-    def _ensure_meta(self, chain_id: str, rules_label: str) -> None:
+    def _ensure_meta(self, chain_id: str | None, rules_label: str) -> None:
         with self.engine.begin() as conn:
             row = conn.execute(select(t.meta).where(t.meta.c.id == 1)).mappings().first()
             if row is None:
                 conn.execute(insert(t.meta).values(
                     id=1, last_block=0, last_block_id="", last_time=0, next_post_id=1,
-                    total_vesting_fund=0, total_vesting_shares=0, chain_id=chain_id,
+                    total_vesting_fund=0, total_vesting_shares=0, chain_id="",
                     rules=rules_label))
-            elif row["rules"] != rules_label or row["chain_id"] != chain_id:
+            elif row["rules"] != rules_label:
                 raise ValueError(
-                    f"database was built with rules {row['rules']!r} on chain "
-                    f"{row['chain_id'][:8]}…; this run asks for {rules_label!r} on "
-                    f"{chain_id[:8]}… — use a fresh --db to compare rule sets")
+                    f"database was built with rules {row['rules']!r}; this run asks for "
+                    f"{rules_label!r} — use a fresh --db to compare rule sets")
+            if chain_id is not None:
+                self._check_chain(row["chain_id"] if row else "", chain_id)
+
+    @staticmethod
+    def _check_chain(stored: str, chain_id: str) -> None:
+        if stored and stored != chain_id:
+            raise ValueError(
+                f"database was built on chain id {stored}; this run uses {chain_id} — one "
+                "database holds one chain: use a fresh --db (or fix chain.chain_id)")
+
+    @property
+    def chain_id(self) -> str:
+        """The chain id the database was built with ("" until the first block is written)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.meta.c.chain_id).where(t.meta.c.id == 1)).scalar_one()
+
+    def claim_chain(self, chain_id: str) -> None:
+        """Bind the database to ``chain_id``, or refuse: one database holds one chain's
+        commitments, and a reveal judged under another id would read as ``hash_mismatch``."""
+        with self.engine.begin() as conn:
+            stored = conn.execute(select(t.meta.c.chain_id).where(t.meta.c.id == 1)) \
+                .scalar_one()
+            self._check_chain(stored, chain_id)
+            if not stored:
+                conn.execute(update(t.meta).where(t.meta.c.id == 1).values(chain_id=chain_id))
 
     def new_state(self) -> State:
         with self.engine.connect() as conn:

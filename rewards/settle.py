@@ -53,10 +53,22 @@ class Settlement:
     factors: tuple[Factors, ...]
 
 
-def pool_for(final_payout: int, rules: Rules, underdog_f: Fraction | None) -> tuple[int, int]:
-    """(pool, underdog_returned). With the underdog adjustment the fraction is f, not 0.25."""
+def pool_fraction(rules: Rules, chain_fraction: Fraction | None) -> Fraction:
+    """The configured fraction when the rules set one, else the chain's for the settled block
+    (the caller's: settlement here has no clock, so it cannot tell the era itself)."""
+    if rules.curation_fraction is not None:
+        return rules.curation_fraction
+    if chain_fraction is None:
+        raise ValueError("the rules leave curation_fraction to the chain and no chain "
+                         "fraction was given")
+    return chain_fraction
+
+
+def pool_for(final_payout: int, rules: Rules, underdog_f: Fraction | None,
+             chain_fraction: Fraction | None = None) -> tuple[int, int]:
+    """(pool, underdog_returned). With the underdog adjustment the fraction is f instead."""
     if rules.underdog == "off" or underdog_f is None:
-        return floor(final_payout * rules.curation_fraction), 0
+        return floor(final_payout * pool_fraction(rules, chain_fraction)), 0
     pool = floor(final_payout * underdog_f)
     return pool, floor(final_payout * Fraction(1, 2)) - pool
 
@@ -127,8 +139,9 @@ def settle(
     abs_final: int,
     rules: Rules,
     underdog_f: Fraction | None = None,
+    chain_fraction: Fraction | None = None,
 ) -> Settlement:
-    pool, underdog_returned = pool_for(final_payout, rules, underdog_f)
+    pool, underdog_returned = pool_for(final_payout, rules, underdog_f, chain_fraction)
     revealed = [e.prediction for e in entries]
     mask = np.array([p is not None for p in revealed], dtype=bool)
     p = np.array([x if x is not None else 0 for x in revealed], dtype=np.int64)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import orjson
@@ -67,7 +68,9 @@ def market_dump(url: str) -> dict:
 def replay(node: TestNode, last: int, url: str, cfg_path: Path) -> None:
     """The reference: the node's blocks 1..last with their virtual ops, through replay."""
     settings = load_settings(cfg_path)
-    cfg = settings.market_config()
+    # the daemon hashes with its node's chain id (chain.chain_id unset): so does the reference
+    cfg = replace(settings.market_config(), chain_id=node.state.chain_id,
+                  chain=node.state.flavour.name.lower())
     store = Store(create_engine(url), settings.chain.chain_id, cfg.rules.label)
     store.set_globals(*globals_from(node.state.globals_))
     blocks = []

@@ -69,7 +69,8 @@ def test_settle_conserves_the_pool(es: list[Entry], final: int, abs_final: int,
     es = [Entry(e.prediction, e.prior_n, min(e.prior_hits, e.prior_n), e.sp, e.abs_at_commit,
                 e.voted) for e in es]
     rules = named("seed", closeness=closeness, information_added=ia, underdog=underdog)
-    result = settle(es, final, abs_final, rules, f if underdog != "off" else None)
+    result = settle(es, final, abs_final, rules, f if underdog != "off" else None,
+                    Fraction(1, 2))
     paid = sum(fac.reward for fac in result.factors)
     assert paid + result.returned == result.pool
     assert 0 <= result.pool <= final

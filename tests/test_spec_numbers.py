@@ -13,6 +13,9 @@ from rewards.settle import Entry, closeness, earlier_closest, pool_for, reputati
 from rewards.split import split
 from rewards.underdog import curve
 
+# the share of F paid to curators on Steem before HF21, the era the spec's numbers are from
+QUARTER = Fraction(1, 4)
+
 
 def test_commitment_test_vector() -> None:
     got = commitment("0" * 64, "heimindanger", "dtube-0-3", "alice", 95000, bytes(range(32)))
@@ -89,12 +92,12 @@ def test_underdog_curve_at_one_is_exact_so_the_pool_is_not_a_milli_short() -> No
 
 def test_band_is_an_integer_test() -> None:
     entries = [Entry(p, 0, 0, 1000, 0) for p in (8999, 9000, 10000, 10001)]
-    result = settle(entries, 10000, 0, Rules(closeness="off"))
+    result = settle(entries, 10000, 0, Rules(closeness="off"), chain_fraction=QUARTER)
     assert [f.qualified for f in result.factors] == [False, True, True, False]
 
 
 def test_pool_is_a_quarter_floored() -> None:
-    assert pool_for(10003, Rules(), None) == (2500, 0)
+    assert pool_for(10003, Rules(), None, QUARTER) == (2500, 0)
     assert pool_for(10003, Rules(curation_fraction=Fraction(1, 2)), None) == (5001, 0)
 
 
@@ -113,7 +116,7 @@ def test_settle_full_market_by_hand() -> None:
         Entry(99000, 1, 0, 1000, 0),  # EP 95000, d = 4/95, RP (1/2)^3
         Entry(80000, 0, 0, 5000, 0),  # outside the band
     ]
-    result = settle(entries, 100000, 0, named("seed"))
+    result = settle(entries, 100000, 0, named("seed"), chain_fraction=QUARTER)
     w1 = 2000.0
     w3 = 0.125 * 1000 * (4000 / 95000) ** 2
     assert result.pool == 25000
@@ -125,7 +128,7 @@ def test_settle_full_market_by_hand() -> None:
 
 def test_information_added_commit_reveal_rule_set() -> None:
     entries = [Entry(95000, 0, 0, 1000, 0), Entry(96000, 0, 0, 1000, 750)]
-    result = settle(entries, 100000, 1000, named("commit-reveal"))
+    result = settle(entries, 100000, 1000, named("commit-reveal"), chain_fraction=QUARTER)
     assert [f.ia for f in result.factors] == [1.0, 0.25]
     assert [f.cp for f in result.factors] == [1.0, 1.0]
     assert [f.reward for f in result.factors] == [20000, 5000]

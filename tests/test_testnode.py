@@ -28,6 +28,7 @@ from beembase.operations import Custom_json
 from beemgraphenebase.account import PrivateKey
 from beemstorage import InRamConfigurationStore
 
+from curation.chains import HIVE_CHAIN_ID
 from curation_market.devnode.node import TestNode, appbase_op
 
 DATA = Path(__file__).parent / "data"
@@ -56,7 +57,7 @@ def node():
 def test_config_and_global_properties(node: TestNode) -> None:
     hv = hive(node.url)
     assert hv.rpc.get_use_appbase()
-    assert hv.chain_params["chain_id"] == "0" * 64
+    assert hv.chain_params["chain_id"] == HIVE_CHAIN_ID  # hived's own, not Steem's zeros
     assert hv.is_hive and hv.get_blockchain_version() == "1.27.5"
     props = hv.get_dynamic_global_properties(False)
     assert props["head_block_number"] == 5_000_000

@@ -50,7 +50,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
-from curation_market.report.build import explain
+from curation_market.report.build import explain, settled_fraction
 from indexer import schema as t
 from indexer.ops import format_time
 from rewards.settle import reputation
@@ -300,7 +300,8 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
         cc = counts_subquery()
         return (select(p, cc.c.n_commits, cc.c.n_revealed, s.c.pool, s.c.returned,
                        s.c.n_qualified, s.c.rules.label("srules"), s.c.underdog_returned,
-                       s.c.x, s.c.f, s.c.author_average, s.c.r.label("s_r"))
+                       s.c.x, s.c.f, s.c.author_average, s.c.r.label("s_r"),
+                       s.c.time.label("s_time"))
                 .select_from(p.outerjoin(cc, cc.c.post_id == p.c.id)
                              .outerjoin(s, s.c.post_id == p.c.id))
                 .where(p.c.is_market))
@@ -377,7 +378,9 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
         final = row["payout"]
         if row["pool"] is not None:
             out["settlement"] = {
-                "final_payout": final, "pool": row["pool"], "returned": row["returned"],
+                "final_payout": final, "pool": row["pool"],
+                "curation_fraction": settled_fraction(row["srules"], row["s_time"], row["f"]),
+                "returned": row["returned"],
                 "underdog_returned": row["underdog_returned"], "rules": row["srules"],
                 "r": row["s_r"], "x": row["x"], "f": row["f"],
                 "author_average": row["author_average"],

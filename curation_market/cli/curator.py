@@ -38,7 +38,7 @@ Bid = Annotated[str | None, typer.Option(
 
 def _curator(node: list[str] | None, account: str | None, key_file: Path | None,
              dry_run: bool, salt_file: Path, config: Path | None) -> Curator:
-    from curation_market.cli.main import err, fail, settings_from
+    from curation_market.cli.main import fail, settings_from
 
     settings = settings_from(config)
     urls = node or settings.node.urls
@@ -49,15 +49,11 @@ def _curator(node: list[str] | None, account: str | None, key_file: Path | None,
         wif = read_key(key_file)
         chain = connect(urls, wif, dry_run=dry_run)
         curator = Curator(chain, wif, account, settings.market.custom_json_id, salt_file,
-                          dry_run)
+                          dry_run, settings.chain)
     except ClientError as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - an unreachable or unknown node, said plainly
         raise fail(f"cannot use node {', '.join(urls)}: {exc}") from None
-    if settings.chain.chain_id != curator.chain_id:
-        err.print(f"[yellow]warning:[/yellow] the node's chain id {curator.chain_id[:8]}… "
-                  f"differs from config chain.chain_id {settings.chain.chain_id[:8]}…; the "
-                  "commitment uses the node's", soft_wrap=True)
     return curator
 
 

@@ -17,7 +17,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import create_engine, select
 
-from curation.commitment import ZERO_CHAIN_ID, commitment, new_salt
+from curation.chains import STEEM_CHAIN_ID
+from curation.commitment import commitment, new_salt
 from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli, parse_milli
 from curation_market.cli import curator as cli_client
 from curation_market.cli import lab as cli_eval
@@ -88,11 +89,16 @@ def safe_url(url: str) -> str:
         return url
 
 
-def open_store(settings: Settings, db: str | None) -> Store:
+def open_store(settings: Settings, db: str | None, writes_chain: bool = False) -> Store:
+    """``writes_chain``: the caller writes blocks with the configured (or named) chain's id
+    (replay), so the database must be of that chain. Otherwise only a configured
+    ``chain.chain_id`` is checked: readers and the daemon take the database's (the daemon
+    then checks it against its node)."""
     url = db or settings.ingest.db
     cfg = settings.market_config()
+    chain_id = settings.chain.id if writes_chain else settings.chain.chain_id
     try:
-        return Store(create_engine(url), settings.chain.chain_id, cfg.rules.label)
+        return Store(create_engine(url), chain_id, cfg.rules.label)
     except ValueError as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable server, said plainly
@@ -145,7 +151,7 @@ def replay(
 ) -> None:
     """Replay block files through the market into the database (resumable, idempotent)."""
     settings = settings_from(config)
-    store = open_store(settings, db)
+    store = open_store(settings, db, writes_chain=True)
     load_snapshots(store, accounts or [], globals_file)
     ingester = Ingester(store, settings.market_config(), settings.ingest.batch_blocks)
     start = ingester.checkpoint
@@ -280,7 +286,7 @@ Author = Annotated[str, typer.Option(help="post author")]
 Permlink = Annotated[str, typer.Option(help="post permlink")]
 Predictor = Annotated[str, typer.Option(help="your account (the signer)")]
 ChainId = Annotated[str | None, typer.Option(
-    help="64-hex chain id (default from config)")]
+    help="64-hex chain id (default: Steem's, 64 zeros; Hive's is beeab0de + 56 zeros)")]
 SaltFile = Annotated[Path, typer.Option(help="where salts wait for the reveal")]
 StakeOpt = Annotated[str | None, typer.Option(
     help="stake for the staked rule sets, e.g. 10.000 (bound by the commitment)")]
@@ -313,7 +319,7 @@ def commitment_cmd(author: Author, permlink: Permlink, predictor: Predictor,
     milli = _milli(prediction, "--prediction")
     stake_milli, bid_thousandths = stake_and_bid(stake, bid)
     salt_bytes = _salt(salt)
-    cid = chain_id or ZERO_CHAIN_ID
+    cid = chain_id or STEEM_CHAIN_ID
     typer.echo(commitment(cid, author, permlink, predictor, milli, salt_bytes, stake_milli,
                           bid_thousandths))
     if salt is None:
@@ -331,7 +337,7 @@ def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
     milli = _milli(prediction, "--prediction")
     stake_milli, bid_thousandths = stake_and_bid(stake, bid)
     salt = new_salt()
-    cid = settings.chain.chain_id
+    cid = settings.chain.id
     salts.remember(salt_file, cid, author, permlink, predictor, milli, salt, stake_milli,
                    bid_thousandths)
     payload = commit_payload(cid, author, permlink, predictor, milli, salt, stake_milli,
@@ -347,7 +353,7 @@ def prepare_reveal(author: Author, permlink: Permlink, predictor: Predictor,
     """Print the reveal op for a stored commit."""
     settings = settings_from(config)
     _check_post(author, permlink, predictor)
-    stored = salts.recall(salt_file, settings.chain.chain_id, author, permlink, predictor)
+    stored = salts.recall(salt_file, settings.chain.id, author, permlink, predictor)
     if stored is None:
         raise fail(f"no stored salt for {predictor} on @{author}/{permlink} in {salt_file}")
     milli, salt, stake, bid = stored

@@ -5,8 +5,10 @@ curator's tool must keep:
 
 - the posting key never comes from the command line (it would sit in shell history and in
   ``ps``): it is read from ``$CURATION_POSTING_KEY`` or from a key file;
-- the chain id hashed into a commitment is the one the node reports (``get_config``), so a
-  commitment made for one chain can never be revealed on another;
+- the chain id hashed into a commitment is the one the node it broadcasts to reports
+  (``get_version``/``get_config``), so a commitment made for one chain can never be revealed
+  on another; a configured ``chain.chain_id`` (or ``chain.name``) that contradicts the node
+  is refused, never silently replaced;
 - the salt is written to the local salt file *before* the commit is broadcast: a crash after
   broadcasting must not lose the only secret that opens the commitment;
 - a stake and bid (staked rule sets) are bound into the commitment and stored with the salt;
@@ -25,6 +27,7 @@ from typing import Any
 
 from curation.commitment import new_salt
 from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli
+from curation_market.config import Chain, ConfigError
 from curation_market.curator import salts
 from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
 
@@ -103,13 +106,22 @@ class Curator:
 
     def __init__(self, chain: Any, wif: str, account: str | None = None,
                  market_id: str = "curation_market", salt_file: Path = salts.DEFAULT_PATH,
-                 dry_run: bool = False):
+                 dry_run: bool = False, configured: Chain | None = None):
+        from indexer.chain import node_profile
+
         self.chain, self.wif = chain, wif
+        try:
+            profile = node_profile(chain.rpc)
+            if configured is not None:
+                profile = configured.against(profile, str(chain.rpc.url))
+        except ConfigError as exc:
+            raise ClientError(str(exc)) from None
+        self.profile = profile
+        self.chain_id = profile.chain_id
         self.market_id, self.salt_file, self.dry_run = market_id, salt_file, dry_run
         self.account = account or account_of_key(chain, wif)
         if not ACCOUNT_RE.fullmatch(self.account):
             raise ClientError(f"--account {self.account!r} is not a valid account name")
-        self.chain_id = str(chain.chain_params["chain_id"])
 
     def commit(self, author: str, permlink: str, prediction: int, stake: int | None = None,
                bid: int | None = None) -> Sent:

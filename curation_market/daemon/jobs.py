@@ -25,11 +25,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import orjson
 from sqlalchemy import Engine, func, select
 
+from curation.chains import ChainProfile
 from curation.market import Applier
 from curation.records import Block, CommitMsg, MarketOp
 from curation_market.config import Settings
@@ -78,9 +79,11 @@ class Daemon:
         n = settings.node
         self.settings = settings
         self.cfg = settings.market_config()
+        # the chain id is the node's unless configured: checked and bound in run()
         self.store = Store(engine, settings.chain.chain_id, self.cfg.rules.label)
         self.ingester = Ingester(self.store, self.cfg, settings.ingest.batch_blocks,
                                  before_batch=self._snapshot_committers)
+        self.profile: ChainProfile | None = None
         self.client = NodeClient(urls, n.timeout_seconds, n.retries, n.backoff_seconds)
         self.head_mode = n.head_mode if head_mode is None else head_mode
         self.metrics = Metrics()
@@ -107,6 +110,12 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         n = self.settings.node
+        try:
+            self.adopt_chain()
+        except ValueError as exc:  # the config contradicts the node, or the db another chain
+            self.error = exc
+            log.error("stopped: %s", exc)
+            return 1
         if self.serve_metrics:
             self.metrics_port = self.metrics.serve(self.metrics_port)
             log.info("metrics on http://127.0.0.1:%d/metrics", self.metrics_port)
@@ -142,6 +151,21 @@ class Daemon:
             log.error("stopped: %s", self.error)
             return 1
         return 0
+
+    def adopt_chain(self) -> ChainProfile:
+        """Ask the node which chain it follows; a configured chain.name or chain.chain_id that
+        contradicts it, or a database built on another chain, is refused (ConfigError /
+        ValueError) before anything is fetched. The market then hashes with the node's id."""
+        profile = self.settings.chain.against(self.client.profile(), self.client.url)
+        self.store.claim_chain(profile.chain_id)
+        if (self.cfg.chain_id, self.cfg.chain) != (profile.chain_id, profile.name):
+            self.cfg = replace(self.cfg, chain_id=profile.chain_id, chain=profile.name)
+            self.ingester = Ingester(self.store, self.cfg, self.settings.ingest.batch_blocks,
+                                     before_batch=self._snapshot_committers)
+        log.info("node %s follows %s (chain id %s, hardfork %s)", self.client.url,
+                 profile.name, profile.chain_id, profile.hardfork_version)
+        self.profile = profile
+        return profile
 
     def start_block(self) -> int:
         """Where to fetch from: after the checkpoint; on a fresh database ``from_block``, or

@@ -121,6 +121,7 @@ from typing import Any
 
 import orjson
 
+from curation.chains import CHAIN_IDS, STEEM_CHAIN_ID
 from indexer.amounts import NAIS, SYMBOLS
 from indexer.blockfile import BadLine, read_blocks
 from indexer.ops import block_number, chain_time, format_time
@@ -128,7 +129,7 @@ from indexer.postdump import block_id
 
 VOP_TRX = 4294967295
 ZERO_ID = "0" * 40
-ZERO_CHAIN_ID = "0" * 64
+ZERO_CHAIN_ID = STEEM_CHAIN_ID
 CHAIN_BLOCK_SECONDS = 3
 MAX_EXPIRATION = 3600
 CUSTOM_JSON_MAX = 8192
@@ -651,7 +652,7 @@ class TestNode:
                    head: int | None = None, lag: int = 20, interval: float | None = None,
                    globals_path: str | Path | None = None,
                    accounts: str | Path | dict[str, dict] | None = None,
-                   chain: str = "hive", chain_id: str = ZERO_CHAIN_ID, fork_every: int = 0,
+                   chain: str = "hive", chain_id: str | None = None, fork_every: int = 0,
                    fork_depth: int = 2, port: int = 0) -> TestNode:
         recorded, vops = load_blocks(blocks)
         if not recorded:
@@ -667,6 +668,7 @@ class TestNode:
                          if isinstance(v, str) else v) for k, v in globals_.items()}
         table = dict(accounts) if isinstance(accounts, dict) else \
             load_accounts(accounts) if accounts else {}
+        chain_id = chain_id or CHAIN_IDS[flavour.name.lower()]  # each chain's own by default
         state = ChainState(recorded, vops, globals_, flavour=flavour, chain_id=chain_id,
                            accounts=table, lag=lag,
                            fork_every=fork_every, fork_depth=fork_depth)
@@ -952,30 +954,45 @@ class TestNode:
                     "included": [vars(i) for i in st.included]}
 
     def config(self) -> dict:
+        """hived's answer is its recorded one (data/hived_get_config.json, from hived's
+        pattern tests: both HIVE_CHAIN_ID and the old STEEM_CHAIN_ID); steemd's has only
+        STEEM_* keys and SBD. Ids and versions are this node's."""
         st = self.state
         n = st.flavour.name
-        dollar = "HBD" if n == "HIVE" else "SBD"
+        hardfork = ".".join(st.flavour.version.split(".")[:2]) + ".0"
+        if n == "HIVE":
+            recorded = json.loads((DATA / "hived_get_config.json").read_text(encoding="utf-8"))
+            return recorded | {"HIVE_CHAIN_ID": st.chain_id,
+                               "HIVE_BLOCKCHAIN_VERSION": st.flavour.version,
+                               "HIVE_BLOCKCHAIN_HARDFORK_VERSION": hardfork}
         return {
-            f"{n}_CHAIN_ID": st.chain_id, f"{n}_BLOCKCHAIN_VERSION": st.flavour.version,
-            f"{n}_ADDRESS_PREFIX": "STM", f"{n}_BLOCK_INTERVAL": CHAIN_BLOCK_SECONDS,
-            f"{n}_SYMBOL": {"nai": "@@000000021", "decimals": 3},
-            f"{dollar}_SYMBOL": {"nai": "@@000000013", "decimals": 3},
+            "STEEM_CHAIN_ID": st.chain_id, "STEEM_BLOCKCHAIN_VERSION": st.flavour.version,
+            "STEEM_BLOCKCHAIN_HARDFORK_VERSION": hardfork,
+            "STEEM_ADDRESS_PREFIX": "STM", "STEEM_BLOCK_INTERVAL": CHAIN_BLOCK_SECONDS,
+            "STEEM_SYMBOL": {"nai": "@@000000021", "decimals": 3},
+            "SBD_SYMBOL": {"nai": "@@000000013", "decimals": 3},
             "VESTS_SYMBOL": {"nai": "@@000000037", "decimals": 6},
-            f"{n}_100_PERCENT": 10000, f"{n}_1_PERCENT": 100,
-            f"{n}_CASHOUT_WINDOW_SECONDS": 604800,
-            f"{n}_MAX_TIME_UNTIL_EXPIRATION": MAX_EXPIRATION,
-            f"{n}_CUSTOM_OP_ID_MAX_LENGTH": 32, f"{n}_CUSTOM_OP_DATA_MAX_LENGTH": CUSTOM_JSON_MAX,
-            f"{n}_MAX_BLOCK_SIZE": 65536, f"{n}_IRREVERSIBLE_THRESHOLD": 7500,
-            f"{n}_VOTE_DUST_THRESHOLD": 50000000, f"{n}_UPVOTE_LOCKOUT_SECONDS": 43200,
-            f"{n}_REVERSE_AUCTION_WINDOW_SECONDS": 300, "IS_TEST_NET": False,
-            f"{n}_ENABLE_SMT": False, f"{n}_INIT_MINER_NAME": "initminer",
+            "STEEM_100_PERCENT": 10000, "STEEM_1_PERCENT": 100,
+            "STEEM_CASHOUT_WINDOW_SECONDS": 604800,
+            "STEEM_MAX_TIME_UNTIL_EXPIRATION": MAX_EXPIRATION,
+            "STEEM_CUSTOM_OP_ID_MAX_LENGTH": 32, "STEEM_CUSTOM_OP_DATA_MAX_LENGTH": CUSTOM_JSON_MAX,
+            "STEEM_MAX_BLOCK_SIZE": 65536, "STEEM_IRREVERSIBLE_THRESHOLD": 7500,
+            "STEEM_VOTE_DUST_THRESHOLD": 50000000, "STEEM_UPVOTE_LOCKOUT_SECONDS": 43200,
+            "STEEM_REVERSE_AUCTION_WINDOW_SECONDS": 300, "IS_TEST_NET": False,
+            "STEEM_ENABLE_SMT": False, "STEEM_INIT_MINER_NAME": "initminer",
         }
 
     def version(self) -> dict:
-        return {"blockchain_version": self.state.flavour.version,
-                f"{self.state.flavour.name.lower()}_revision": "testnode",
-                "fc_revision": "testnode", "chain_id": self.state.chain_id,
-                "node_type": "testnode"}
+        """hived: blockchain_version, chain_id, fc_revision, hive_revision (+ node_type since
+        1.27); steemd 0.23 (database_api.cpp get_version): blockchain_version,
+        steem_revision, fc_revision, chain_id."""
+        st = self.state
+        out = {"blockchain_version": st.flavour.version,
+               f"{st.flavour.name.lower()}_revision": "testnode", "fc_revision": "testnode",
+               "chain_id": st.chain_id}
+        if st.flavour.name == "HIVE":
+            out["node_type"] = "mainnet"
+        return out
 
     def _dgp(self) -> dict:
         with self.lock:
@@ -1230,7 +1247,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="add an account with this posting key (repeatable); without a key a "
                     "throwaway key pair is made and its private key printed (test use only)")
     ap.add_argument("--chain", choices=["hive", "steem"], default="hive")
-    ap.add_argument("--chain-id", default=ZERO_CHAIN_ID)
+    ap.add_argument("--chain-id", default=None, help="default: the chain's own")
     ap.add_argument("--fork-every", type=int, default=0)
     ap.add_argument("--fork-depth", type=int, default=2)
     ap.add_argument("--prewarm", action="store_true",

@@ -49,7 +49,7 @@ def run_demo(db: str, out: Path, seed: int, console: Console) -> dict:
     console.print(f"demo: {n:,} blocks of real Steem history (block 17M slice) with simulated "
                   f"curators → {out}")
     engine = create_engine(db)
-    store = Store(engine, settings.chain.chain_id, settings.market_config().rules.label)
+    store = Store(engine, settings.chain.id, settings.market_config().rules.label)
     fund, shares = read_globals(str(DATA / "steem17m_globals.json"))
     store.set_globals(fund, shares)
     problems: list[str] = []

@@ -6,6 +6,7 @@ clock — the same database always gives the same bytes.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -13,10 +14,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from curation.chains import curation_fraction
 from curation.payload import format_milli
 from indexer import schema as t
 from indexer.ops import format_time
 from rewards.outcome import Forecast, Outcome
+from rewards.rules import label_fraction
 from rewards.staked import staked_rule
 
 PREDICTION_FIELDS = ("predictor", "prediction", "commit_block", "revealed", "qualified", "ep",
@@ -30,6 +33,24 @@ def parse_post_ref(ref: str) -> tuple[str, str]:
     if not sep or not author or not permlink:
         raise ValueError(f"expected @author/permlink, got {ref!r}")
     return author, permlink
+
+
+def settled_fraction(rules: str, time: int, f: float | None) -> str:
+    """The share of F that made a stored pool, as a decimal string: the underdog f when the
+    rules used it, else the configured fraction the label records, else the chain's for the
+    era of the settlement's block (curation/chains.py)."""
+    if f is not None:
+        return f"{f:.6g}"
+    fraction = label_fraction(rules)
+    if fraction is None:
+        fraction = curation_fraction(time)
+    den = fraction.denominator
+    for prime in (2, 5):
+        while den % prime == 0:
+            den //= prime
+    if den != 1:
+        return str(fraction)  # no finite decimal: say it exactly
+    return format((Decimal(fraction.numerator) / fraction.denominator).normalize(), "f")
 
 
 def build_report(engine: Engine, post: tuple[str, str] | None = None) -> dict[str, Any]:
@@ -61,6 +82,7 @@ def _markets(conn: Any, post: tuple[str, str] | None) -> list[dict]:
         "paid_block": r["block"],
         "final_payout": r["final_payout"],
         "pool": r["pool"],
+        "curation_fraction": settled_fraction(r["rules"], r["time"], r["f"]),
         "returned": r["returned"],
         "underdog_returned": r["underdog_returned"],
         "rules": r["rules"],

@@ -56,7 +56,8 @@ def print_report(doc: dict, console: Console, detail: bool) -> None:
 
 def _market_detail(m: dict, console: Console) -> None:
     table = Table(title=f"@{m['author']}/{m['permlink']} — F {format_milli(m['final_payout'])}, "
-                        f"pool {format_milli(m['pool'])}", show_lines=True)
+                        f"pool {format_milli(m['pool'])} ({m['curation_fraction']} of F)",
+                  show_lines=True)
     for col in ("predictor", "prediction", "block", "reward", "why"):
         table.add_column(col, overflow="fold", justify="right" if col == "reward" else "left")
     for p in m["predictions"]:
