@@ -19,7 +19,6 @@ set (``seed``, ``seed-as-written``, ``commit-reveal``) and keys ``closeness``, `
 from __future__ import annotations
 
 import copy
-import gzip
 import math
 import os
 from collections import Counter, defaultdict
@@ -48,7 +47,7 @@ from curation_market.lab.agents import (
 )
 from curation_market.lab.demo import bundled_posts
 from curation_market.lab.simulate import Agent, agent_accounts
-from indexer.accounts import account_from, globals_from
+from indexer.accounts import globals_from, read_accounts
 from indexer.ops import Adapter, chain_time
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
 from rewards.outcome import Award, Forecast, Outcome
@@ -222,15 +221,14 @@ def build_stream(cfg: EvalConfig, window: int, reveal_period: int, bid_meaning: 
     ledger = simulate_agents(voted, agents, anchor, events, play, ev.settle_pending,
                              ev.include_replies, plans)
     raw = import_posts(voted, anchor, ev.settle_pending, extra=events)
-    adapter = Adapter(mc.market_id, mc.limits)
+    adapter = Adapter(mc.market_id, mc.limits, mc.chain)
     blocks = [adapter.block(b) for b in raw]
     globals_ = Globals(*globals_from(orjson.loads((DATA / "steem17m_globals.json")
                                                   .read_bytes())))
     accounts: dict[str, Account] = {}
-    with gzip.open(str(DATA / "steem17m_accounts.jsonl.gz"), "rb") as fh:
-        for line in fh:
-            a = account_from(orjson.loads(line))
-            accounts[a.name] = a
+    # (the one line refused is steemd's all-zero object for an unknown name)
+    for a in read_accounts([DATA / "steem17m_accounts.jsonl.gz"], []):
+        accounts[a.name] = a
     for a in agent_accounts(agents, globals_):
         accounts[a.name] = a
     finals = {}
