@@ -244,7 +244,11 @@ class _Step:
         self.payouts[post.key] = p.amount if seen is None else seen
 
     def vesting(self, v: VestingDelta) -> None:
+        if v.kind == "delegation":
+            return self._delegation(v)
         account = self._account(v.account)
+        if v.pos[0] <= account.as_of_block:
+            return  # already in the node snapshot of the account
         if v.kind == "own":
             if account.vesting_shares + v.vests > RSHARES_LIMIT:
                 return self._absurd_vests(v)
@@ -256,15 +260,21 @@ class _Step:
                 return self._absurd_vests(v)
             account.vesting_shares = max(0, account.vesting_shares - v.vests)
             account.withdrawn += v.vests
-        elif v.kind == "delegation":
-            pair = (v.account, v.other)
-            delta = v.vests - self.s.delegations.get(pair, 0)
-            if max(account.delegated, self._account(v.other).received) + delta > RSHARES_LIMIT:
-                return self._absurd_vests(v)
+
+    def _delegation(self, v: VestingDelta) -> None:
+        """Each side moves only if the op is newer than that side's node snapshot."""
+        delegator, delegatee = self._account(v.account), self._account(v.other)
+        block = v.pos[0]
+        pair = (v.account, v.other)
+        delta = v.vests - self.s.delegations.get(pair, 0)
+        if max(delegator.delegated, delegatee.received) + delta > RSHARES_LIMIT:
+            return self._absurd_vests(v)
+        if block > delegator.as_of_block:
             self.s.delegations[pair] = v.vests
             self.s.dirty_delegations.add(pair)
-            account.delegated += delta
-            self._account(v.other).received += delta
+            delegator.delegated += delta
+        if block > delegatee.as_of_block:
+            delegatee.received += delta
 
     def _absurd_vests(self, v: VestingDelta) -> None:
         """Sums no chain reaches (they would overflow the 64-bit columns): refuse the op."""

@@ -89,7 +89,14 @@ class Curator:
 
 @dataclass(slots=True)
 class Account:
-    """Vesting of one account, in micro-VESTS (for Steem Power at commit time)."""
+    """Vesting of one account, in micro-VESTS (for Steem Power at commit time).
+
+    The fields mirror the chain's account object: ``delegated`` is
+    ``delegated_vesting_shares`` (which still holds lowered delegations until the chain
+    returns them), ``received`` is ``received_vesting_shares``. ``as_of_block`` is the block
+    at which a node snapshot of the account was read (0 = built from ops only): a vesting op
+    at or before it is already in the snapshot.
+    """
 
     name: str
     vesting_shares: int = 0
@@ -97,6 +104,8 @@ class Account:
     received: int = 0
     to_withdraw: int = 0
     withdrawn: int = 0
+    vesting_withdraw_rate: int = 0
+    as_of_block: int = 0
 
     @property
     def effective_vests(self) -> int:

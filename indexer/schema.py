@@ -109,6 +109,10 @@ accounts = Table(
     Column("received", BigInteger, nullable=False),
     Column("to_withdraw", BigInteger, nullable=False),
     Column("withdrawn", BigInteger, nullable=False),
+    Column("vesting_withdraw_rate", BigInteger, nullable=False, server_default="0"),
+    # the block at which a node snapshot of the account was read (0 = built from ops):
+    # vesting ops at or before it are already in the snapshot and are skipped
+    Column("as_of_block", BigInteger, nullable=False, server_default="0"),
 )
 
 delegations = Table(
@@ -116,6 +120,28 @@ delegations = Table(
     Column("delegator", Text, primary_key=True),
     Column("delegatee", Text, primary_key=True),
     Column("vests", BigInteger, nullable=False),
+)
+
+# Lowered or removed delegations on their way back to the delegator (the chain's
+# vesting_delegation_expiration objects): the delegatee lost them at once, the delegator's
+# delegated_vesting_shares drops at return_vesting_delegation. Keyed by the lowering op.
+delegation_returns = Table(
+    "delegation_returns", metadata,
+    Column("delegator", Text, primary_key=True),
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("trx", BigInteger, primary_key=True, autoincrement=False),
+    Column("op", Integer, primary_key=True, autoincrement=False),
+    Column("vests", BigInteger, nullable=False),
+    Column("expires", BigInteger, nullable=False),  # chain time the chain returns them
+)
+
+# The VESTS→SP price over time: (total_vesting_fund, total_vesting_shares) read at a block.
+# SP at a commit uses the latest row at or before the commit's block (else the earliest).
+vesting_prices = Table(
+    "vesting_prices", metadata,
+    Column("block", BigInteger, primary_key=True, autoincrement=False),
+    Column("total_vesting_fund", BigInteger, nullable=False),
+    Column("total_vesting_shares", BigInteger, nullable=False),
 )
 
 author_history = Table(

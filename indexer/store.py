@@ -93,6 +93,8 @@ _Q_DELEGATIONS = select(t.delegations).join(
 
 if tuple(t.commits.c.keys()) != Commit.__slots__:  # commit rows are read positionally
     raise ImportError("indexer.schema.commits must list the columns in Commit's field order")
+if tuple(t.accounts.c.keys()) != Account.__slots__:  # account rows too
+    raise ImportError("indexer.schema.accounts must list the columns in Account's field order")
 
 
 def configure_sqlite(engine: Engine) -> None:
