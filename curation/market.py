@@ -27,7 +27,14 @@ from curation.records import (
     VestingDelta,
     Vote,
 )
-from curation.state import Account, Commit, Post, Rejection, SettledMarket, State
+from curation.state import Account, Commit, PendingReturn, Post, Rejection, SettledMarket, State
+from curation.vesting import (
+    CHAINS,
+    delegation_return_period,
+    price_at,
+    to_vests,
+    withdraw_rate,
+)
 from rewards.rules import Rules
 from rewards.settle import Entry, settle
 from rewards.underdog import AuthorEntry, author_average, fraction, relative_payout
@@ -43,9 +50,16 @@ class MarketConfig:
     max_open_commits: int = 500
     limits: PayloadLimits = field(default_factory=PayloadLimits)
     rules: Rules = field(default_factory=Rules)
+    chain: str = "steem"  # "steem" or "hive": which ops carry vesting, which hardfork rules
+
+    def __post_init__(self) -> None:
+        if self.chain not in CHAINS:
+            raise ValueError(f"chain must be one of {CHAINS}, not {self.chain!r}")
 
 
 RSHARES_LIMIT = 2**62  # post totals (and vesting sums) must fit a signed 64-bit column
+# rejection sub-positions of vesting kinds (an op may carry several deltas)
+_SUBS = ("own", "withdrawn", "delegation", "powerdown", "returned", "to_vesting")
 
 
 class Reject(Exception):  # noqa: N818 - a control-flow signal carrying a reason, not an error
@@ -210,8 +224,20 @@ class _Step:
 
     def _steem_power(self, name: str) -> tuple[int, bool]:
         account = self.s.accounts.get(name)
-        sp = None if account is None else self.s.globals.steem_power(account.effective_vests)
-        return (0, False) if sp is None else (sp, True)
+        price = self._price()
+        if account is None or price is None:
+            return 0, False
+        fund, shares = price
+        return account.effective_vests * fund // shares, True
+
+    def _price(self) -> tuple[int, int] | None:
+        """(total_vesting_fund, total_vesting_shares) in force at this block: the price
+        history when there is one, else the single snapshot of older databases."""
+        price = price_at(self.s.vesting_prices, self.block.num)
+        if price is None:
+            g = self.s.globals
+            price = (g.total_vesting_fund, g.total_vesting_shares)
+        return price if price[0] > 0 and price[1] > 0 else None
 
     def reveal(self, signer: str, msg: RevealMsg) -> None:
         post = self._open_post(msg.author, msg.permlink)
@@ -244,44 +270,89 @@ class _Step:
         self.payouts[post.key] = p.amount if seen is None else seen
 
     def vesting(self, v: VestingDelta) -> None:
+        """Moves an account's vesting as the chain's evaluator of the op did (see
+        curation.vesting and docs/node.md for the sources); each account skips the ops its
+        node snapshot already holds (``as_of_block``)."""
         if v.kind == "delegation":
             return self._delegation(v)
         account = self._account(v.account)
         if v.pos[0] <= account.as_of_block:
+            if v.kind == "returned":
+                self._forget_return(v)
             return  # already in the node snapshot of the account
-        if v.kind == "own":
+        kind = v.kind
+        if kind == "to_vesting":
+            price = self._price()
+            vests = None if price is None else to_vests(v.vests, *price)
+            if vests is None:
+                return self.reject(v.pos, _SUBS.index(kind), "vesting", "no_vesting_price",
+                                   f"{v.vests} milli vested with no known VESTS price",
+                                   v.account)
+            v = VestingDelta(v.pos, v.account, "own", vests)
+            kind = "own"
+        if kind == "own":
             if account.vesting_shares + v.vests > RSHARES_LIMIT:
                 return self._absurd_vests(v)
             account.vesting_shares += v.vests
-        elif v.kind == "powerdown":
+        elif kind == "powerdown":
             account.to_withdraw, account.withdrawn = v.vests, 0
-        elif v.kind == "withdrawn":
+            account.vesting_withdraw_rate = withdraw_rate(self.cfg.chain, self.block.time,
+                                                          v.vests)
+        elif kind == "withdrawn":
             if account.withdrawn + v.vests > RSHARES_LIMIT:
                 return self._absurd_vests(v)
             account.vesting_shares = max(0, account.vesting_shares - v.vests)
             account.withdrawn += v.vests
+            # process_vesting_withdrawals: the power-down ends when all is withdrawn or no
+            # vests are left (rate 0, next_vesting_withdrawal = max)
+            if account.withdrawn >= account.to_withdraw or account.vesting_shares == 0:
+                account.vesting_withdraw_rate = 0
+        elif kind == "returned":
+            self._forget_return(v)
+            account.delegated = max(0, account.delegated - v.vests)
 
     def _delegation(self, v: VestingDelta) -> None:
-        """Each side moves only if the op is newer than that side's node snapshot."""
+        """delegate_vesting_shares_evaluator: more delegated moves at once on both sides; less
+        leaves the delegatee at once but stays in the delegator's delegated_vesting_shares
+        until return_vesting_delegation (a vesting_delegation_expiration object, kept here
+        as a :class:`PendingReturn`). Each side moves only if the op is newer than that
+        side's node snapshot."""
         delegator, delegatee = self._account(v.account), self._account(v.other)
         block = v.pos[0]
         pair = (v.account, v.other)
         delta = v.vests - self.s.delegations.get(pair, 0)
-        if max(delegator.delegated, delegatee.received) + delta > RSHARES_LIMIT:
+        if max(delegator.delegated, delegatee.received) + max(delta, 0) > RSHARES_LIMIT:
             return self._absurd_vests(v)
         if block > delegator.as_of_block:
             self.s.delegations[pair] = v.vests
             self.s.dirty_delegations.add(pair)
-            delegator.delegated += delta
+            if delta > 0:
+                delegator.delegated += delta
+            elif delta < 0:
+                expires = self.block.time + delegation_return_period(self.block.time)
+                self.s.returns.setdefault(v.account, []).append(
+                    PendingReturn(block, v.pos[1], v.pos[2], -delta, expires))
+                self.s.dirty_returns.add(v.account)
         if block > delegatee.as_of_block:
-            delegatee.received += delta
+            delegatee.received = max(0, delegatee.received + delta)
+
+    def _forget_return(self, v: VestingDelta) -> None:
+        """The chain returned a lowered delegation: drop the pending return it settles (the
+        earliest of that size); none is known when the lowering came before our data."""
+        pending = self.s.returns.get(v.account)
+        if not pending:
+            return
+        match = min((p for p in pending if p.vests == v.vests),
+                    key=lambda p: (p.expires, p.block, p.trx, p.op), default=None)
+        if match is not None:
+            pending.remove(match)
+            self.s.dirty_returns.add(v.account)
 
     def _absurd_vests(self, v: VestingDelta) -> None:
         """Sums no chain reaches (they would overflow the 64-bit columns): refuse the op."""
         # one op may carry two deltas of different kinds (account_created, fill_vesting_...):
         # the kind keeps their rejections apart in the (block, trx, op, sub) key
-        sub = ("own", "withdrawn", "delegation", "powerdown").index(v.kind)
-        self.reject(v.pos, sub, "vesting", "absurd_vests",
+        self.reject(v.pos, _SUBS.index(v.kind), "vesting", "absurd_vests",
                     f"{v.kind} of {v.vests} would pass {RSHARES_LIMIT}", v.account)
 
     def _account(self, name: str) -> Account:

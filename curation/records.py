@@ -115,14 +115,17 @@ class VestingDelta:
     """A change to an account's vesting, for Steem Power at commit time.
 
     ``kind`` says which column moves: ``own`` (vesting_shares), ``delegation`` (absolute
-    amount from ``account`` to ``other``), ``powerdown`` (absolute new to_withdraw),
-    ``withdrawn`` (vests paid out of a power-down).
+    amount from ``account`` to ``other``), ``powerdown`` (absolute new to_withdraw; the engine
+    sets the rate by the chain's formula), ``withdrawn`` (vests paid out of a power-down),
+    ``returned`` (a lowered delegation reaching its delegator: return_vesting_delegation),
+    ``to_vesting`` (``vests`` holds milli core tokens that the chain turned into VESTS at the
+    price in force: Steem's transfer_to_vesting, which has no virtual op giving the VESTS).
     """
 
     pos: Pos
     account: str
     kind: str
-    vests: int  # micro-VESTS
+    vests: int  # micro-VESTS (milli core tokens for ``to_vesting``)
     other: str = ""
 
 

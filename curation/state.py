@@ -108,9 +108,34 @@ class Account:
     as_of_block: int = 0
 
     @property
+    def next_withdrawal(self) -> int:
+        """The power-down's next weekly payment: ``min(vesting_withdraw_rate, to_withdraw -
+        withdrawn)`` while one is active (the chain: next_vesting_withdrawal is not the max
+        time, which is exactly when the rate is not 0), else 0."""
+        if self.vesting_withdraw_rate <= 0:
+            return 0
+        return max(0, min(self.vesting_withdraw_rate, self.to_withdraw - self.withdrawn))
+
+    @property
     def effective_vests(self) -> int:
-        pending = max(0, self.to_withdraw - self.withdrawn)
-        return max(0, self.vesting_shares + self.received - self.delegated - pending)
+        """The chain's effective vesting shares (spec §3): ``vesting_shares -
+        delegated_vesting_shares + received_vesting_shares - next_withdrawal`` (steemd
+        util::get_effective_vesting_shares in manabar.hpp, hived
+        account_object::get_effective_vesting_shares)."""
+        return max(0, self.vesting_shares - self.delegated + self.received
+                   - self.next_withdrawal)
+
+
+@dataclass(slots=True)
+class PendingReturn:
+    """A lowered delegation on its way back (the chain's vesting_delegation_expiration):
+    still in the delegator's ``delegated`` until return_vesting_delegation."""
+
+    block: int  # position of the op that lowered the delegation
+    trx: int
+    op: int
+    vests: int
+    expires: int  # chain time after which the chain returns it
 
 
 @dataclass(slots=True)
@@ -176,6 +201,9 @@ class State:
     curators: dict[str, Curator] = field(default_factory=dict)
     accounts: dict[str, Account | None] = field(default_factory=dict)
     delegations: dict[tuple[str, str], int] = field(default_factory=dict)
+    returns: dict[str, list[PendingReturn]] = field(default_factory=dict)  # by delegator
+    # (block, fund, shares) sorted by block: the VESTS price in force at each block
+    vesting_prices: list[tuple[int, int, int]] = field(default_factory=list)
     author_history: dict[tuple[str, bool], list[AuthorEntry]] = field(default_factory=dict)
     # written by the engine, flushed and cleared by the store
     dirty_posts: set[PostKey] = field(default_factory=set)
@@ -184,6 +212,7 @@ class State:
     dirty_curators: set[str] = field(default_factory=set)
     dirty_accounts: set[str] = field(default_factory=set)
     dirty_delegations: set[tuple[str, str]] = field(default_factory=set)
+    dirty_returns: set[str] = field(default_factory=set)
     new_author_entries: list[tuple[int, str, bool, AuthorEntry]] = field(default_factory=list)
     settled: list[SettledMarket] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
@@ -203,10 +232,10 @@ class State:
     def clear_written(self) -> None:
         """After a flush: forget what was written so the next batch starts small."""
         for d in (self.posts, self.votes, self.commits, self.commits_of_post, self.curators,
-                  self.accounts, self.delegations, self.author_history):
+                  self.accounts, self.delegations, self.returns, self.author_history):
             d.clear()
         for s in (self.dirty_posts, self.dirty_votes, self.dirty_commits, self.dirty_curators,
-                  self.dirty_accounts, self.dirty_delegations):
+                  self.dirty_accounts, self.dirty_delegations, self.dirty_returns):
             s.clear()
         self.new_author_entries.clear()
         self.settled.clear()

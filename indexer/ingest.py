@@ -65,7 +65,7 @@ class Ingester:
         # sees each batch, adapted, before its rows are loaded (the daemon reads the vesting
         # of new committers from the node here, so the batch's prefetch finds it)
         self.before_batch = before_batch
-        self.adapter = Adapter(cfg.market_id, cfg.limits)
+        self.adapter = Adapter(cfg.market_id, cfg.limits, cfg.chain)
         self.batch_blocks, self.batch_ops = batch_blocks, batch_ops
         self.state: State = store.new_state()
         self.applier = Applier(self.state, cfg)

@@ -27,7 +27,8 @@ from curation.records import (
     VestingDelta,
     Vote,
 )
-from indexer.amounts import DOLLAR, VESTS, AmountError, amount_of, parse_amount
+from curation.vesting import CHAINS, HF20_TIME, STEEM
+from indexer.amounts import CORE, DOLLAR, VESTS, AmountError, amount_of, parse_amount
 
 MAX_RSHARES = 2**56  # ~50x the largest real vote; beyond it the input is absurd
 
@@ -131,11 +132,22 @@ Handler = Callable[[Pos, dict], "Record | list[Record] | None"]
 
 
 class Adapter:
-    """Holds the few settings the translation needs (market id, payload limits)."""
+    """Holds the few settings the translation needs (market id, payload limits, chain).
 
-    def __init__(self, market_id: str = "curation_market", limits: PayloadLimits | None = None):
+    ``chain`` picks where vesting is read: Hive reports every vesting change in a virtual op
+    (``transfer_to_vesting_completed``, ``account_created``) and its ops are ignored; Steem
+    has no such virtual ops, so its ops are read (``transfer_to_vesting`` converted by the
+    engine at the block's price, ``account_create*`` fee and delegation).
+    """
+
+    def __init__(self, market_id: str = "curation_market", limits: PayloadLimits | None = None,
+                 chain: str = STEEM):
+        if chain not in CHAINS:
+            raise ValueError(f"chain must be one of {CHAINS}, not {chain!r}")
         self.market_id = market_id
         self.limits = limits or PayloadLimits()
+        self.chain = chain
+        self._time = 0  # the block being read (a few Steem ops depend on its hardfork)
         handlers: dict[str, Handler] = {
             "comment": self._comment,
             "comment_options": self._comment_options,
@@ -148,13 +160,19 @@ class Adapter:
             "delegate_vesting_shares": self._delegate,
             "withdraw_vesting": self._withdraw_vesting,
             "fill_vesting_withdraw": self._fill_vesting_withdraw,
-            "transfer_to_vesting_completed": self._vested,
+            "return_vesting_delegation": self._returned,
             "claim_reward_balance": self._claim_reward,
             "curation_reward": self._curation_reward,
             "author_reward": self._author_reward,
             "producer_reward": self._producer_reward,
-            "account_created": self._account_created,
         }
+        if chain == STEEM:
+            handlers["transfer_to_vesting"] = self._to_vesting
+            handlers["account_create"] = self._account_create
+            handlers["account_create_with_delegation"] = self._account_create
+        else:
+            handlers["transfer_to_vesting_completed"] = self._vested
+            handlers["account_created"] = self._account_created
         self.handlers = handlers
         # condenser names that reach a handler; custom_json only matters under our id, and
         # that is checked on the value (cheap) before the payload is parsed
@@ -166,6 +184,7 @@ class Adapter:
         num = block_number(raw)
         out = Block(num=num, time=chain_time(raw.get("timestamp")),
                     block_id=_block_text(raw, "block_id"), previous=_block_text(raw, "previous"))
+        self._time = out.time
         records = out.records
         txs = raw.get("transactions") or []
         if not isinstance(txs, list):
@@ -295,6 +314,31 @@ class Adapter:
         deposited, kind = parse_amount(v["deposited"])
         if kind == VESTS and target != source:
             out.append(VestingDelta(pos, target, "own", deposited))
+        return out
+
+    def _returned(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        return VestingDelta(pos, _s(v, "account"), "returned",
+                           amount_of(v["vesting_shares"], VESTS))
+
+    def _to_vesting(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        """Steem: transfer_to_vesting_evaluator calls create_vesting(to or from, amount)."""
+        target = _s(v, "to") if v.get("to") else _s(v, "from")
+        amount, kind = parse_amount(v["amount"])
+        if kind == CORE and amount:  # (SBD can only go to the treasury, which never votes)
+            return VestingDelta(pos, target, "to_vesting", amount)
+
+    def _account_create(self, pos: Pos, v: dict) -> Record | list[Record] | None:
+        """Steem account_create(_with_delegation)_evaluator: before HF20 the fee is vested
+        for the new account (create_vesting); the delegation (HF17–HF20 op) is a delegation
+        from the creator like any other."""
+        account = _s(v, "new_account_name")
+        out: list[Record] = []
+        fee = amount_of(v["fee"], CORE)
+        if fee and self._time < HF20_TIME:
+            out.append(VestingDelta(pos, account, "to_vesting", fee))
+        delegation = amount_of(v.get("delegation", "0.000000 VESTS"), VESTS)
+        if delegation:
+            out.append(VestingDelta(pos, _s(v, "creator"), "delegation", delegation, account))
         return out
 
     def _vested(self, pos: Pos, v: dict) -> Record | list[Record] | None:

@@ -47,6 +47,7 @@ from curation.state import (
     Curator,
     Globals,
     Meta,
+    PendingReturn,
     Post,
     Rejection,
     SettledMarket,
@@ -86,6 +87,10 @@ _H = t.author_history.c
 _Q_HISTORY = (select(_H.author, _H.is_reply, _H.time, _H.r, _H.w)
               .join(_KEY_TABLES["s"], _H.author == _K["s"].k0)
               .where(_H.time >= bindparam("since")).order_by(_H.time, _H.post_id))
+_R = t.delegation_returns.c
+_Q_RETURNS = (select(_R.delegator, _R.block, _R.trx, _R.op, _R.vests, _R.expires)
+              .join(_KEY_TABLES["s"], _R.delegator == _K["s"].k0)
+              .order_by(_R.delegator, _R.block, _R.trx, _R.op))
 _Q_DELEGATIONS = select(t.delegations).join(
     _KEY_TABLES["ss"], (t.delegations.c.delegator == _K["ss"].k0)
     & (t.delegations.c.delegatee == _K["ss"].k1))
@@ -129,6 +134,7 @@ class Needs:
     whole_posts: set[PostKey] = field(default_factory=set)  # paid or deleted: all commits
     accounts: set[str] = field(default_factory=set)
     delegations: set[tuple[str, str]] = field(default_factory=set)
+    returns: set[str] = field(default_factory=set)  # delegators whose pending returns move
     curators: set[str] = field(default_factory=set)
 
     @classmethod
@@ -142,7 +148,7 @@ class Needs:
                     key = (rec.author, rec.permlink)  # type: ignore[union-attr]
                     posts.add(key)
                     votes.add((key, rec.voter))  # type: ignore[union-attr]
-                elif kind is VestingDelta and rec.kind != "delegation":  # type: ignore[union-attr]
+                elif kind is VestingDelta and rec.kind in _ONE_ACCOUNT:  # type: ignore[union-attr]
                     accounts.add(rec.account)  # type: ignore[union-attr]
                 else:
                     add(rec)
@@ -171,6 +177,12 @@ class Needs:
             if rec.kind == "delegation":  # type: ignore[union-attr]
                 self.accounts.add(rec.other)  # type: ignore[union-attr]
                 self.delegations.add((rec.account, rec.other))  # type: ignore[union-attr]
+                self.returns.add(rec.account)  # type: ignore[union-attr]
+            elif rec.kind == "returned":  # type: ignore[union-attr]
+                self.returns.add(rec.account)  # type: ignore[union-attr]
+
+
+_ONE_ACCOUNT = frozenset(("own", "powerdown", "withdrawn", "to_vesting"))
 
 
 class Store:
@@ -206,10 +218,26 @@ class Store:
         )
 
     def set_globals(self, fund: int, shares: int) -> None:
-        """Chain globals for SP; the first snapshot given wins, so a resume changes nothing."""
+        """Chain globals for SP; the first snapshot given wins, so a resume changes nothing.
+
+        The fallback price, used only while no :meth:`add_globals` snapshot exists."""
         with self.engine.begin() as conn:
             conn.execute(update(t.meta).where(t.meta.c.id == 1, t.meta.c.total_vesting_shares == 0)
                          .values(total_vesting_fund=fund, total_vesting_shares=shares))
+
+    def add_globals(self, block: int, fund: int, shares: int) -> None:
+        """The VESTS price (total_vesting_fund, total_vesting_shares) read at ``block``.
+
+        SP at a commit is converted with the latest snapshot at or before its block (else the
+        earliest after it). A block already recorded keeps its first snapshot, so re-reading
+        the same file or resuming changes nothing.
+        """
+        if fund <= 0 or shares <= 0 or block < 0:
+            raise ValueError(f"not a vesting price: fund {fund}, shares {shares} at {block}")
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(t.vesting_prices).on_conflict_do_nothing(),
+                         [{"block": block, "total_vesting_fund": fund,
+                           "total_vesting_shares": shares}])
 
     def add_account_snapshot(self, accounts: Iterable[Account]) -> int:
         """Accounts not yet known; ops already applied to a known account are kept."""
@@ -237,6 +265,9 @@ class Store:
             self._load_curators(conn, state, needs.curators | predictors)
             self._load_accounts(conn, state, needs.accounts)
             self._load_delegations(conn, state, needs.delegations)
+            self._load_returns(conn, state, needs.returns)
+            if blocks:
+                self._load_prices(conn, state, blocks[0].num, blocks[-1].num)
             paid = [known[k] for k in needs.whole_posts if k in known]
             self._load_author_history(conn, state, paid, blocks[0].time if blocks else 0)
 
@@ -304,6 +335,27 @@ class Store:
         for a, b, vests in self._keyed(conn, "ss", todo, _Q_DELEGATIONS):
             state.delegations[(a, b)] = vests
 
+    def _load_returns(self, conn: Any, state: State, delegators: set[str]) -> None:
+        todo = sorted(d for d in delegators if d not in state.returns)
+        for d in todo:
+            state.returns[d] = []
+        for d, block, trx, op, vests, expires in self._keyed(conn, "s", [(d,) for d in todo],
+                                                             _Q_RETURNS):
+            state.returns[d].append(PendingReturn(block, trx, op, vests, expires))
+
+    def _load_prices(self, conn: Any, state: State, first: int, last: int) -> None:
+        """The price snapshots a batch can use: the latest at or before its first block (or
+        the earliest of all), and every one inside it."""
+        p = t.vesting_prices.c
+        cols = (p.block, p.total_vesting_fund, p.total_vesting_shares)
+        before = conn.execute(select(*cols).where(p.block <= first)
+                              .order_by(p.block.desc()).limit(1)).all()
+        if not before:
+            before = conn.execute(select(*cols).order_by(p.block).limit(1)).all()
+        inside = conn.execute(select(*cols).where(p.block > first, p.block <= last)
+                              .order_by(p.block)).all()
+        state.vesting_prices = sorted({tuple(r) for r in before + inside})
+
     def _load_author_history(self, conn: Any, state: State, posts: list[Post],
                              since: int) -> None:
         """The recent history of every author paid in the batch, in one query."""
@@ -340,6 +392,7 @@ class Store:
             many(conn, t.delegations, ("delegator", "delegatee"),
                  ("delegator", "delegatee", "vests"),
                  [(a, b, delegations[(a, b)]) for a, b in sorted(state.dirty_delegations)])
+            self._write_returns(conn, state)
             many(conn, t.author_history, None, ("post_id", "author", "is_reply", "time", "r", "w"),
                  [(pid, a, rep, e.time, e.r, e.w) for pid, a, rep, e in state.new_author_entries])
             many(conn, t.settlements, None, SettledMarket.__slots__,
@@ -350,6 +403,19 @@ class Store:
             conn.execute(update(t.meta).where(t.meta.c.id == 1).values(
                 last_block=m.last_block, last_block_id=m.last_block_id, last_time=m.last_time,
                 next_post_id=m.next_post_id))
+
+    def _write_returns(self, conn: Any, state: State) -> None:
+        """A delegator's pending returns are rewritten whole (they are few: one per lowering
+        in the last week)."""
+        names = sorted(state.dirty_returns)
+        if not names:
+            return
+        r = t.delegation_returns
+        for chunk in _chunks(names):
+            conn.execute(r.delete().where(r.c.delegator.in_(list(chunk))))
+        rows = [(d, p.block, p.trx, p.op, p.vests, p.expires)
+                for d in names for p in state.returns.get(d, ())]
+        self._many(conn, r, None, ("delegator", "block", "trx", "op", "vests", "expires"), rows)
 
     def _many(self, conn: Any, table: t.Table, keys: tuple[str, ...] | None,
               cols: tuple[str, ...], rows: list[tuple]) -> None:

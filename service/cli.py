@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, select
 from curation.commitment import ZERO_CHAIN_ID, commitment, new_salt
 from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli, parse_milli
 from indexer import schema as t
-from indexer.accounts import read_accounts, read_globals
+from indexer.accounts import read_accounts, read_globals_at
 from indexer.blockfile import open_text, read_blocks, write_blocks
 from indexer.ingest import Ingester, Stats
 from indexer.postdump import Anchor, Events, Payout, Refusal, assemble, post_events
@@ -113,7 +113,9 @@ def progress_bar(label: str) -> Iterator[callable]:
 def load_snapshots(store: Store, accounts: list[Path], globals_file: Path | None) -> None:
     if globals_file:
         try:
-            store.set_globals(*read_globals(globals_file))
+            block, fund, shares = read_globals_at(globals_file)
+            store.set_globals(fund, shares)
+            store.add_globals(block, fund, shares)  # one point of the price history
         except (OSError, ValueError, KeyError) as exc:
             raise fail(f"--globals {globals_file}: {exc}") from None
     if accounts:
@@ -132,9 +134,11 @@ def replay(
     files: Annotated[list[Path], typer.Argument(help="JSON-lines block files (.gz accepted)",
                                                 exists=True, dir_okay=False)],
     accounts: Annotated[list[Path] | None, typer.Option(
-        "--accounts", help="get_accounts objects, one per line", exists=True)] = None,
+        "--accounts", help="get_accounts objects, one per line (.gz accepted)",
+        exists=True)] = None,
     globals_file: Annotated[Path | None, typer.Option(
-        "--globals", help="dynamic global properties JSON", exists=True)] = None,
+        "--globals", help="dynamic global properties JSON (.gz accepted): the VESTS price "
+        "at its head_block_number", exists=True)] = None,
     db: DbOpt = None,
     config: ConfigOpt = None,
 ) -> None:

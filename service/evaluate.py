@@ -221,7 +221,7 @@ def build_stream(cfg: EvalConfig, window: int, reveal_period: int, bid_meaning: 
     ledger = simulate_agents(voted, agents, anchor, events, play, ev.settle_pending,
                              ev.include_replies, plans)
     raw = import_posts(voted, anchor, ev.settle_pending, extra=events)
-    adapter = Adapter(mc.market_id, mc.limits)
+    adapter = Adapter(mc.market_id, mc.limits, mc.chain)
     blocks = [adapter.block(b) for b in raw]
     globals_ = Globals(*globals_from(orjson.loads((DATA / "steem17m_globals.json")
                                                   .read_bytes())))

@@ -138,7 +138,7 @@ def run_memory(blocks: Iterable[dict], cfg: MarketConfig | None = None) -> State
     cfg = cfg or MarketConfig()
     state = State()
     seed_accounts(state)
-    adapter, applier = Adapter(cfg.market_id, cfg.limits), Applier(state, cfg)
+    adapter, applier = Adapter(cfg.market_id, cfg.limits, cfg.chain), Applier(state, cfg)
     for raw in blocks:
         applier.apply(adapter.block(raw))
     return state

@@ -58,7 +58,7 @@ def test_net_rshares_rebuilt_from_votes_match_the_vote_list(steem_posts, sqlite_
 
 
 def test_real_hive_blocks_parse_without_rejections(hive_raw_blocks) -> None:
-    adapter = Adapter()
+    adapter = Adapter(chain="hive")
     kinds = defaultdict(int)
     for raw in hive_raw_blocks:
         block = adapter.block(raw)
@@ -90,7 +90,7 @@ def _records(adapter: Adapter, row: dict) -> list:
 
 def test_both_node_encodings_give_the_same_records() -> None:
     """The recorded ops hold many ops twice: condenser and block_api encodings."""
-    adapter = Adapter()
+    adapter = Adapter(chain="hive")
     compared = 0
     kinds = set()
     for rows in _ops_by_position().values():
@@ -110,7 +110,7 @@ def test_both_node_encodings_give_the_same_records() -> None:
 
 
 def test_hive_comment_reward_f_is_the_sum_of_its_parts() -> None:
-    adapter = Adapter()
+    adapter = Adapter(chain="hive")
     op = ["comment_reward", {"author": "teego", "permlink": "x", "payout": "1.306 HBD",
                              "total_payout_value": "1.004 HBD",
                              "curator_payout_value": "0.301 HBD",
