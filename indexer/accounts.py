@@ -35,8 +35,9 @@ def account_from(obj: dict, as_of_block: int = 0) -> Account:
         return int(value) if not isinstance(value, dict) else amount_of(value, VESTS)
 
     name = obj["name"]
-    if not isinstance(name, str) or not name.isascii() or not name.isprintable():
-        raise TypeError("account name must be a printable ASCII string")
+    # (steemd's recorded answers hold an all-zero object named "" for an unknown account)
+    if not isinstance(name, str) or not name or not name.isascii() or not name.isprintable():
+        raise TypeError(f"account name {name!r:.40} is not a printable ASCII name")
     return Account(name, vests("vesting_shares"), vests("delegated_vesting_shares"),
                    vests("received_vesting_shares"), units("to_withdraw"), units("withdrawn"),
                    vests("vesting_withdraw_rate"), as_of_block)

@@ -53,12 +53,7 @@ def run_demo(db: str, out: Path, seed: int, console: Console) -> dict:
     fund, shares = read_globals(str(DATA / "steem17m_globals.json"))
     store.set_globals(fund, shares)
     problems: list[str] = []
-    with gzip.open(str(DATA / "steem17m_accounts.jsonl.gz"), "rb") as fh:
-        real = [orjson.loads(line) for line in fh]
-    tmp = out.with_suffix(".accounts.jsonl")
-    tmp.write_bytes(b"".join(orjson.dumps(a) + b"\n" for a in real))
-    store.add_account_snapshot(read_accounts([tmp], problems))
-    tmp.unlink()
+    store.add_account_snapshot(read_accounts([DATA / "steem17m_accounts.jsonl.gz"], problems))
     store.add_account_snapshot(agent_accounts(demo_population(), store.new_state().globals))
     stats = Ingester(store, settings.market_config(), settings.ingest.batch_blocks).run(
         read_blocks([out]))

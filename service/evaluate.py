@@ -18,7 +18,6 @@ set (``seed``, ``seed-as-written``, ``commit-reveal``) and keys ``closeness``, `
 from __future__ import annotations
 
 import copy
-import gzip
 import math
 import os
 from collections import Counter, defaultdict
@@ -35,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from curation.market import Applier, MarketConfig
 from curation.records import Block
 from curation.state import Account, Globals, State
-from indexer.accounts import account_from, globals_from
+from indexer.accounts import globals_from, read_accounts
 from indexer.ops import Adapter, chain_time
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
 from rewards.outcome import Award, Forecast, Outcome
@@ -226,10 +225,9 @@ def build_stream(cfg: EvalConfig, window: int, reveal_period: int, bid_meaning: 
     globals_ = Globals(*globals_from(orjson.loads((DATA / "steem17m_globals.json")
                                                   .read_bytes())))
     accounts: dict[str, Account] = {}
-    with gzip.open(str(DATA / "steem17m_accounts.jsonl.gz"), "rb") as fh:
-        for line in fh:
-            a = account_from(orjson.loads(line))
-            accounts[a.name] = a
+    # (the one line refused is steemd's all-zero object for an unknown name)
+    for a in read_accounts([DATA / "steem17m_accounts.jsonl.gz"], []):
+        accounts[a.name] = a
     for a in agent_accounts(agents, globals_):
         accounts[a.name] = a
     finals = {}
