@@ -1,4 +1,8 @@
-"""Post dumps (get_content objects with timed ``active_votes``) → block dicts in chain order.
+"""Post dumps (post objects with timed ``active_votes``) → block dicts in chain order.
+
+Post objects: steemd/hived ``get_content`` and ``find_comments``, hivemind's condenser,
+database and bridge posts; F is read from each one's own payout fields, or the post is refused
+(:func:`payout_of`).
 
 Rebuilding the op stream lets a dump go through the very pipeline a node's blocks go through:
 a ``comment`` at ``created``, each vote at its ``time`` as a ``vote`` op plus an

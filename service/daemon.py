@@ -260,7 +260,7 @@ class Daemon:
             raise ChainError(f"node {self.client.url} is at block {snap.head:,}, behind the "
                              f"block {target:,} the accounts are wanted at")
         self.store.add_globals(snap.head, snap.total_vesting_fund, snap.total_vesting_shares)
-        prices = self._prices()
+        prices = self._prices(target, snap.head)
         found = {o.get("name"): o for o in snap.accounts if isinstance(o, dict)}
         out: dict[str, Reconstruction] = {}
         for name in names:
@@ -284,12 +284,17 @@ class Daemon:
                         target, "; ".join(out[n].notes[-1] for n in approx)[:300])
         return out
 
-    def _prices(self) -> list[tuple[int, int, int]]:
+    def _prices(self, first: int, last: int) -> list[tuple[int, int, int]]:
+        """The recorded VESTS prices a rewind from ``last`` to ``first`` can use: the latest
+        at or before ``first`` (else the earliest) and every one up to ``last``."""
         p = t.vesting_prices.c
+        cols = select(p.block, p.total_vesting_fund, p.total_vesting_shares)
         with self.store.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(  # type: ignore[misc]
-                select(p.block, p.total_vesting_fund, p.total_vesting_shares)
-                .order_by(p.block))]
+            before = conn.execute(cols.where(p.block <= first).order_by(p.block.desc())
+                                  .limit(1)).all()
+            inside = conn.execute(cols.where(p.block > first, p.block <= last)
+                                  .order_by(p.block)).all()
+        return sorted({(int(b), int(f), int(v)) for b, f, v in before + inside})
 
     def _write_snapshots(self, recs: dict[str, Reconstruction], head: int, read_block: int,
                          note: str) -> None:

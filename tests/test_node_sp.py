@@ -28,7 +28,7 @@ from indexer.accounts import account_from, read_globals
 from indexer.amounts import VESTS, amount_of
 from indexer.blockfile import write_blocks
 from indexer.chain import NodeClient
-from indexer.history import Rewind, op_filter, read_back
+from indexer.history import HistoryOp, Rewind, op_filter, read_back
 from indexer.ingest import Ingester
 from indexer.ops import chain_time, format_time
 from indexer.store import Store
@@ -203,6 +203,37 @@ def test_setting_ops_read_further_back_for_the_value_they_replaced() -> None:
     # 2600 // 13), 200 paid at 250
     assert (a.to_withdraw, a.withdrawn, a.vesting_withdraw_rate) == (2_600, 200, 200)
     assert a.vesting_shares == 10_200
+
+
+def test_what_cannot_be_undone_exactly_is_marked() -> None:
+    """Steem's transfer_to_vesting names STEEM: converted at the nearest price, marked, with
+    the VESTS it moved; a history that ends too early leaves the pair's old amount unknown."""
+    fund, shares = read_globals(GLOBALS)
+    snap = Account("a", vesting_shares=5_000_000_000_000, delegated=2_000, received=0)
+
+    def entry(block: int, op: list) -> dict:
+        return {"block": block, "trx_in_block": 0, "op_in_trx": 0, "virtual_op": False,
+                "timestamp": format_time(HEAD_TIME - 3 * (HEAD - block)), "op": op}
+
+    ops = [(7, entry(HEAD - 50, ["transfer_to_vesting", {"from": "a", "to": "",
+                                                         "amount": "1000.000 STEEM"}])),
+           (8, entry(HEAD - 10, ["delegate_vesting_shares", {
+               "delegator": "a", "delegatee": "b", "vesting_shares": "0.002000 VESTS"}]))]
+    rw = Rewind(snap, HEAD, HEAD - 100, "steem")
+    read = read_back(lambda *a: (ops, None) if a[1] < 0 else ([], -1), rw)
+    rec = rw.result(read.complete, [(HEAD, fund, shares)])
+    converted = 1_000_000 * shares // fund  # 1000 STEEM at the 17M price
+    assert converted == 2_054_882_348_887  # 2,054,882.348887 VESTS
+    assert rec.account.vesting_shares == 5_000_000_000_000 - converted
+    assert not rec.exact and rec.approx_vests == converted
+    assert rec.account.delegated == 0  # the history was read to its start: no pair before
+    assert any("transfer_to_vesting" in n and f"block {HEAD}" in n for n in rec.notes)
+    rw = Rewind(snap, HEAD, HEAD - 100, "steem")
+    for seq, e in reversed(ops[1:]):
+        rw.add(HistoryOp.of(seq, e))
+    assert rw.missing() == [f"ops at or before block {HEAD - 100}"]
+    rec = rw.result(complete=False)
+    assert not rec.exact and "history ends before" in rec.notes[0]
 
 
 def test_test_node_history_filter_and_its_2000_entry_scan() -> None:
