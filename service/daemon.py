@@ -269,8 +269,16 @@ class Daemon:
                 out[name] = Reconstruction(Account(name, as_of_block=target), {}, True,
                                            ["not an account on the node"], 0)
                 continue
-            rewind = Rewind(account_from(obj, snap.head), snap.head, target, self.cfg.chain)
-            read = read_back(self.client.history_page, rewind)
+            head_state = account_from(obj, snap.head)
+            rewind = Rewind(head_state, snap.head, target, self.cfg.chain)
+            try:
+                read = read_back(self.client.history_page, rewind)
+            except ChainError as exc:  # no account history on this node (plugin off)
+                out[name] = Reconstruction(head_state, {}, False, [
+                    f"no account history ({str(exc)[:120]}): the vesting of block {snap.head} "
+                    f"stands for block {target}; ops up to {snap.head} are not applied again"],
+                    0)
+                continue
             rec = rewind.result(read.complete, prices)
             if not read.filtered:
                 rec.notes.append("the node ignores the operation filter (steemd): history "

@@ -27,7 +27,7 @@ from indexer import schema as t
 from indexer.accounts import account_from, read_globals
 from indexer.amounts import VESTS, amount_of
 from indexer.blockfile import write_blocks
-from indexer.chain import NodeClient
+from indexer.chain import ChainError, NodeClient
 from indexer.history import HistoryOp, Rewind, op_filter, read_back
 from indexer.ingest import Ingester
 from indexer.ops import chain_time, format_time
@@ -265,11 +265,16 @@ def test_test_node_history_filter_and_its_2000_entry_scan() -> None:
 
 
 # --- the daemon --------------------------------------------------------------------------------
-def run_daemon(tmp_path: Path, node: TestNode, db: str, until: int) -> Daemon:
+def run_daemon(tmp_path: Path, node: TestNode, db: str, until: int,
+               no_history: bool = False) -> Daemon:
     cfg = tmp_path / "config.toml"
     cfg.write_text(CONFIG)
     daemon = Daemon(load_settings(cfg), [node.url], create_engine(db), until=until,
                     from_block=POST_BLOCK - 100)
+    if no_history:  # as a node without the account_history_api plugin answers
+        def refuse(*_: object) -> None:
+            raise ChainError("Could not find API account_history_api")
+        daemon.client.history_page = refuse  # type: ignore[method-assign]
     codes: list[int] = []
     thread = threading.Thread(target=lambda: codes.append(daemon.run()), daemon=True)
     thread.start()
@@ -357,3 +362,14 @@ def test_migration_0004_moves_node_accounts_rows_to_be_read_again(tmp_path: Path
         row = conn.execute(select(t.account_snapshots)).mappings().one()
         assert "node_accounts" not in conn.dialect.get_table_names(conn)
     assert (row["name"], row["read_block"], row["as_of_block"]) == ("alice", 123, None)
+
+
+def test_without_account_history_the_head_state_stands_marked(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'daemon.db'}"
+    with node_for(tmp_path) as node:
+        run_daemon(tmp_path, node, db, until=16_934_000, no_history=True)
+    got = rows(db)
+    snap = got["snapshot"]
+    assert (snap["as_of_block"], snap["exact"]) == (HEAD, False)
+    assert "no account history" in snap["note"]
+    assert got["account"]["delegated"] == DELEGATION  # from the head state, not added again
