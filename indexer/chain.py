@@ -17,6 +17,7 @@ blocks and replayed block files take the same path.
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -169,6 +170,80 @@ class NodeClient:
             return []
         return self.call(lambda rpc: rpc.find_accounts({"accounts": list(names)},
                                                        api="database")["accounts"])
+
+    def account_snapshot(self, names: Sequence[str]) -> AccountSnapshot:
+        """``find_accounts`` between two reads of the global properties, in one batch.
+
+        Both answer from the node's head state (hived and steemd serve API reads from the
+        state after the head block, pending transactions included: database.cpp
+        ``_push_transaction`` keeps them in ``_pending_tx_session``). The same head before
+        and after tags the objects with that block; a head that moved in between is read
+        again (on the next attempt).
+        """
+        def get(rpc: Any) -> AccountSnapshot:
+            from indexer.accounts import globals_from
+
+            rpc.rpc_queue = []
+            rpc.get_dynamic_global_properties(api="database", add_to_queue=True)
+            rpc.find_accounts({"accounts": list(names)}, api="database", add_to_queue=True)
+            replies = rpc.get_dynamic_global_properties(api="database", add_to_queue=False)
+            if not isinstance(replies, list) or len(replies) != 3 or not all(
+                    isinstance(r, dict) for r in replies):
+                raise NodeAnswer("account snapshot: expected 3 replies")
+            before, found, after = replies
+            try:
+                head, again = int(before["head_block_number"]), int(after["head_block_number"])
+                fund, shares = globals_from(after)
+            except (KeyError, TypeError, ValueError) as exc:
+                raise NodeAnswer(f"account snapshot: bad global properties ({exc})") from None
+            if head != again:
+                raise NodeAnswer(f"head moved from {head} to {again} while reading accounts")
+            accounts = found.get("accounts")
+            if not isinstance(accounts, list):
+                raise NodeAnswer("find_accounts: no accounts list")
+            return AccountSnapshot(head, chain_time(after["time"]), fund, shares, accounts)
+        return self.call(get)
+
+    def history_page(self, account: str, start: int, limit: int, low: int = 0,
+                     high: int = 0) -> tuple[list[tuple[int, dict]], int | None]:
+        """One page of ``account_history_api.get_account_history`` (reversible blocks
+        included: the snapshot is of the head), oldest first; or where to continue from
+        (hived's filtered scan stops after 2000 entries with ``set start=N``; -1: the
+        beginning was passed, as steemd says for ``start`` 0)."""
+        def get(rpc: Any) -> tuple[list[tuple[int, dict]], int | None]:
+            args: dict[str, Any] = {"account": account, "start": start, "limit": limit,
+                                    "include_reversible": True}
+            if low or high:
+                args |= {"operation_filter_low": low, "operation_filter_high": high}
+            try:
+                reply = rpc.get_account_history(args, api="account_history")
+            except Exception as exc:  # noqa: BLE001 - beem raises one class per message kind
+                text = str(exc)
+                more = _CONTINUE.search(text)
+                if more:
+                    return [], int(more.group(1))
+                if start == 0 and "start must be greater" in text:
+                    return [], -1
+                raise
+            history = reply.get("history") if isinstance(reply, dict) else reply
+            if not isinstance(history, list) or not all(
+                    isinstance(h, list) and len(h) == 2 and isinstance(h[1], dict)
+                    for h in history):
+                raise NodeAnswer(f"get_account_history {account}: malformed history")
+            return [(int(seq), entry) for seq, entry in history], None
+        return self.call(get)
+
+
+_CONTINUE = re.compile(r"set start=(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    head: int  # the block whose state the objects describe
+    head_time: int
+    total_vesting_fund: int
+    total_vesting_shares: int
+    accounts: list[dict]
 
 
 HEX64 = frozenset("0123456789abcdef")

@@ -209,9 +209,18 @@ node_status = Table(
     Column("provisional", Text, nullable=False),  # head mode: JSON summary of reversible blocks
 )
 
-# Accounts whose vesting was read from the node (get_accounts) when they first committed.
-node_accounts = Table(
-    "node_accounts", metadata,
+# Accounts whose vesting was read from the node when they first committed (the daemon): the
+# snapshot at the node's head, rewound along the account's history to ``as_of_block`` (the
+# block before the batch that holds the commit), so that every later op is applied once.
+# ``as_of_block`` NULL: a row read before migration 0004 (head state, later ops applied
+# again); the daemon reads such accounts afresh when it starts.
+account_snapshots = Table(
+    "account_snapshots", metadata,
     Column("name", Text, primary_key=True),
-    Column("block", BigInteger, nullable=False),  # the batch's first block when it was read
+    Column("read_block", BigInteger, nullable=False),  # first block of the batch it was read for
+    Column("as_of_block", BigInteger),  # the block the accounts row then described
+    Column("head_block", BigInteger),  # the node's head when find_accounts answered
+    Column("exact", Boolean),  # False: some op could not be undone exactly (see note)
+    Column("approx_vests", BigInteger, nullable=False, server_default="0"),
+    Column("note", Text, nullable=False, server_default=""),
 )

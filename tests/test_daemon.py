@@ -40,7 +40,7 @@ DATA = Path(__file__).parent / "data"
 BLOCKS = DATA / "hive5m_raw_blocks.jsonl.gz"
 OPS = DATA / "hive5m_ops.jsonl.gz"
 ROOT = Path(__file__).parent.parent
-NODE_TABLES = {"node_status", "node_accounts"}
+NODE_TABLES = {"node_status", "account_snapshots", "vesting_prices"}  # what the node said
 
 CONFIG = """
 [ingest]

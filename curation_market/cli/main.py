@@ -40,7 +40,7 @@ from indexer import schema as t
 from indexer.accounts import read_accounts, read_globals_at
 from indexer.blockfile import TRUNCATED, BadLine, open_text, read_blocks, write_blocks
 from indexer.ingest import Ingester, Stats
-from indexer.postdump import Anchor, import_posts
+from indexer.postdump import Anchor, Events, Payout, Refusal, assemble, post_events
 from indexer.store import Store
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False,
@@ -188,7 +188,8 @@ def told(source: Iterator[dict | BadLine], bad: list[BadLine]) -> Iterator[dict 
 
 @app.command("import-posts")
 def import_posts_cmd(
-    posts: Annotated[list[Path], typer.Argument(help="get_content objects, one per line",
+    posts: Annotated[list[Path], typer.Argument(help="post objects (get_content, find_comments, "
+                                                "hivemind bridge/condenser), one per line",
                                                 exists=True, dir_okay=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="block file to write (.gz ok)")],
     anchor_block: Annotated[int, typer.Option(help="a block number of the dump's chain")]
@@ -198,15 +199,51 @@ def import_posts_cmd(
     settle_pending: Annotated[bool, typer.Option(
         help="also pay out pending posts at cashout_time with their pending value "
              "(an estimate, not chain history)")] = False,
+    beneficiaries_included: Annotated[bool, typer.Option(
+        help="the dump's payout fields already contain the beneficiaries' part (hivemind "
+             "since HAF); otherwise paid posts with beneficiaries and no "
+             "beneficiary_payout_value are refused")] = False,
+    refused_out: Annotated[Path | None, typer.Option(
+        "--refused", help="write every refused post (file:line: reason) to this file")] = None,
 ) -> None:
     """Rebuild the op stream of a post dump as a block file (same pipeline as node blocks)."""
-    docs = []
+    anchor = Anchor.of(anchor_block, anchor_time)
+    events = Events.empty()
+    refused: list[str] = []
+    count = paid = pending = 0
     for path in posts:
         with open_text(path) as fh:
-            docs += [orjson.loads(line) for line in fh if line.strip()]
-    blocks = import_posts(docs, Anchor.of(anchor_block, anchor_time), settle_pending)
-    n = write_blocks(blocks, out)
-    err.print(f"wrote {n:,} blocks from {len(docs):,} posts to {out}")
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                where = f"{path}:{lineno}"
+                try:
+                    post = orjson.loads(line)
+                    if not isinstance(post, dict):
+                        raise ValueError("not a JSON object")
+                    settled = post_events(post, anchor, events, settle_pending,
+                                          beneficiaries_included)
+                except (ValueError, KeyError, TypeError) as exc:
+                    refused.append(f"{where}: unreadable post: {exc!s:.120}")
+                    continue
+                if isinstance(settled, Refusal):
+                    refused.append(settled.message(post, where))
+                    continue
+                count += 1
+                paid += isinstance(settled, Payout)
+                pending += settled is None
+    n = write_blocks(assemble(events, anchor), out)
+    err.print(f"wrote {n:,} blocks from {count:,} posts to {out}: {paid:,} settle"
+              + (" (pending ones at their estimate)" if settle_pending else "")
+              + f", {pending:,} stay unsettled (not paid in the dump)"
+              + f", {len(refused):,} refused")
+    for msg in refused[:20]:
+        err.print(f"  refused {msg}", markup=False, highlight=False)
+    if len(refused) > 20:
+        err.print(f"  … {len(refused) - 20:,} more" + (f" in {refused_out}" if refused_out
+                                                       else " (--refused FILE lists all)"))
+    if refused_out is not None:
+        refused_out.write_text("".join(m + "\n" for m in refused))
 
 
 @app.command()

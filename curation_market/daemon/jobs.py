@@ -28,16 +28,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import orjson
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
 
 from curation.chains import ChainProfile
 from curation.market import Applier
 from curation.records import Block, CommitMsg, MarketOp
+from curation.state import Account
 from curation_market.config import Settings
 from curation_market.daemon.metrics import Metrics
 from indexer import schema as t
 from indexer.accounts import account_from
 from indexer.chain import Batch, ChainError, Fetcher, NodeClient, NodeState, linked
+from indexer.history import Reconstruction, Rewind, read_back
 from indexer.ingest import Ingester, Stats
 from indexer.store import Store
 
@@ -121,6 +125,9 @@ class Daemon:
             log.info("metrics on http://127.0.0.1:%d/metrics", self.metrics_port)
         self.node = self.client.state()
         self.store.set_globals(self.node.total_vesting_fund, self.node.total_vesting_shares)
+        self.store.add_globals(self.node.head, self.node.total_vesting_fund,
+                               self.node.total_vesting_shares)
+        self.repair_snapshots()
         # the ingester's state was read before: on a fresh database it holds no globals, and
         # every commit's Steem Power would count as unknown (0) until a restart
         self.ingester.state.globals = self.store.new_state().globals
@@ -243,37 +250,133 @@ class Daemon:
             yield from batch.blocks
 
     def _snapshot_committers(self, blocks: list[Block]) -> None:
-        """Read from the node the vesting of accounts committing for the first time.
+        """Before each batch: the VESTS price the node reports, and the vesting of accounts
+        committing for the first time, as it was at the end of the block before the batch.
 
-        The node reports *current* vesting (at its head), not the vesting at the commit's
-        block: close when following the LIB (a few blocks later), approximate during a catch-up
-        over old blocks, where later vesting changes are also applied again as their ops are
-        indexed (see docs/node.md).
+        The node answers ``find_accounts`` at its head; :mod:`indexer.history` rewinds that
+        snapshot along the account's history to ``blocks[0].num - 1`` and tags the row with
+        that block (``Account.as_of_block``), so the engine applies every vesting op of the
+        batch and after it exactly once, and none before (docs/node.md, "Steem Power from the
+        node").
         """
+        if self.node is not None:
+            self.store.add_globals(self.node.head, self.node.total_vesting_fund,
+                                   self.node.total_vesting_shares)
         names = {rec.signer for block in blocks for rec in block.records
                  if type(rec) is MarketOp and rec.signer is not None
                  and any(isinstance(m, CommitMsg) for m in rec.msgs)}
         if not names:
             return
+        s = t.account_snapshots.c
         with self.store.engine.connect() as conn:
-            known = set(conn.execute(select(t.node_accounts.c.name).where(
-                t.node_accounts.c.name.in_(sorted(names)))).scalars())
+            known = set(conn.execute(select(s.name).where(s.name.in_(sorted(names))))
+                        .scalars())
         todo = sorted(names - known)
-        if not todo:
-            return
-        found = {a.name: a for a in (account_from(o) for o in self.client.accounts(todo))}
-        first = blocks[0].num
-        ins = self.store._insert(t.accounts)  # noqa: SLF001 - the dialect's upsert
+        if todo:
+            self.read_snapshots(todo, blocks[0].num - 1, blocks[0].num)
+
+    def read_snapshots(self, names: Sequence[str], target: int, read_block: int,
+                       note: str = "") -> dict[str, Reconstruction]:
+        """Read ``names`` from the node and write their vesting at the end of ``target``
+        (accounts, the delegations the rewind learnt, account_snapshots) in one transaction."""
+        snap = self.client.account_snapshot(list(names))
+        if snap.head < target:
+            raise ChainError(f"node {self.client.url} is at block {snap.head:,}, behind the "
+                             f"block {target:,} the accounts are wanted at")
+        self.store.add_globals(snap.head, snap.total_vesting_fund, snap.total_vesting_shares)
+        prices = self._prices(target, snap.head)
+        found = {o.get("name"): o for o in snap.accounts if isinstance(o, dict)}
+        out: dict[str, Reconstruction] = {}
+        for name in names:
+            obj = found.get(name)
+            if obj is None:
+                out[name] = Reconstruction(Account(name, as_of_block=target), {}, True,
+                                           ["not an account on the node"], 0)
+                continue
+            head_state = account_from(obj, snap.head)
+            rewind = Rewind(head_state, snap.head, target, self.cfg.chain)
+            try:
+                read = read_back(self.client.history_page, rewind)
+            except ChainError as exc:  # no account history on this node (plugin off)
+                out[name] = Reconstruction(head_state, {}, False, [
+                    f"no account history ({str(exc)[:120]}): the vesting of block {snap.head} "
+                    f"stands for block {target}; ops up to {snap.head} are not applied again"],
+                    0)
+                continue
+            rec = rewind.result(read.complete, prices)
+            if not read.filtered:
+                rec.notes.append("the node ignores the operation filter (steemd): history "
+                                 "read unfiltered")
+            rec.notes.insert(0, f"{read.entries} history entries in {read.calls} call(s)")
+            out[name] = rec
+        self._write_snapshots(out, snap.head, read_block, note)
+        approx = [n for n, r in out.items() if not r.exact]
+        if approx:
+            log.warning("vesting of %s at block %d is approximate: %s", ", ".join(approx),
+                        target, "; ".join(out[n].notes[-1] for n in approx)[:300])
+        return out
+
+    def _prices(self, first: int, last: int) -> list[tuple[int, int, int]]:
+        """The recorded VESTS prices a rewind from ``last`` to ``first`` can use: the latest
+        at or before ``first`` (else the earliest) and every one up to ``last``."""
+        p = t.vesting_prices.c
+        cols = select(p.block, p.total_vesting_fund, p.total_vesting_shares)
+        with self.store.engine.connect() as conn:
+            before = conn.execute(cols.where(p.block <= first).order_by(p.block.desc())
+                                  .limit(1)).all()
+            inside = conn.execute(cols.where(p.block > first, p.block <= last)
+                                  .order_by(p.block)).all()
+        return sorted({(int(b), int(f), int(v)) for b, f, v in before + inside})
+
+    def _write_snapshots(self, recs: dict[str, Reconstruction], head: int, read_block: int,
+                         note: str) -> None:
+        ins = self.store._insert  # noqa: SLF001 - the dialect's upsert
         with self.store.engine.begin() as conn:
-            for name in todo:
-                acct = found.get(name)
-                if acct is not None:
-                    row = {k: getattr(acct, k) for k in acct.__slots__}
-                    conn.execute(ins.values(row).on_conflict_do_update(
-                        index_elements=["name"],
-                        set_={k: v for k, v in row.items() if k != "name"}))
-                conn.execute(self.store._insert(t.node_accounts)  # noqa: SLF001
-                             .values(name=name, block=first).on_conflict_do_nothing())
+            for name, rec in recs.items():
+                acct = rec.account
+                row = {k: getattr(acct, k) for k in acct.__slots__}
+                conn.execute(ins(t.accounts).values(row).on_conflict_do_update(
+                    index_elements=["name"], set_={k: v for k, v in row.items() if k != "name"}))
+                for (a, b), vests in sorted(rec.pairs.items()):
+                    conn.execute(ins(t.delegations).values(delegator=a, delegatee=b, vests=vests)
+                                 .on_conflict_do_update(index_elements=["delegator", "delegatee"],
+                                                        set_={"vests": vests}))
+                snap = {"read_block": read_block, "as_of_block": acct.as_of_block,
+                        "head_block": head, "exact": rec.exact,
+                        "approx_vests": rec.approx_vests,
+                        "note": "; ".join(([note] if note else []) + rec.notes)[:2000]}
+                conn.execute(ins(t.account_snapshots).values(name=name, **snap)
+                             .on_conflict_do_update(index_elements=["name"], set_=snap))
+
+    def repair_snapshots(self) -> list[str]:
+        """Accounts read before snapshots were tagged (migration 0004, or a node_accounts
+        table left by an older daemon): their rows hold the node's head state with later
+        ops applied again. They are read afresh, as of the checkpoint."""
+        engine = self.store.engine
+        s = t.account_snapshots.c
+        if "node_accounts" in inspect(engine).get_table_names():
+            legacy = sa_table("node_accounts", sa_column("name"), sa_column("block"))
+            with engine.begin() as conn:
+                have = set(conn.execute(select(s.name)).scalars())
+                rows = [{"name": n, "read_block": b, "note": "read before 0004"}
+                        for n, b in conn.execute(select(legacy.c.name, legacy.c.block))
+                        if n not in have]
+                if rows:
+                    conn.execute(t.account_snapshots.insert(), rows)
+                conn.exec_driver_sql("DROP TABLE node_accounts")
+        with engine.connect() as conn:
+            stale = list(conn.execute(select(s.name, s.read_block)
+                                      .where(s.as_of_block.is_(None)).order_by(s.name)))
+        checkpoint = self.ingester.checkpoint
+        for name, read_block in stale:
+            self.read_snapshots([name], checkpoint, read_block,
+                                f"re-read at block {checkpoint}: the head snapshot of block "
+                                f"{read_block}'s batch was counted twice before")
+        if stale:
+            self.ingester.state.accounts.clear()
+            self.ingester.state.delegations.clear()
+            log.info("re-read %d account(s) read before snapshots were tagged", len(stale))
+        return [n for n, _ in stale]
 
     # --- head mode ----------------------------------------------------------------------
     def show_provisional(self) -> None:

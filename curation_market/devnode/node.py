@@ -53,6 +53,11 @@ What it serves (the methods beem calls, read from beem 0.24's source):
 - ``account_history_api.get_ops_in_block`` (``include_reversible`` honoured, as in hived: without
   it a block above the LIB has no ops) and ``enum_virtual_ops`` (ranges, ``group_by_block``,
   paging by ``operation_begin``/``limit``; the op-type ``filter`` is refused, not ignored);
+- ``account_history_api.get_account_history`` and ``condenser_api.get_account_history``: each
+  account's history over the recorded blocks and virtual ops (not broadcasts), with hived's
+  operation filter (``operation_filter_low``/``_high``, at most 2000 entries scanned per call,
+  then ``set start=N``) and limits; a Steem node answers as steemd 0.23 does (no filter: the
+  fields are ignored, numbering from 1, ``start >= limit``, limit up to 10000);
 - ``network_broadcast_api.broadcast_transaction``; ``account_by_key_api.get_key_references``;
   ``jsonrpc.get_methods``.
 
@@ -304,6 +309,7 @@ class ChainState:
     fork_every: int = 0
     fork_depth: int = 2
     variant_of: Callable[[dict], dict] | None = None
+    history: dict[str, list[HistoryEntry]] | None = None  # built at the first history call
 
     def __post_init__(self) -> None:
         self.numbers = sorted(self.recorded)
@@ -932,8 +938,88 @@ class TestNode:
             "testnode_api.add_account": lambda p: self.add_account(
                 str(_obj(p).get("name")), str(_obj(p).get("posting_key"))) or {},
         }
+        m.update(self._history_methods())
         m["jsonrpc.get_methods"] = lambda p: sorted(m)
         return m
+
+    # ---- account history
+    def _history_methods(self) -> dict[str, Callable[[Any], Any]]:
+        return {"account_history_api.get_account_history": self._get_account_history,
+                "condenser_api.get_account_history": self._c_get_account_history}
+
+    def _get_account_history(self, p: Any) -> dict:
+        q = _obj(p)
+        rows = self.account_history(q.get("account"), q.get("start", -1), q.get("limit", 1000),
+                                    bool(q.get("include_reversible")),
+                                    q.get("operation_filter_low"),
+                                    q.get("operation_filter_high"))
+        return {"history": [[seq, {**e, "op": appbase_op(e["op"])}] for seq, e in rows]}
+
+    def _c_get_account_history(self, p: Any) -> list:
+        if not isinstance(p, list) or not 3 <= len(p) <= 5:
+            raise assert_failed(f"args.size() == 3 || args.size() == 4 || args.size() == 5: "
+                                f"Expected 3, 4, or 5 argument(s), was "
+                                f"{len(p) if isinstance(p, list) else 0}")
+        rows = self.account_history(p[0], p[1], p[2], False, _arg(p, 3), _arg(p, 4))
+        flavour = self.state.flavour
+        return [[seq, {**e, "op": legacy_op(e["op"], flavour),
+                       "virtual_op": int(e["virtual_op"])}] for seq, e in rows]
+
+    def account_history(self, account: Any, start: Any, limit: Any, include_reversible: bool,
+                        low: Any = None, high: Any = None) -> list[tuple[int, dict]]:
+        """(sequence, entry) pairs, oldest first, as hived (or steemd on a Steem node)."""
+        if not isinstance(account, str):
+            raise invalid("account must be a string")
+        start = _int(start, "start")
+        limit = _int(limit, "limit")
+        if start < 0:
+            start = 2**64 - 1  # uint64: -1 is the newest entry
+        steem = self.state.flavour is STEEM
+        if limit > (10000 if steem else 1000):
+            raise assert_failed(f"args.limit <= 1000: limit of {limit} is greater than "
+                                "maxmimum allowed")
+        if (steem and start < limit) or (not steem and start < limit - 1):
+            raise assert_failed("args.start >= args.limit-1: start must be greater than or "
+                                "equal to limit-1 (start is 0-based index)")
+        masks = None
+        if not steem and (low or high):  # steemd has no filter: the fields are ignored
+            masks = (_int(low or 0, "operation_filter_low"),
+                     _int(high or 0, "operation_filter_high"))
+        base = 1 if steem else 0
+        with self.lock:
+            st = self.state
+            if st.history is None:
+                st.history = build_history(st)
+            entries = st.history.get(account, [])
+            top = st.head if include_reversible or steem else st.irreversible
+            visible = bisect.bisect_right([e.block for e in entries], top)
+            i = min(start - base, visible - 1)
+            out: list[tuple[int, dict]] = []
+            scanned = 0
+            while i >= 0 and len(out) < limit:
+                e = entries[i]
+                if masks is not None:
+                    if scanned >= FILTER_SCAN:
+                        if out:
+                            break
+                        raise assert_failed(
+                            f"total_processed_items < 2000: Could not find filtered operation "
+                            f"in {scanned} operations, to continue searching, set "
+                            f"start={i + base}.")
+                    scanned += 1
+                    bit = _history_bit(e.op)
+                    if bit is None or not (masks[0] >> bit & 1 if bit < 64
+                                           else masks[1] >> (bit - 64) & 1):
+                        i -= 1
+                        continue
+                out.append((i + base, {"trx_id": e.trx_id, "block": e.block,
+                                       "trx_in_block": e.trx, "op_in_trx": e.op_in_trx,
+                                       "virtual_op": e.virtual,
+                                       "timestamp": st.timestamp(e.block), "op": e.op,
+                                       "operation_id": 0}))
+                i -= 1
+        out.reverse()
+        return out
 
     def _advance_by(self, count: Any) -> int:
         n = _int(count, "count")
@@ -1140,6 +1226,78 @@ class TestNode:
         if "id" not in request:
             return None
         return Response(rid, result)
+
+
+# ------------------------------------------------------------------ account history
+# get_account_history as hived's account_history_api (rocksdb) answers it, and steemd 0.23's:
+# hived: account_history_api.cpp (limit <= 1000, start >= limit - 1, the operation filter
+# scanning at most 2000 entries per call); steemd: no filter (fc ignores unknown fields),
+# limit <= 10000, start >= limit, history numbered from 1 (account_history_plugin.cpp).
+
+ACCOUNT_KEYS = ("voter", "author", "parent_author", "from", "to", "agent", "account",
+                "witness", "proxy", "publisher", "worker_account", "creator",
+                "new_account_name", "delegator", "delegatee", "curator", "comment_author",
+                "producer", "from_account", "to_account", "owner", "benefactor",
+                "account_to_recover", "recovery_account", "new_recovery_account", "receiver",
+                "payer", "challenger", "challenged")
+FILTER_SCAN = 2000
+
+
+def impacted(op: Any) -> set[str]:
+    """The accounts whose history lists ``op``: hived's forward_impacted.cpp names the
+    parties of each op (both voter and author of a vote, both sides of a delegation, the
+    signers of a custom_json ...); here: the account fields of the op and its signers."""
+    if isinstance(op, dict):
+        value = op.get("value")
+    elif isinstance(op, list) and len(op) == 2:
+        value = op[1]
+    else:
+        return set()
+    if not isinstance(value, dict):
+        return set()
+    out = {value[k] for k in ACCOUNT_KEYS if isinstance(value.get(k), str) and value[k]}
+    for k in ("required_auths", "required_posting_auths"):
+        out.update(a for a in value.get(k) or [] if isinstance(a, str))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    block: int
+    trx: int
+    op_in_trx: int
+    virtual: bool
+    op: Any
+    trx_id: str
+
+
+def build_history(state: ChainState) -> dict[str, list[HistoryEntry]]:
+    """Every account's history over the recorded chain (transactions, then virtual ops of
+    each block), in chain order; an entry's index is its sequence number."""
+    out: dict[str, list[HistoryEntry]] = {}
+    for num in sorted(set(state.recorded) | set(state.vops)):
+        block = state.canonical_block(num) if num in state.recorded else None
+        entries: list[HistoryEntry] = []
+        if block is not None:
+            for ti, (tx, tid) in enumerate(zip(block["transactions"], block["transaction_ids"],
+                                               strict=True)):
+                for oi, op in enumerate(tx.get("operations") or []):
+                    entries.append(HistoryEntry(num, ti, oi, False, op, tid))
+        for v in state.vops.get(num, []):
+            entries.append(HistoryEntry(num, v.get("trx_in_block", VOP_TRX),
+                                        v.get("op_in_trx", 0), True, v["op"],
+                                        v.get("trx_id", ZERO_ID)))
+        for e in entries:
+            for name in impacted(e.op):
+                out.setdefault(name, []).append(e)
+    return out
+
+
+def _history_bit(op: Any) -> int | None:
+    from indexer.history import OP_BIT
+    from indexer.ops import op_name_value
+
+    return OP_BIT.get(op_name_value(op)[0])
 
 
 @dataclass(frozen=True, slots=True)

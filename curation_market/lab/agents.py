@@ -64,7 +64,7 @@ from curation_market.curator.ops import commit_payload, custom_json_op, reveal_p
 from curation_market.lab.simulate import MINUTE, Agent, tx
 from indexer.amounts import DOLLAR, amount_of
 from indexer.ops import chain_time, format_time
-from indexer.postdump import NEVER, Anchor, Events, sbd
+from indexer.postdump import NEVER, Anchor, Events, Payout, payout_of, sbd
 
 HOUR = 3600
 PRIOR_PRICE = 1e-9  # milli-units per rshare when no payout is visible yet (about 2017-11)
@@ -100,16 +100,8 @@ class PostFacts:
 
 def final_payout(post: dict, settle_pending: bool) -> tuple[int, int] | None:
     """(paid_at, F) as the importer will emit them, or None (no outcome in the slice)."""
-    last = post.get("last_payout") or NEVER
-    if last > NEVER:
-        return chain_time(last), amount_of(post.get("total_payout_value", "0.000 SBD"),
-                                           DOLLAR) + amount_of(
-            post.get("curator_payout_value", "0.000 SBD"), DOLLAR)
-    cashout = post.get("cashout_time") or NEVER
-    if settle_pending and cashout > NEVER:
-        return chain_time(cashout), amount_of(post.get("pending_payout_value", "0.000 SBD"),
-                                              DOLLAR)
-    return None
+    paid = payout_of(post, settle_pending)
+    return (paid.time, paid.final) if isinstance(paid, Payout) else None
 
 
 def post_facts(post: dict, settle_pending: bool) -> PostFacts:

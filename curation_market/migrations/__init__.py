@@ -17,7 +17,8 @@ from sqlalchemy import create_engine, inspect
 
 HERE = Path(__file__).parent
 # (a table the revision created, revision), newest first: how far a create_all database is
-ADOPT = [("vesting_prices", "0003"), ("node_status", "0002"), ("meta", "0001")]
+ADOPT = [("account_snapshots", "0004"), ("vesting_prices", "0003"), ("node_status", "0002"),
+         ("meta", "0001")]
 
 
 def alembic_config(url: str) -> Config:
