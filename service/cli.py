@@ -46,6 +46,38 @@ app.add_typer(prepare_app, name="prepare")
 err = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"curation-market {version('curation-market')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("curation-market (not installed: no version recorded)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="print the version and exit")] = False,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help="our messages from this level: debug | info | warning | error",
+        case_sensitive=False)] = "info",
+    verbose: Annotated[int, typer.Option(
+        "--verbose", "-v", count=True,
+        help="-v: also the libraries' warnings (beem's retries, uvicorn); -vv: debug of "
+             "everything")] = 0,
+) -> None:
+    """Options that come before the command: ``curation-market -v run …``."""
+    from service import logs
+
+    if log_level.lower() not in logs.LEVELS:
+        raise fail(f"--log-level must be one of {', '.join(logs.LEVELS)} (got {log_level!r})")
+    logs.setup(log_level.lower(), verbose)
+
+
 def out_console() -> Console:
     """Wide enough for the report's tables even when piped into a file."""
     probe = Console()
@@ -53,13 +85,15 @@ def out_console() -> Console:
 
 
 
-def fail(message: str) -> typer.Exit:
+def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr (one line, so it can be grepped) for ``raise``.
 
     The message is plain text: brackets in it (``[node] urls``) are shown, not read as markup.
+    Exit code 2 is a problem with what was asked (options, config, files, database); 1 is a
+    failure while running (a node that stopped answering): retrying later may succeed.
     """
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    return typer.Exit(2)
+    return typer.Exit(code)
 
 
 def check_format(fmt: str, *choices: str) -> None:

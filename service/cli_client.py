@@ -52,7 +52,9 @@ def _curator(node: list[str] | None, account: str | None, key_file: Path | None,
     except ClientError as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - an unreachable or unknown node, said plainly
-        raise fail(f"cannot use node {', '.join(urls)}: {exc}") from None
+        from service.logs import describe_exception
+
+        raise fail(f"cannot use node {', '.join(urls)}: {describe_exception(exc)}") from None
     if settings.chain.chain_id != curator.chain_id:
         err.print(f"[yellow]warning:[/yellow] the node's chain id {curator.chain_id[:8]}… "
                   f"differs from config chain.chain_id {settings.chain.chain_id[:8]}…; the "
@@ -68,7 +70,9 @@ def _run(curator: Curator, action: str, *args: object) -> None:
     except ClientError as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - the node refused the transaction: say why
-        raise fail(f"the node refused the {action}: {exc}") from None
+        from service.logs import describe_exception
+
+        raise fail(f"the node refused the {action}: {describe_exception(exc)}") from None
     typer.echo(orjson.dumps(sent.as_json(), option=orjson.OPT_INDENT_2).decode())
 
 

@@ -32,11 +32,12 @@ def register(app: typer.Typer) -> None:
                  " 0: the first block the node serves)")] = None,
     ) -> None:
         """Follow a node: catch up, then index every block as it becomes irreversible."""
+        from service import logs
         from service.cli import err, fail, open_store, settings_from
         from service.daemon import Daemon
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        if not logging.getLogger().handlers:  # called without the app's callback (a library)
+            logs.setup()
         settings = settings_from(config)
         urls = node or settings.node.urls
         if not urls:
@@ -44,12 +45,13 @@ def register(app: typer.Typer) -> None:
         store = open_store(settings, db)  # checks the database before anything starts
         daemon = Daemon(settings, urls, store.engine, head_mode, metrics_port, until,
                         from_block)
+        # a node that fails is exit 1 (docs/node.md): worth a restart, unlike a bad option (2)
         try:
             code = daemon.run()
         except Exception as exc:  # noqa: BLE001 - node unreachable at start, said plainly
-            raise fail(str(exc)) from None
+            raise fail(logs.with_cause(str(exc)), 1) from None
         if code:
-            raise fail(str(daemon.error))
+            raise fail(logs.with_cause(str(daemon.error)), 1)
         err.print(f"stopped at block {daemon.ingester.checkpoint:,}")
 
     @app.command()
@@ -77,7 +79,9 @@ def register(app: typer.Typer) -> None:
         try:
             doc = read_status(store.engine, client)
         except ChainError as exc:
-            raise fail(str(exc)) from None
+            from service.logs import with_cause
+
+            raise fail(with_cause(str(exc)), 1) from None
         if fmt == "json":
             typer.echo(orjson.dumps(doc).decode())
             return
