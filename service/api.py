@@ -70,7 +70,7 @@ from indexer import schema as t
 from indexer.ops import format_time
 from rewards.settle import reputation
 from rewards.underdog import AuthorEntry, author_average
-from service.report import explain
+from service.report import code_point, explain
 
 MAX_LIMIT = 200
 NAME = r"^[a-z0-9][a-z0-9.-]{0,31}$"  # account names (lenient: historic names are odd)
@@ -318,6 +318,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
     cfg = cfg or MarketConfig()
     window, reveal = cfg.window, cfg.reveal_period
     limits = limits or Limits()
+    dialect = engine.dialect.name  # names sort by code point everywhere (see code_point)
     pool = engine.pool
     if isinstance(pool, QueuePool) and pool._max_overflow >= 0:  # noqa: SLF001
         # never let in more requests than there are connections: that is the deadlock
@@ -563,7 +564,8 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
             .first()
         rj = t.rejections
         counts = dict(conn.execute(select(rj.c.reason, func.count()).where(rj.c.account == name)
-                                   .group_by(rj.c.reason).order_by(rj.c.reason)).all())
+                                   .group_by(rj.c.reason)
+                                   .order_by(code_point(rj.c.reason, dialect))).all())
         if cur is None and not counts:
             raise ApiError(404, f"no curator {name!r}: no commits or rejected ops indexed")
         q = (select(c.c.block, c.c.trx, c.c.op, c.c.sub, c.c.prediction, c.c.qualified,
@@ -652,10 +654,11 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
             q = q.where(s.c.time >= lo)
         if hi is not None:
             q = q.where(s.c.time <= hi)
+        predictor = code_point(c.c.predictor, dialect)  # the order and the cursor agree
         if cursor:
             e, who = decode_cursor("leaderboard", cursor, (int, str))
-            q = q.having(or_(earned < e, and_(earned == e, c.c.predictor > literal(who))))
-        rows = conn.execute(q.order_by(earned.desc(), c.c.predictor).limit(limit + 1)).all()
+            q = q.having(or_(earned < e, and_(earned == e, predictor > literal(who))))
+        rows = conn.execute(q.order_by(earned.desc(), predictor).limit(limit + 1)).all()
         items = [{"curator": r.predictor, "earned": int(r.earned), "predictions": r.predictions,
                   "hits": int(r.hits or 0), "rewarded": int(r.rewarded or 0)}
                  for r in rows[:limit]]

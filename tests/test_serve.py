@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import BACKENDS
+
 ROOT = Path(__file__).parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -83,9 +85,29 @@ def burst(base: str, paths: list[str], n: int, timeout: float) -> list[tuple]:
     return asyncio.run(run())
 
 
-def test_a_burst_is_served_never_deadlocked(demo_db, tmp_path: Path) -> None:
+@pytest.fixture(params=BACKENDS)
+def demo_url(request: pytest.FixtureRequest, demo_db, tmp_path: Path) -> Iterator[str]:
+    """The demo database on SQLite, or replayed into a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield demo_db["url"]
+        return
+    from rich.console import Console
+
+    from service.demo import run_demo
+    from tests.conftest import PG_URL, PgDatabases
+
+    pg = PgDatabases(PG_URL)
+    try:
+        url = pg.new()
+        run_demo(url, tmp_path / "blocks.jsonl", 17, Console(quiet=True))
+        yield url
+    finally:
+        pg.drop_all()
+
+
+def test_a_burst_is_served_never_deadlocked(demo_url: str, tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
-    with serve(demo_db["url"], log) as base:
+    with serve(demo_url, log) as base:
         paths = detail_paths(base)
         started = time.monotonic()
         results = burst(base, paths, 200, timeout=20)
