@@ -312,9 +312,10 @@ class Head:
 # --- the app --------------------------------------------------------------------------------
 
 def create_app(engine: Engine, cfg: MarketConfig | None = None,
-               limits: Limits | None = None) -> FastAPI:
+               limits: Limits | None = None, currency: str = "SBD") -> FastAPI:
     """The API (``/api/...``), its schema (``/openapi.json``), its docs (``/docs``,
-    ``/redoc``) and the page (``/``)."""
+    ``/redoc``) and the page (``/``). ``currency`` is the chain's dollar token (SBD on
+    Steem, HBD on Hive), the unit of every amount served."""
     cfg = cfg or MarketConfig()
     window, reveal = cfg.window, cfg.reveal_period
     limits = limits or Limits()
@@ -415,7 +416,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
         lag = max(0, int(time.time()) - h.time) if h.time else None
         return envelope(h, head_block_id=h.block_id, head_time=_iso(h.time) if h.time else None,
                         lag_seconds=lag, rules=h.rules, window_seconds=window,
-                        reveal_period_seconds=reveal)
+                        reveal_period_seconds=reveal, currency=currency)
 
     # --- markets --------------------------------------------------------------------------
     p, s, c = t.posts, t.settlements, t.commits
@@ -709,6 +710,8 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
 
 
 def app_from_url(url: str, cfg: MarketConfig | None = None,
-                 statement_timeout: float = 5.0, limits: Limits | None = None) -> FastAPI:
+                 statement_timeout: float = 5.0, limits: Limits | None = None,
+                 currency: str = "SBD") -> FastAPI:
     limits = limits or Limits()
-    return create_app(make_engine(url, statement_timeout, limits.active), cfg, limits)
+    return create_app(make_engine(url, statement_timeout, limits.active), cfg, limits,
+                      currency)

@@ -58,8 +58,9 @@ def serve(
     url, settings = _url(db, config)
     _require_sqlite_file(url)
     limits = Limits(max_active, max_queue, queue_timeout)
+    currency = "HBD" if settings.chain.name == "hive" else "SBD"  # type: ignore[attr-defined]
     app = app_from_url(url, settings.market_config(), statement_timeout,  # type: ignore[attr-defined]
-                       limits)
+                       limits, currency)
     # Bind first so that the line below names the real port (with --port 0 the kernel picks).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -99,8 +100,19 @@ def upgrade(
 ) -> None:
     """Bring the database schema to the latest (or given) migration."""
     from service.cli import safe_url
+    from service.migrations import adoptable, current
     from service.migrations import upgrade as do_upgrade
 
     url, _ = _url(db, config)
+    found = current(url)
+    adopted = adoptable(url) if found is None else None
     before, after = do_upgrade(url, revision)
-    typer.echo(f"{safe_url(url)}: {before or 'empty'} → {after}")
+    if found is not None:
+        what = f"at revision {found}" + (", nothing to do" if found == after else
+                                         f" → {after}")
+    elif adopted is not None:  # say what was really there: tables, and no migration record
+        what = (f"tables made by create_all (replay/demo), no migration record: adopted at "
+                f"revision {adopted}" + ("" if adopted == after else f" → {after}"))
+    else:
+        what = f"empty database → {after}"
+    typer.echo(f"{safe_url(url)}: {what}")

@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
             n = settings.node
             client = NodeClient([node], n.timeout_seconds, 1, 0)
         try:
-            doc = read_status(store.engine, client)
+            doc = read_status(store.engine, client, settings.node.health_seconds)
         except ChainError as exc:
             from service.logs import with_cause
 
@@ -85,15 +85,51 @@ def register(app: typer.Typer) -> None:
         if fmt == "json":
             typer.echo(orjson.dumps(doc).decode())
             return
-        labels = [("indexed_block", "indexed block"), ("irreversible_block",
-                                                        "last irreversible block"),
-                  ("head_block", "head block"), ("lag_blocks", "lag (blocks)"),
-                  ("lag_seconds", "lag (seconds)"), ("ops_per_second", "ops/s"),
-                  ("blocks_per_second", "blocks/s"), ("node", "node"),
-                  ("metrics_port", "metrics port"), ("provisional", "provisional (head mode)")]
-        for key, label in labels:
-            if key in doc and doc[key] not in (None, {}):
-                value = doc[key]
-                text = f"{value:,}" if isinstance(value, int) and key != "metrics_port" \
-                    else str(value)
-                typer.echo(f"{label:<24} {text}")
+        for label, text in status_lines(doc):
+            typer.echo(f"{label:<24} {text}")
+
+
+def _ago(seconds: int) -> str:
+    """``4h 2m``, ``5m 3s``, ``12s``: an age a person reads at a glance."""
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, sec = divmod(rest, 60)
+    parts = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")]
+    shown = [f"{v}{u}" for v, u in parts if v][:2]
+    return " ".join(shown) or "0s"
+
+
+def status_lines(doc: dict) -> list[tuple[str, str]]:
+    """The text form of ``status``: the daemon's state first, then the figures."""
+    from indexer.ops import format_time
+
+    lines: list[tuple[str, str]] = []
+    if "daemon" in doc:
+        age = doc["status_age_seconds"]
+        if doc["daemon"] == "running":
+            state = f"running (status written {_ago(age)} ago)"
+        else:
+            state = (f"not running: its last status was written {_ago(age)} ago, over "
+                     f"{_ago(doc['status_stale_after_seconds'])} (3 health intervals)")
+        lines.append(("daemon", state))
+        chain = f"head {doc['status_head_block']:,} at {format_time(doc['status_head_time'])}"
+        if "status_age_blocks" in doc:
+            chain += (f"; the chain moved {doc['status_age_blocks']:,} blocks "
+                      f"({_ago(doc['status_age_chain_seconds'])} chain time) since")
+        lines.append(("last status", f"{doc['status_written']} (wall clock); {chain}"))
+    labels = [("indexed_block", "indexed block"), ("irreversible_block",
+                                                    "last irreversible block"),
+              ("head_block", "head block"), ("lag_blocks", "lag (blocks)"),
+              ("lag_seconds", "lag (seconds)"), ("ops_per_second", "ops/s"),
+              ("blocks_per_second", "blocks/s"), ("node", "node"),
+              ("metrics_port", "metrics port"), ("provisional", "provisional (head mode)")]
+    for key, label in labels:
+        if key in doc and doc[key] not in (None, {}):
+            value = doc[key]
+            text = f"{value:,}" if isinstance(value, int) and key != "metrics_port" \
+                else str(value)
+            last = doc.get(f"last_{key}")
+            if last is not None:
+                text += f" (not running; {last} when last seen)"
+            lines.append((label, text))
+    return lines
