@@ -187,11 +187,12 @@ class Admission:
                 note = f" shed ({self.running} running, {len(self.waiters)} waiting)"
                 await self._busy(sending, self.retry_after())
                 return
+            entered = time.monotonic()  # the time inside the app, without the wait
             try:
                 await self.app(scope, receive, sending)
             finally:
                 if counted:
-                    self._leave(time.monotonic() - started)
+                    self._leave(time.monotonic() - entered)
         finally:
             query = scope.get("query_string", b"").decode("latin-1")
             log.info("%s %s%s %s %.1f ms%s", scope.get("method", "?"), path,
