@@ -12,6 +12,7 @@ from fractions import Fraction
 from curation.chains import STEEM_CHAIN_ID, curation_fraction
 from curation.commitment import commitment
 from curation.payload import PayloadLimits
+from curation.phase import Windows
 from curation.records import (
     BadMsg,
     BadOp,
@@ -52,6 +53,10 @@ class MarketConfig:
     max_open_commits: int = 500
     limits: PayloadLimits = field(default_factory=PayloadLimits)
     rules: Rules = field(default_factory=Rules)
+
+    @property
+    def windows(self) -> Windows:
+        return Windows(self.window, self.reveal_period)
 
     def __post_init__(self) -> None:
         if self.chain not in CHAINS:
@@ -208,7 +213,7 @@ class _Step:
         if signer in post.beneficiaries:
             raise Reject("beneficiary", "beneficiaries cannot predict the post")
         age = self.block.time - post.created
-        if not 0 <= age <= self.cfg.window:
+        if not self.cfg.windows.commit_open(age):
             raise Reject("commit_window_closed",
                          f"{age}s after the post, window {self.cfg.window}s")
         old = self.s.commits.get((post.id, signer))
@@ -246,10 +251,10 @@ class _Step:
         if commit is None or commit.status != "open":
             raise Reject("no_commitment", f"{signer} has no live commitment on this post")
         age = self.block.time - post.created
-        if age <= self.cfg.window:
-            raise Reject("reveal_too_early", f"{age}s after the post; reveals open after "
-                                             f"{self.cfg.window}s")
-        if age > self.cfg.window + self.cfg.reveal_period:
+        if not self.cfg.windows.reveal_open(age):
+            if age <= self.cfg.window:
+                raise Reject("reveal_too_early", f"{age}s after the post; reveals open after "
+                                                 f"{self.cfg.window}s")
             raise Reject("reveal_too_late", f"{age}s after the post")
         if commit.prediction is not None:
             raise Reject("already_revealed", f"revealed in block {commit.reveal_block}")

@@ -293,3 +293,25 @@ def test_voter_is_flagged_and_can_be_disqualified() -> None:
         c.at(7 * 86400, payout(100000))
         got = c.state.commits[(1, "alice")]
         assert got.voted and got.reward == expected
+
+
+def test_phase_and_its_query_bounds_agree_to_the_second() -> None:
+    """One definition of the windows: the phase of every age around both boundaries equals
+    the phase the database filter (created bounds) puts it in, and the engine's commit and
+    reveal tests open and close on the same seconds."""
+    from curation.phase import Phase, Windows
+
+    w = Windows(window=1800, reveal_period=21600)
+    now = 10**6
+    for age in [-1, 0, 1, 1799, 1800, 1801, 23399, 23400, 23401, 10**5]:
+        created = now - age
+        ph = w.phase(created, now, paid=False, deleted=False)
+        for candidate in (Phase.open, Phase.revealing, Phase.closed):
+            lo, hi = w.created_bounds(candidate, now)
+            inside = (lo is None or created >= lo) and (hi is None or created <= hi)
+            assert inside == (candidate is ph), (age, candidate, ph)
+        assert w.commit_open(age) == (ph is Phase.open and age >= 0)
+        assert w.reveal_open(age) == (ph is Phase.revealing)
+        assert w.sealed(age) == (ph in (Phase.open, Phase.revealing))
+    assert w.phase(now, now, paid=True, deleted=True) is Phase.settled
+    assert w.phase(now, now, paid=False, deleted=True) is Phase.deleted

@@ -88,6 +88,7 @@ def test_market_page_draws_the_chart(server: str, browser, tmp_path: Path) -> No
     page.wait_for_selector("canvas#chart[data-drawn]")
     drawn = int(page.get_attribute("canvas#chart", "data-drawn"))
     assert drawn >= 2
+    assert page.get_attribute("canvas#chart", "data-y-axis") == "predicted payout (SBD)"
     assert page.locator("td.why").count() >= drawn
     won = page.inner_text(".won")  # who won, by name and amount, before the chart
     winners = page.evaluate("""[...document.querySelectorAll('tbody tr')]

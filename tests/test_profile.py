@@ -398,5 +398,6 @@ def test_client_hashes_with_the_nodes_chain_id(tmp_path: Path) -> None:
         assert len(node.included) == 1  # only the first commit reached the chain
         cfg.write_text(f'[chain]\nchain_id = "{HIVE_CHAIN_ID}"\n')  # the node's: fine
         res = runner.invoke(app, ["commit", *post, "--node", node.url, "--prediction", "1.000",
-                                  "--config", str(cfg), "--dry-run"], env={KEY_ENV: wif})
+                                  "--config", str(cfg), "--dry-run", "--replace"],
+                            env={KEY_ENV: wif})
         assert res.exit_code == 0, res.output

@@ -15,23 +15,36 @@ Design points, each for a reason:
 * **Errors.** Every error is ``{"error": {"status", "message", ...}}``; bad input is a 4xx that
   names the parameter, never a 500. Queries running longer than ``statement_timeout`` are cut
   (SQLite: a progress handler; PostgreSQL: ``SET statement_timeout``) and answered with a 503.
+* **Admission, never a wedge.** At most ``Limits.active`` requests run inside the app at once
+  (never more than the connection pool holds), up to ``Limits.queue`` more wait in order for
+  at most ``Limits.wait`` seconds, and the rest are answered at once with 503 and
+  ``Retry-After``. Without it a burst deadlocked: FastAPI opens a ``yield`` dependency's
+  connection in one worker thread and runs the endpoint in another, so with every thread
+  holding a request that waited for a connection, the requests holding connections waited
+  for a thread until the pool timed out (500s after 30 s, then client timeouts).
+* **Docs offline.** ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from the
+  ``fastapi-offline`` package's files, served under ``/docs-assets``: nothing from a CDN.
 """
 
 
+import asyncio
 import base64
 import binascii
+import logging
+import math
 import sqlite3
 import time
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from importlib import resources
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import (
     Engine,
@@ -47,10 +60,13 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool
 from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
-from curation_market.report.build import explain, settled_fraction
+from curation.phase import Phase
+from curation_market.report.build import code_point, explain, settled_fraction
 from indexer import schema as t
 from indexer.ops import format_time
 from rewards.settle import reputation
@@ -60,6 +76,8 @@ MAX_LIMIT = 200
 NAME = r"^[a-z0-9][a-z0-9.-]{0,31}$"  # account names (lenient: historic names are odd)
 PERMLINK = r"^[a-z0-9-]{1,256}$"
 STATIC = resources.files("curation_market.api") / "static"
+DOCS_ASSETS = resources.files("fastapi_offline") / "static"  # Swagger UI and ReDoc bundles
+log = logging.getLogger("curation.api")
 
 
 class ApiError(Exception):
@@ -68,21 +86,27 @@ class ApiError(Exception):
         self.status, self.message, self.extra = status, message, extra
 
 
-class Phase(StrEnum):
-    open = "open"  # commits accepted
-    revealing = "revealing"  # commit window closed, reveals accepted
-    closed = "closed"  # reveal period over, waiting for the payout
-    settled = "settled"
-    deleted = "deleted"
-
-
 # --- engine ---------------------------------------------------------------------------------
 
-def make_engine(url: str, statement_timeout: float = 5.0) -> Engine:
+@dataclass(frozen=True)
+class Limits:
+    """Admission control: requests inside the app at once, waiting, and how long they wait.
+
+    ``active`` is also the connection pool's size, so a request let in always finds a
+    connection; it stays below anyio's 40 worker threads, so it always finds a thread too."""
+
+    active: int = 16
+    queue: int = 256
+    wait: float = 10.0
+
+
+def make_engine(url: str, statement_timeout: float = 5.0, pool_size: int = Limits.active
+                ) -> Engine:
     """A read-only engine whose statements are cut after ``statement_timeout`` seconds."""
     sqlite = url.startswith("sqlite")
     engine = create_engine(url, connect_args={"check_same_thread": False} if sqlite else {},
-                           pool_pre_ping=not sqlite, pool_size=20, max_overflow=20)
+                           pool_pre_ping=not sqlite, pool_size=pool_size, max_overflow=0,
+                           pool_timeout=5)
     ms = int(statement_timeout * 1000)
     if sqlite:
         @event.listens_for(engine, "connect")
@@ -116,6 +140,104 @@ def _is_timeout(exc: DBAPIError) -> bool:
     if isinstance(orig, sqlite3.OperationalError):
         return "interrupted" in str(orig)
     return type(orig).__name__ == "QueryCanceled" or "statement timeout" in str(orig)
+
+
+# --- admission and the request log ---------------------------------------------------------
+
+class Admission:
+    """ASGI middleware in front of the app: bounded concurrency, a bounded FIFO queue, 503 with
+    ``Retry-After`` beyond it, and one log line per request (method, path, status, time).
+
+    Only ``/api/`` requests are counted (the page, its files and the docs need no database).
+    A slot freed by a finished request is handed to the oldest waiter directly, so a waiter
+    cannot be overtaken by a request that arrived later.
+    """
+
+    def __init__(self, app: Any, limits: Limits):
+        self.app, self.limits = app, limits
+        self.running = 0
+        self.waiters: deque[asyncio.Future] = deque()
+        self.mean = 0.05  # seconds per request inside the app, smoothed (for Retry-After)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = [0]
+
+        async def sending(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        path = scope.get("path", "")
+        counted = path.startswith("/api/")
+        note = ""
+        try:
+            if counted and not await self._enter():
+                note = f" shed ({self.running} running, {len(self.waiters)} waiting)"
+                await self._busy(sending, self.retry_after())
+                return
+            entered = time.monotonic()  # the time inside the app, without the wait
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                if counted:
+                    self._leave(time.monotonic() - entered)
+        finally:
+            query = scope.get("query_string", b"").decode("latin-1")
+            log.info("%s %s%s %s %.1f ms%s", scope.get("method", "?"), path,
+                     f"?{query}" if query else "", status[0] or "-",
+                     1000 * (time.monotonic() - started), note)
+
+    async def _enter(self) -> bool:
+        if self.running < self.limits.active and not self.waiters:
+            self.running += 1
+            return True
+        if len(self.waiters) >= self.limits.queue:
+            return False
+        slot = asyncio.get_running_loop().create_future()
+        self.waiters.append(slot)
+        try:
+            await asyncio.wait_for(asyncio.shield(slot), self.limits.wait)
+            return True
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            if slot.done() and not slot.cancelled():  # the slot came as the wait ended
+                if isinstance(exc, TimeoutError):
+                    return True
+                self._leave(None)  # cancelled (the server stops): pass it on
+            else:
+                slot.cancel()
+                self.waiters.remove(slot)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return False
+
+    def _leave(self, took: float | None) -> None:
+        if took is not None:
+            self.mean += (took - self.mean) * 0.1
+        while self.waiters:
+            slot = self.waiters.popleft()
+            if not slot.done():
+                slot.set_result(None)  # the slot moves to the waiter: ``running`` unchanged
+                return
+        self.running -= 1
+
+    def retry_after(self) -> int:
+        """Seconds until the queue ahead would have drained at the recent pace (1 to 60)."""
+        ahead = self.running + len(self.waiters)
+        return max(1, min(60, math.ceil(self.mean * ahead / max(1, self.limits.active))))
+
+    async def _busy(self, send: Any, retry: int) -> None:
+        body = orjson.dumps({"error": {
+            "status": 503, "retry_after": retry,
+            "message": f"server busy: {self.running} requests running and {len(self.waiters)} "
+                       f"waiting; retry after {retry} s"}})
+        await send({"type": "http.response.start", "status": 503, "headers": [
+            (b"content-type", b"application/json"), (b"retry-after", str(retry).encode()),
+            (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -182,14 +304,27 @@ class Head:
 
 # --- the app --------------------------------------------------------------------------------
 
-def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
-    """The API (``/api/...``), its schema (``/openapi.json``) and the page (``/``)."""
+def create_app(engine: Engine, cfg: MarketConfig | None = None,
+               limits: Limits | None = None, currency: str = "SBD") -> FastAPI:
+    """The API (``/api/...``), its schema (``/openapi.json``), its docs (``/docs``,
+    ``/redoc``) and the page (``/``). ``currency`` is the chain's dollar token (SBD on
+    Steem, HBD on Hive), the unit of every amount served."""
     cfg = cfg or MarketConfig()
     window, reveal = cfg.window, cfg.reveal_period
-    app = FastAPI(title="curation-market API", version="1",
+    windows = cfg.windows
+    limits = limits or Limits()
+    dialect = engine.dialect.name  # names sort by code point everywhere (see code_point)
+    pool = engine.pool
+    if isinstance(pool, QueuePool) and pool._max_overflow >= 0:  # noqa: SLF001
+        # never let in more requests than there are connections: that is the deadlock
+        limits = Limits(min(limits.active, pool.size() + pool._max_overflow),  # noqa: SLF001
+                        limits.queue, limits.wait)
+    app = FastAPI(title="curation-market API", version="1", docs_url=None, redoc_url=None,
                   description="Read-only results of the prediction-market curation plugin. "
                   "Money is integer milli-units (1.000 SBD = 1000). Times are chain time "
-                  "(UTC); every response says the block it is as of.")
+                  "(UTC); every response says the block it is as of. A busy server answers "
+                  "503 with Retry-After.")
+    app.add_middleware(Admission, limits=limits)
 
     def conn_dep() -> Any:
         with engine.connect() as conn:
@@ -210,20 +345,12 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
         return Head(row["last_block"], row["last_block_id"], row["last_time"], row["rules"])
 
     def phase_of(row: Any, now: int) -> Phase:
-        if row["paid_block"] is not None:
-            return Phase.settled
-        if row["deleted"]:
-            return Phase.deleted
-        age = now - row["created"]
-        if age <= window:
-            return Phase.open
-        if age <= window + reveal:
-            return Phase.revealing
-        return Phase.closed
+        return windows.phase(row["created"], now, row["paid_block"] is not None,
+                             bool(row["deleted"]))
 
     def sealed(row: Any, now: int) -> bool:
         """Values stay hidden until the reveal period is over (or the market settled)."""
-        return row["paid_block"] is None and now - row["created"] <= window + reveal
+        return row["paid_block"] is None and windows.sealed(now - row["created"])
 
     def envelope(h: Head, **body: Any) -> dict:
         return {"as_of_block": h.block, "as_of_time": _iso(h.time) if h.time else None,
@@ -252,6 +379,13 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
         return JSONResponse({"error": {"status": exc.status_code, "message": str(exc.detail)}},
                             status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(PoolTimeout)
+    async def _pool(_req: Request, _exc: PoolTimeout) -> JSONResponse:
+        # not reached while Admission keeps requests within the pool; said plainly if it is
+        return JSONResponse({"error": {"status": 503, "retry_after": 1, "message":
+                                       "no database connection free; retry after 1 s"}},
+                            status_code=503, headers={"Retry-After": "1"})
+
     @app.exception_handler(DBAPIError)
     async def _db(_req: Request, exc: DBAPIError) -> JSONResponse:
         if _is_timeout(exc):
@@ -268,7 +402,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
         lag = max(0, int(time.time()) - h.time) if h.time else None
         return envelope(h, head_block_id=h.block_id, head_time=_iso(h.time) if h.time else None,
                         lag_seconds=lag, rules=h.rules, window_seconds=window,
-                        reveal_period_seconds=reveal)
+                        reveal_period_seconds=reveal, currency=currency)
 
     # --- markets --------------------------------------------------------------------------
     p, s, c = t.posts, t.settlements, t.commits
@@ -340,15 +474,17 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
         if hi is not None:
             q = q.where(p.c.created <= hi)
         if phase is not None:
-            unpaid = and_(p.c.paid_block.is_(None), ~p.c.deleted)
-            q = q.where({
-                Phase.settled: p.c.paid_block.is_not(None),
-                Phase.deleted: and_(p.c.paid_block.is_(None), p.c.deleted),
-                Phase.open: and_(unpaid, p.c.created >= now - window),
-                Phase.revealing: and_(unpaid, p.c.created < now - window,
-                                      p.c.created >= now - window - reveal),
-                Phase.closed: and_(unpaid, p.c.created < now - window - reveal),
-            }[phase])
+            if phase is Phase.settled:
+                q = q.where(p.c.paid_block.is_not(None))
+            elif phase is Phase.deleted:
+                q = q.where(p.c.paid_block.is_(None), p.c.deleted)
+            else:  # decided by time: the same boundaries as Windows.phase
+                lo_c, hi_c = windows.created_bounds(phase, now)
+                q = q.where(p.c.paid_block.is_(None), ~p.c.deleted)
+                if lo_c is not None:
+                    q = q.where(p.c.created >= lo_c)
+                if hi_c is not None:
+                    q = q.where(p.c.created <= hi_c)
         if cursor:
             (after,) = decode_cursor("markets", cursor, (int,))
             q = q.where(p.c.id < after)
@@ -420,7 +556,8 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
             .first()
         rj = t.rejections
         counts = dict(conn.execute(select(rj.c.reason, func.count()).where(rj.c.account == name)
-                                   .group_by(rj.c.reason).order_by(rj.c.reason)).all())
+                                   .group_by(rj.c.reason)
+                                   .order_by(code_point(rj.c.reason, dialect))).all())
         if cur is None and not counts:
             raise ApiError(404, f"no curator {name!r}: no commits or rejected ops indexed")
         q = (select(c.c.block, c.c.trx, c.c.op, c.c.sub, c.c.prediction, c.c.qualified,
@@ -509,10 +646,11 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
             q = q.where(s.c.time >= lo)
         if hi is not None:
             q = q.where(s.c.time <= hi)
+        predictor = code_point(c.c.predictor, dialect)  # the order and the cursor agree
         if cursor:
             e, who = decode_cursor("leaderboard", cursor, (int, str))
-            q = q.having(or_(earned < e, and_(earned == e, c.c.predictor > literal(who))))
-        rows = conn.execute(q.order_by(earned.desc(), c.c.predictor).limit(limit + 1)).all()
+            q = q.having(or_(earned < e, and_(earned == e, predictor > literal(who))))
+        rows = conn.execute(q.order_by(earned.desc(), predictor).limit(limit + 1)).all()
         items = [{"curator": r.predictor, "earned": int(r.earned), "predictions": r.predictions,
                   "hits": int(r.hits or 0), "rewarded": int(r.rewarded or 0)}
                  for r in rows[:limit]]
@@ -528,9 +666,43 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None) -> FastAPI:
         return FileResponse(str(STATIC / "index.html"))
 
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    # --- the docs, from the package's own copy of Swagger UI and ReDoc ------------------------
+    # and the browser is told so: ReDoc's footer logo (cdn.redoc.ly) is never requested
+    only_here = {"Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+                 "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'; "
+                 "worker-src 'self' blob:; connect-src 'self'"}
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon.png",
+            # Swagger UI would fetch a badge from validator.swagger.io for every spec
+            swagger_ui_parameters={"validatorUrl": None})
+        page.headers.update(only_here)
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
+            redoc_favicon_url=f"{root}/docs-assets/favicon.png", with_google_fonts=False)
+        page.headers.update(only_here)
+        return page
+
+    app.mount("/docs-assets", StaticFiles(directory=str(DOCS_ASSETS)), name="docs-assets")
     return app
 
 
 def app_from_url(url: str, cfg: MarketConfig | None = None,
-                 statement_timeout: float = 5.0) -> FastAPI:
-    return create_app(make_engine(url, statement_timeout), cfg)
+                 statement_timeout: float = 5.0, limits: Limits | None = None,
+                 currency: str = "SBD") -> FastAPI:
+    limits = limits or Limits()
+    return create_app(make_engine(url, statement_timeout, limits.active), cfg, limits,
+                      currency)

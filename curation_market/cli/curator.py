@@ -34,6 +34,9 @@ Stake = Annotated[str | None, typer.Option(
     help="stake for the staked rule sets, e.g. 10.000 (bound by the commitment)")]
 Bid = Annotated[str | None, typer.Option(
     help="bid between 0 and 1 for the staked rule sets, e.g. 0.600 (bound by the commitment)")]
+Replace = Annotated[bool, typer.Option(
+    "--replace", help="commit again on a post that already has a stored salt (the old salt "
+                      "stays in the file, marked replaced)")]
 
 
 def _curator(node: list[str] | None, account: str | None, key_file: Path | None,
@@ -53,7 +56,9 @@ def _curator(node: list[str] | None, account: str | None, key_file: Path | None,
     except ClientError as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - an unreachable or unknown node, said plainly
-        raise fail(f"cannot use node {', '.join(urls)}: {exc}") from None
+        from curation_market.logs import describe_exception
+
+        raise fail(f"cannot use node {', '.join(urls)}: {describe_exception(exc)}") from None
     return curator
 
 
@@ -62,10 +67,12 @@ def _run(curator: Curator, action: str, *args: object) -> None:
 
     try:
         sent = getattr(curator, action)(*args)
-    except ClientError as exc:
+    except (ClientError, salts.SaltExists) as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - the node refused the transaction: say why
-        raise fail(f"the node refused the {action}: {exc}") from None
+        from curation_market.logs import describe_exception
+
+        raise fail(f"the node refused the {action}: {describe_exception(exc)}") from None
     typer.echo(orjson.dumps(sent.as_json(), option=orjson.OPT_INDENT_2).decode())
 
 
@@ -78,7 +85,8 @@ def register(app: typer.Typer) -> None:
                                                        "e.g. 12.345")],
                node: Node = None, account: Account = None, key_file: KeyFile = None,
                dry_run: DryRun = False, salt_file: SaltFile = salts.DEFAULT_PATH,
-               config: Config = None, stake: Stake = None, bid: Bid = None) -> None:
+               config: Config = None, stake: Stake = None, bid: Bid = None,
+               replace: Replace = False) -> None:
         """Commit a hashed prediction (salt stored locally first), signed and broadcast."""
         from curation_market.cli.main import err, fail, stake_and_bid
 
@@ -88,6 +96,14 @@ def register(app: typer.Typer) -> None:
                        f"{prediction!r}")
         stake_milli, bid_thousandths = stake_and_bid(stake, bid)  # before any node is asked
         curator = _curator(node, account, key_file, dry_run, salt_file, config)
+        where = (salt_file, curator.chain_id, author, permlink, curator.account)
+        if not replace:  # before anything is signed or sent
+            try:
+                salts.check_free(*where)
+            except salts.SaltExists as exc:
+                raise fail(str(exc)) from None
+        elif not dry_run:
+            salts.retire(*where)  # kept in the file, marked replaced
         _run(curator, "commit", author, permlink, milli, stake_milli, bid_thousandths)
         if not dry_run:
             terms = "".join(f" {k} {format_milli(v)}" for k, v in

@@ -4,7 +4,7 @@ follow a node, settle, report, compare rule sets, serve the reports; curator too
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -14,7 +14,14 @@ import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from sqlalchemy import create_engine, select
 
 from curation.chains import STEEM_CHAIN_ID
@@ -51,6 +58,38 @@ app.add_typer(prepare_app, name="prepare")
 err = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"curation-market {version('curation-market')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            typer.echo("curation-market (not installed: no version recorded)")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="print the version and exit")] = False,
+    log_level: Annotated[str, typer.Option(
+        "--log-level", help="our messages from this level: debug | info | warning | error",
+        case_sensitive=False)] = "info",
+    verbose: Annotated[int, typer.Option(
+        "--verbose", "-v", count=True,
+        help="-v: also the libraries' warnings (beem's retries, uvicorn); -vv: debug of "
+             "everything")] = 0,
+) -> None:
+    """Options that come before the command: ``curation-market -v run …``."""
+    from curation_market import logs
+
+    if log_level.lower() not in logs.LEVELS:
+        raise fail(f"--log-level must be one of {', '.join(logs.LEVELS)} (got {log_level!r})")
+    logs.setup(log_level.lower(), verbose)
+
+
 def out_console() -> Console:
     """Wide enough for the report's tables even when piped into a file."""
     probe = Console()
@@ -58,13 +97,15 @@ def out_console() -> Console:
 
 
 
-def fail(message: str) -> typer.Exit:
+def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr (one line, so it can be grepped) for ``raise``.
 
     The message is plain text: brackets in it (``[node] urls``) are shown, not read as markup.
+    Exit code 2 is a problem with what was asked (options, config, files, database); 1 is a
+    failure while running (a node that stopped answering): retrying later may succeed.
     """
     err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
-    return typer.Exit(2)
+    return typer.Exit(code)
 
 
 def check_format(fmt: str, *choices: str) -> None:
@@ -106,18 +147,80 @@ def open_store(settings: Settings, db: str | None, writes_chain: bool = False) -
 
 
 @contextmanager
-def progress_bar(label: str) -> Iterator[callable]:
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=None),
-                  TextColumn("block {task.fields[block]:,} · {task.fields[ops]:,} ops · "
-                             "{task.fields[rate]:,.0f} ops/s"),
-                  TimeElapsedColumn(), console=err, transient=True,
-                  disable=not err.is_terminal) as bar:
-        task = bar.add_task(label, total=None, block=0, ops=0, rate=0.0)
+def progress_bar(label: str, files: Iterable[Path] = (),
+                 console: Console | None = None) -> Iterator[callable]:
+    """A bar on stderr while blocks are read. When every input is a regular file their sizes
+    are known, so the bar shows the share of bytes read and the time left; a pipe or stdin
+    keeps the open-ended bar (blocks, ops, ops/s)."""
+    console = console or err
+    position = FilePosition(list(files))
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(bar_width=None)]
+    if position.total:
+        columns.append(TaskProgressColumn())
+    columns.append(TextColumn("block {task.fields[block]:,} · {task.fields[ops]:,} ops · "
+                              "{task.fields[rate]:,.0f} ops/s"))
+    columns += [TimeElapsedColumn()] + ([TimeRemainingColumn()] if position.total else [])
+    with Progress(*columns, console=console, transient=True,
+                  disable=not console.is_terminal) as bar:
+        task = bar.add_task(label, total=position.total, block=0, ops=0, rate=0.0)
 
         def update(stats: Stats) -> None:
-            bar.update(task, block=stats.last_block, ops=stats.ops, rate=stats.ops_per_second)
+            done = position.read() if position.total else None
+            bar.update(task, block=stats.last_block, ops=stats.ops, rate=stats.ops_per_second,
+                       **({"completed": done} if done is not None else {}))
 
         yield update
+
+
+class FilePosition:
+    """How many bytes of a list of regular files this process has read, from the kernel's
+    offset of the file's open descriptor (``/proc/self/fdinfo``): the reader opens the files
+    itself, and the offset costs nothing per block. For a .gz file it is the compressed
+    offset, against the compressed size. ``total`` is None when a position cannot be known
+    (a pipe, stdin, a FIFO, or no /proc)."""
+
+    def __init__(self, files: list[Path]):
+        import stat
+
+        self.files: list[tuple[str, int]] = []
+        self.total: int | None = None
+        if not files or not Path("/proc/self/fdinfo").is_dir():
+            return
+        for f in files:
+            try:
+                st = f.stat() if str(f) != "-" else None
+            except OSError:
+                return
+            if st is None or not stat.S_ISREG(st.st_mode):
+                return
+            self.files.append((str(f.resolve()), st.st_size))
+        self.total = sum(size for _, size in self.files) or None
+        self._done = 0  # bytes of the files before the one being read
+        self._index = 0
+
+    def read(self) -> int:
+        import os
+
+        open_at: dict[str, int] = {}
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if any(target == name for name, _ in self.files[self._index:]):
+                try:
+                    with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as fh:
+                        pos = next(int(x.split()[1]) for x in fh if x.startswith("pos:"))
+                except (OSError, StopIteration, ValueError):
+                    continue
+                open_at[target] = max(pos, open_at.get(target, 0))
+        for i in range(self._index, len(self.files)):
+            name, size = self.files[i]
+            if name in open_at:  # the file being read; every one before it is done
+                self._done += sum(s for _, s in self.files[self._index:i])
+                self._index = i
+                return self._done + min(open_at[name], size)
+        return self._done
 
 
 def load_snapshots(store: Store, accounts: list[Path], globals_file: Path | None) -> None:
@@ -163,7 +266,7 @@ def replay(
     if missing:
         raise fail(f"no such block file: {missing[0]}")
     bad: list[BadLine] = []
-    with progress_bar("replay") as update:
+    with progress_bar("replay", files) as update:
         stats = ingester.run(told(read_blocks(files), bad), progress=update)
     for line in bad[:5]:
         err.print(f"  [yellow]bad line[/yellow] {escape(line.source)}:{line.line_no}: "
@@ -371,7 +474,11 @@ def commitment_cmd(author: Author, permlink: Permlink, predictor: Predictor,
 def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
                    prediction: Annotated[str, typer.Option(help="e.g. 12.345")],
                    config: ConfigOpt = None, salt_file: SaltFile = salts.DEFAULT_PATH,
-                   stake: StakeOpt = None, bid: BidOpt = None) -> None:
+                   stake: StakeOpt = None, bid: BidOpt = None,
+                   replace: Annotated[bool, typer.Option(
+                       "--replace", help="commit again on a post that already has a stored "
+                       "salt (the old salt stays in the file, marked replaced)")] = False,
+                   ) -> None:
     """Draw a salt, store it locally, print the commit op."""
     settings = settings_from(config)
     _check_post(author, permlink, predictor)
@@ -379,8 +486,11 @@ def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
     stake_milli, bid_thousandths = stake_and_bid(stake, bid)
     salt = new_salt()
     cid = settings.chain.id
-    salts.remember(salt_file, cid, author, permlink, predictor, milli, salt, stake_milli,
-                   bid_thousandths)
+    try:
+        salts.remember(salt_file, cid, author, permlink, predictor, milli, salt, stake_milli,
+                       bid_thousandths, replace=replace)
+    except salts.SaltExists as exc:
+        raise fail(str(exc)) from None
     payload = commit_payload(cid, author, permlink, predictor, milli, salt, stake_milli,
                              None if bid_thousandths is None else bid_thousandths / 1000)
     typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
@@ -390,13 +500,25 @@ def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
 
 @prepare_app.command("reveal")
 def prepare_reveal(author: Author, permlink: Permlink, predictor: Predictor,
-                   config: ConfigOpt = None, salt_file: SaltFile = salts.DEFAULT_PATH) -> None:
+                   config: ConfigOpt = None, salt_file: SaltFile = salts.DEFAULT_PATH,
+                   commitment_hex: Annotated[str | None, typer.Option(
+                       "--commitment", help="reveal the stored commit with this commitment "
+                       "(the one on chain), also a replaced one")] = None) -> None:
     """Print the reveal op for a stored commit."""
     settings = settings_from(config)
     _check_post(author, permlink, predictor)
-    stored = salts.recall(salt_file, settings.chain.id, author, permlink, predictor)
+    stored = salts.recall(salt_file, settings.chain.id, author, permlink, predictor,
+                          commitment_hex)
     if stored is None:
-        raise fail(f"no stored salt for {predictor} on @{author}/{permlink} in {salt_file}")
+        which = f" with commitment {commitment_hex}" if commitment_hex else ""
+        raise fail(f"no stored salt for {predictor} on @{author}/{permlink}{which} in "
+                   f"{salt_file}")
+    older = salts.replaced(salt_file, settings.chain.id, author, permlink, predictor)
+    if older and commitment_hex is None:
+        listed = ", ".join(e.get("commitment", "?") for e in older)
+        err.print(f"note: this reveals the latest commit; {len(older)} replaced one(s) are "
+                  f"kept in {salt_file}. If the commit on chain is one of those, reveal it "
+                  f"with --commitment (replaced: {listed})", soft_wrap=True, highlight=False)
     milli, salt, stake, bid = stored
     payload = reveal_payload(author, permlink, milli, salt, stake,
                              None if bid is None else bid / 1000)

@@ -32,11 +32,13 @@ def register(app: typer.Typer) -> None:
                  " 0: the first block the node serves)")] = None,
     ) -> None:
         """Follow a node: catch up, then index every block as it becomes irreversible."""
+        from curation_market import logs
         from curation_market.cli.main import err, fail, open_store, settings_from
+        from curation_market.config import ConfigError
         from curation_market.daemon.jobs import Daemon
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-        logging.getLogger("apscheduler").setLevel(logging.ERROR)
+        if not logging.getLogger().handlers:  # called without the app's callback (a library)
+            logs.setup()
         settings = settings_from(config)
         urls = node or settings.node.urls
         if not urls:
@@ -44,12 +46,16 @@ def register(app: typer.Typer) -> None:
         store = open_store(settings, db)  # checks the database before anything starts
         daemon = Daemon(settings, urls, store.engine, head_mode, metrics_port, until,
                         from_block)
+        # a node that fails is exit 1 (docs/node.md): worth a restart, unlike a bad option (2)
         try:
             code = daemon.run()
         except Exception as exc:  # noqa: BLE001 - node unreachable at start, said plainly
-            raise fail(str(exc)) from None
+            raise fail(logs.with_cause(str(exc)), 1) from None
         if code:
-            raise fail(str(daemon.error))
+            # a config that disagrees with the node (its chain id) is fixed by the operator,
+            # not by a restart: exit 2 like any bad option
+            bad_config = isinstance(daemon.error, ConfigError)
+            raise fail(logs.with_cause(str(daemon.error)), 2 if bad_config else 1)
         err.print(f"stopped at block {daemon.ingester.checkpoint:,}")
 
     @app.command()
@@ -75,21 +81,59 @@ def register(app: typer.Typer) -> None:
             n = settings.node
             client = NodeClient([node], n.timeout_seconds, 1, 0)
         try:
-            doc = read_status(store.engine, client)
+            doc = read_status(store.engine, client, settings.node.health_seconds)
         except ChainError as exc:
-            raise fail(str(exc)) from None
+            from curation_market.logs import with_cause
+
+            raise fail(with_cause(str(exc)), 1) from None
         if fmt == "json":
             typer.echo(orjson.dumps(doc).decode())
             return
-        labels = [("indexed_block", "indexed block"), ("irreversible_block",
-                                                        "last irreversible block"),
-                  ("head_block", "head block"), ("lag_blocks", "lag (blocks)"),
-                  ("lag_seconds", "lag (seconds)"), ("ops_per_second", "ops/s"),
-                  ("blocks_per_second", "blocks/s"), ("node", "node"),
-                  ("metrics_port", "metrics port"), ("provisional", "provisional (head mode)")]
-        for key, label in labels:
-            if key in doc and doc[key] not in (None, {}):
-                value = doc[key]
-                text = f"{value:,}" if isinstance(value, int) and key != "metrics_port" \
-                    else str(value)
-                typer.echo(f"{label:<24} {text}")
+        for label, text in status_lines(doc):
+            typer.echo(f"{label:<24} {text}")
+
+
+def _ago(seconds: int) -> str:
+    """``4h 2m``, ``5m 3s``, ``12s``: an age a person reads at a glance."""
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, sec = divmod(rest, 60)
+    parts = [(d, "d"), (h, "h"), (m, "m"), (sec, "s")]
+    shown = [f"{v}{u}" for v, u in parts if v][:2]
+    return " ".join(shown) or "0s"
+
+
+def status_lines(doc: dict) -> list[tuple[str, str]]:
+    """The text form of ``status``: the daemon's state first, then the figures."""
+    from indexer.ops import format_time
+
+    lines: list[tuple[str, str]] = []
+    if "daemon" in doc:
+        age = doc["status_age_seconds"]
+        if doc["daemon"] == "running":
+            state = f"running (status written {_ago(age)} ago)"
+        else:
+            state = (f"not running: its last status was written {_ago(age)} ago, over "
+                     f"{_ago(doc['status_stale_after_seconds'])} (3 health intervals)")
+        lines.append(("daemon", state))
+        chain = f"head {doc['status_head_block']:,} at {format_time(doc['status_head_time'])}"
+        if "status_age_blocks" in doc:
+            chain += (f"; the chain moved {doc['status_age_blocks']:,} blocks "
+                      f"({_ago(doc['status_age_chain_seconds'])} chain time) since")
+        lines.append(("last status", f"{doc['status_written']} (wall clock); {chain}"))
+    labels = [("indexed_block", "indexed block"), ("irreversible_block",
+                                                    "last irreversible block"),
+              ("head_block", "head block"), ("lag_blocks", "lag (blocks)"),
+              ("lag_seconds", "lag (seconds)"), ("ops_per_second", "ops/s"),
+              ("blocks_per_second", "blocks/s"), ("node", "node"),
+              ("metrics_port", "metrics port"), ("provisional", "provisional (head mode)")]
+    for key, label in labels:
+        if key in doc and doc[key] not in (None, {}):
+            value = doc[key]
+            text = f"{value:,}" if isinstance(value, int) and key != "metrics_port" \
+                else str(value)
+            last = doc.get(f"last_{key}")
+            if last is not None:
+                text += f" (not running; {last} when last seen)"
+            lines.append((label, text))
+    return lines

@@ -34,16 +34,33 @@ def serve(
                                                 "windows for the phases)")] = None,
     statement_timeout: Annotated[float, typer.Option(min=0.01, help="seconds per SQL "
                                                      "statement")] = 5.0,
+    max_active: Annotated[int, typer.Option(
+        min=1, max=32, help="API requests served at once (also the database pool's size)")]
+    = 16,
+    max_queue: Annotated[int, typer.Option(
+        min=0, max=100_000, help="API requests waiting beyond those; more get 503 with "
+                                 "Retry-After")] = 256,
+    queue_timeout: Annotated[float, typer.Option(
+        min=0.0, help="seconds a request may wait for its turn before a 503")] = 10.0,
 ) -> None:
-    """Serve the read-only HTTP API (/api/..., schema at /openapi.json) and the page at /."""
+    """Serve the read-only HTTP API (/api/..., schema at /openapi.json, docs at /docs) and the
+    page at /. Each request is logged (method, path, status, milliseconds)."""
+    import logging
+
     import uvicorn
 
-    from curation_market.api.app import app_from_url
+    from curation_market import logs
+    from curation_market.api.app import Limits, app_from_url
     from curation_market.cli.main import safe_url
 
+    if not logging.getLogger().handlers:  # called without the app's callback (a library)
+        logs.setup()
     url, settings = _url(db, config)
     _require_sqlite_file(url)
-    app = app_from_url(url, settings.market_config(), statement_timeout)  # type: ignore[attr-defined]
+    limits = Limits(max_active, max_queue, queue_timeout)
+    currency = "HBD" if settings.chain.name == "hive" else "SBD"  # type: ignore[attr-defined]
+    app = app_from_url(url, settings.market_config(), statement_timeout,  # type: ignore[attr-defined]
+                       limits, currency)
     # Bind first so that the line below names the real port (with --port 0 the kernel picks).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -58,7 +75,10 @@ def serve(
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     typer.echo(f"serving {safe_url(url)} on http://{shown}:{bound}/ (schema: /openapi.json)",
                err=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    # our own request log (curation.api) replaces uvicorn's access log: it also says how long
+    # each request took and when one was shed; uvicorn's own lines follow -v like beem's
+    uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
+                                  timeout_graceful_shutdown=5)).run(sockets=[sock])
 
 
 def _require_sqlite_file(url: str) -> None:
@@ -80,8 +100,19 @@ def upgrade(
 ) -> None:
     """Bring the database schema to the latest (or given) migration."""
     from curation_market.cli.main import safe_url
+    from curation_market.migrations import adoptable, current
     from curation_market.migrations import upgrade as do_upgrade
 
     url, _ = _url(db, config)
+    found = current(url)
+    adopted = adoptable(url) if found is None else None
     before, after = do_upgrade(url, revision)
-    typer.echo(f"{safe_url(url)}: {before or 'empty'} → {after}")
+    if found is not None:
+        what = f"at revision {found}" + (", nothing to do" if found == after else
+                                         f" → {after}")
+    elif adopted is not None:  # say what was really there: tables, and no migration record
+        what = (f"tables made by create_all (replay/demo), no migration record: adopted at "
+                f"revision {adopted}" + ("" if adopted == after else f" → {after}"))
+    else:
+        what = f"empty database → {after}"
+    typer.echo(f"{safe_url(url)}: {what}")

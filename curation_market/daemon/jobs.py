@@ -38,6 +38,7 @@ from curation.records import Block, CommitMsg, MarketOp
 from curation.state import Account
 from curation_market.config import Settings
 from curation_market.daemon.metrics import Metrics
+from curation_market.progress import BatchLog
 from indexer import schema as t
 from indexer.accounts import account_from
 from indexer.chain import Batch, ChainError, Fetcher, NodeClient, NodeState, linked
@@ -107,6 +108,7 @@ class Daemon:
         self._write_lock = threading.Lock()
         self._counted = (0, 0)  # blocks, ops of the current follow run already in ``rolling``
         self._published = 0.0  # monotonic time of the last status row
+        self.batch_log = BatchLog()  # a line (or a bar on a terminal) per committed batch
 
     # --- lifecycle ----------------------------------------------------------------------
     def run(self) -> int:
@@ -234,6 +236,7 @@ class Daemon:
         the status row are refreshed from here too (the status row at most once a second)."""
         self._count(stats)
         self.metrics.indexed_block.set(stats.last_block)
+        self.batch_log(stats, self.node.irreversible if self.node is not None else None)
         if time.monotonic() - self._published >= 1.0:
             self._publish_progress()
 
@@ -458,6 +461,7 @@ class Daemon:
             self.node = self.client.state()
         except ChainError as exc:
             log.warning("node unreachable: %s", exc)
+            self._publish_progress()  # still running: ``status`` must not call it stopped
             return
         age = int(time.time() - self.node.head_time)
         stale = age > self.settings.node.stale_seconds
@@ -503,17 +507,44 @@ class Daemon:
                 index_elements=["id"], set_=row))
 
 
-def status(engine: Engine, client: NodeClient | None = None) -> dict:
-    """What ``curation-market status`` prints: from the database, fresh from a node if given."""
+STALE_INTERVALS = 3  # a status row older than this many health intervals: not running
+
+
+def status(engine: Engine, client: NodeClient | None = None, health_seconds: float = 10.0,
+           now: float | None = None) -> dict:
+    """What ``curation-market status`` prints: from the database, fresh from a node if given.
+
+    The daemon rewrites its status row at least every ``health_seconds`` (wall clock) while it
+    runs (and after every follow run, about once a second), so a row older than
+    ``STALE_INTERVALS`` of them (3 s at least) means it is not running: the rates it holds are
+    then history and are reported as 0, with the last ones beside them. The row's age is
+    given in wall time and, with a node, in chain time too.
+    """
     with engine.connect() as conn:
         meta = conn.execute(select(t.meta)).mappings().one()
         row = conn.execute(select(t.node_status)).mappings().first()
     doc = {"indexed_block": meta["last_block"], "indexed_time": meta["last_time"]}
     node = dict(row) if row else {}
+    if row:
+        age = max(0, int((time.time() if now is None else now) - row["checked_at"]))
+        limit = max(STALE_INTERVALS * health_seconds, 3.0)
+        running = age <= limit
+        doc |= {"daemon": "running" if running else "not running",
+                "status_written": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                time.gmtime(row["checked_at"])),
+                "status_age_seconds": age, "status_stale_after_seconds": int(limit),
+                "status_head_block": row["head"], "status_head_time": row["head_time"]}
+        if not running:
+            doc |= {"last_ops_per_second": round(row["ops_per_second"], 1),
+                    "last_blocks_per_second": round(row["blocks_per_second"], 1)}
+            node |= {"ops_per_second": 0.0, "blocks_per_second": 0.0}
     if client is not None:
         s = client.state()
         node |= {"url": s.url, "head": s.head, "irreversible": s.irreversible,
                  "head_time": s.head_time}
+        if row:  # how far the chain moved since the row was written
+            doc |= {"status_age_blocks": max(0, s.head - row["head"]),
+                    "status_age_chain_seconds": max(0, s.head_time - row["head_time"])}
     if node:
         doc |= {"node": node.get("url"), "head_block": node.get("head"),
                 "irreversible_block": node.get("irreversible"),

@@ -693,8 +693,13 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
     fig, ax = plt.subplots(figsize=(11, height))
     left = [0.0] * len(done)
     cmap = plt.get_cmap("tab10")
+    by_rules = [shares(ev, r) for r in done]
+    # a type with no positive reward under any rule set draws no bar: no legend entry either
+    # (its colour stays its own, so the colours match between runs of different configs)
     for i, t in enumerate(types):
-        vals = [100 * shares(ev, r)[t] for r in done]
+        vals = [100 * sh[t] for sh in by_rules]
+        if not any(vals):
+            continue
         ax.barh(y, vals, left=left, color=cmap(i % 10), label=t, edgecolor="white",
                 linewidth=0.5)
         for j, v in enumerate(vals):
@@ -704,7 +709,9 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
         left = [a + b for a, b in zip(left, vals, strict=True)]
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of the agents' positive net rewards (labels: shares ≥ 6 %)")
-    ax.set_title("Share of rewards by agent type")
+    absent = [t for t in types if not any(sh[t] for sh in by_rules)]
+    ax.set_title("Share of rewards by agent type"
+                 + (f" (never rewarded: {', '.join(absent)})" if absent else ""))
     finish(fig, ax, "shares.png", ncol=5)
 
     fig, ax = plt.subplots(figsize=(11, height))
@@ -715,9 +722,11 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
         twin.append(twin_r * 1000 / twin_sp if twin_sp else 0)
         ratios.append("ring/twin n/a (twin net ≤ 0)" if ratio is None
                       else f"ring/twin {ratio:.2f}×")
-    ax.barh([i - 0.2 for i in y], ring, height=0.4, label="sybil ring", color="tab:red")
-    ax.barh([i + 0.2 for i in y], twin, height=0.4, label="honest twin (same total SP)",
-            color="tab:blue")
+    kinds = {a.kind for a in ev.agents}  # a legend names only agents the population has
+    ax.barh([i - 0.2 for i in y], ring, height=0.4, color="tab:red",
+            label="sybil ring" if "sybil" in kinds else "_nolegend_")
+    ax.barh([i + 0.2 for i in y], twin, height=0.4, color="tab:blue",
+            label="honest twin (same total SP)" if "twin" in kinds else "_nolegend_")
     top = max([*ring, *twin, 1e-9])
     for i, text in enumerate(ratios):
         ax.text(max(ring[i], twin[i], 0) + 0.01 * top, i, text, va="center", fontsize=8)
@@ -739,6 +748,8 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
         ax.text(max(s[i], 0) + 0.01, i + 0.2, f"{s[i]:.2f}", va="center", fontsize=7)
     ax.set_xlim(min([*s, 0]) - 0.05, 1.08)
     ax.axvline(0, color="black", lw=0.5)
+    ax.set_xlabel("Gini coefficient (0 equal … 1 one agent takes all) and Spearman ρ "
+                  "(−1 … 1), unitless")
     ax.set_title("Concentration and skill–reward rank correlation")
     finish(fig, ax, "gini_skill.png", ncol=2)
     return names

@@ -37,18 +37,26 @@ def current(url: str) -> str | None:
         engine.dispose()
 
 
+def adoptable(url: str) -> str | None:
+    """The revision a database made by ``create_all`` (tables, no ``alembic_version``)
+    matches; None for an empty database or one that migrations already manage."""
+    if current(url) is not None:
+        return None
+    engine = create_engine(url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    return next((rev for table, rev in ADOPT if table in tables), None)
+
+
 def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     """Upgrade ``url`` to ``revision``; returns the revisions before and after."""
     cfg = alembic_config(url)
     before = current(url)
     if before is None:
-        engine = create_engine(url)
-        try:
-            tables = set(inspect(engine).get_table_names())
-        finally:
-            engine.dispose()
         # made by create_all before migrations: adopt it at the revision it matches
-        made = next((rev for table, rev in ADOPT if table in tables), None)
+        made = adoptable(url)
         if made:
             command.stamp(cfg, made)
     command.upgrade(cfg, revision)

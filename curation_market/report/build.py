@@ -27,6 +27,17 @@ PREDICTION_FIELDS = ("predictor", "prediction", "commit_block", "revealed", "qua
                      "reward")
 
 
+def code_point(column: Any, dialect: str) -> Any:
+    """``column`` ordered and compared by code point on every database.
+
+    PostgreSQL orders text in the database's collation: on an ``en_US.utf8`` cluster ``ab-c``
+    sorts after ``abb`` (punctuation is ignored at first), on SQLite (``BINARY``) and in
+    Python before it, so tied curators came out in another order and the reports differed.
+    ``COLLATE "C"`` compares bytes, which for UTF-8 is code-point order, like the others.
+    """
+    return column.collate("C") if dialect == "postgresql" else column
+
+
 def parse_post_ref(ref: str) -> tuple[str, str]:
     """``@author/permlink`` (or ``author/permlink``) → (author, permlink)."""
     author, sep, permlink = ref.removeprefix("@").partition("/")
@@ -128,7 +139,8 @@ def _prediction(row: Any) -> dict:
 
 def _curators(conn: Any) -> list[dict]:
     c = t.curators
-    rows = conn.execute(select(c).order_by(c.c.earned.desc(), c.c.name)).mappings()
+    name = code_point(c.c.name, conn.dialect.name)
+    rows = conn.execute(select(c).order_by(c.c.earned.desc(), name)).mappings()
     return [{"curator": r["name"], "earned": r["earned"], "predictions": r["n"],
              "hits": r["hits"], "rewarded": r["rewarded"], "open_commits": r["open_commits"]}
             for r in rows]
@@ -137,7 +149,7 @@ def _curators(conn: Any) -> list[dict]:
 def _rejection_counts(conn: Any) -> dict[str, int]:
     r = t.rejections
     rows = conn.execute(select(r.c.reason, func.count()).group_by(r.c.reason)
-                        .order_by(r.c.reason))
+                        .order_by(code_point(r.c.reason, conn.dialect.name)))
     return {reason: n for reason, n in rows}
 
 

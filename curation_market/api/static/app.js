@@ -10,6 +10,13 @@ const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => (
 const milli = (m) => (m == null ? "–" : (m / 1000).toFixed(3));
 const num = (x, d = 4) => (x == null ? "–" : Number(x).toFixed(d));
 
+// The chain's dollar token (SBD on Steem, HBD on Hive): the unit of every amount shown.
+let currency = null;
+async function unit() {
+  if (currency === null) currency = (await api("/api/status")).currency || "";
+  return currency;
+}
+
 async function api(path) {
   const r = await fetch(path);
   const body = await r.json();
@@ -65,9 +72,9 @@ async function marketsView(params) {
 
 // Revealed predictions against the final payout: the 90–100 % band shaded, the payout as a
 // line, winners filled. x = commit order (chain position), y = predicted payout.
-function drawChart(canvas, preds, final) {
+function drawChart(canvas, preds, final, cur) {
   const ctx = canvas.getContext("2d");
-  const W = canvas.width, H = canvas.height, L = 60, R = 10, T = 10, B = 30;
+  const W = canvas.width, H = canvas.height, L = 76, R = 10, T = 10, B = 30;
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
   const pts = preds.filter((p) => p.prediction != null);
   const top = Math.max(final, ...pts.map((p) => p.prediction), 1) * 1.1;
@@ -85,8 +92,12 @@ function drawChart(canvas, preds, final) {
     const v = (top * k) / 4;
     ctx.fillText(milli(Math.round(v)), L - 4, y(v) + 4);
   }
+  const axis = `predicted payout (${cur})`;  // the money axis says its unit
+  ctx.save(); ctx.translate(14, T + (H - T - B) / 2); ctx.rotate(-Math.PI / 2);
+  ctx.textAlign = "center"; ctx.fillText(axis, 0, 0); ctx.restore();
+  canvas.dataset.yAxis = axis;
   ctx.textAlign = "left";
-  ctx.fillText(`final payout ${milli(final)} · band 90–100 %`, L + 6, Math.max(y(final) - 6, T + 10));
+  ctx.fillText(`final payout ${milli(final)} ${cur} · band 90–100 %`, L + 6, Math.max(y(final) - 6, T + 10));
   ctx.fillText("predictions in commit order →", L + 6, H - 10);
   ctx.textAlign = "right";
   ctx.fillText("● rewarded (dark blue) · in band, no reward (light blue) · outside / voted (red)",
@@ -163,7 +174,7 @@ async function marketView(author, permlink) {
   view.innerHTML = head + table([["predictor"], ["block", "num"],
     [m.sealed ? "commitment" : "prediction", "num"], ["qualified"], ["CP", "num"], ["RP", "num"],
     ["SP", "num"], ["IA", "num"], ["reward", "num"]], rows);
-  if (s) drawChart(document.getElementById("chart"), m.predictions, s.final_payout);
+  if (s) drawChart(document.getElementById("chart"), m.predictions, s.final_payout, await unit());
 }
 
 async function curatorView(name) {
