@@ -212,15 +212,17 @@ class NodeClient:
                     return fn()
                 except Exception as exc:  # noqa: BLE001 - beem raises many kinds: all "retry"
                     last = exc
-                    if isinstance(exc, NodeAnswer) and not isinstance(exc, BatchTooLarge):
-                        self.distrusted += isinstance(exc, VopsIncomplete)
+                    if isinstance(exc, VopsIncomplete):
+                        self.distrusted += 1
                     if isinstance(exc, Unsupported):
                         unsupported.add(self.url)
                         if unsupported >= set(self.urls):
                             raise ChainError(f"node(s) {', '.join(self.urls)}: {exc}"[:600],
                                              exc) from None
-                    self._chain = None
+                    if not isinstance(exc, NodeAnswer):  # beem's own state may be broken
+                        self._chain = None
                     if len(self.urls) > 1:
+                        self._chain = None
                         self._current = (self._current + 1) % len(self.urls)
                         self.failovers += 1
             if attempt + 1 < self.retries:

@@ -339,3 +339,66 @@ def test_post_votes_in_a_block_are_read_or_refused_with_a_reason() -> None:
                     {"voter": "v", "rshares": 1.5, "time": "2017-11-07T01:00:00"}]}]):
         [rec] = Adapter().block({**base, "post_votes": bad}).records
         assert isinstance(rec, BadOp) and rec.reason == "malformed_post_votes"
+
+
+def test_command_line_node_answers_as_steemd_behind_jussi_with_a_lagging_history(
+        history: dict, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    posts = tmp_path / "posts.jsonl"
+    write_blocks(history["posts"], posts)
+    head = max(history["payouts"]) + 30
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.testnode", "--blocks", str(history["path"]),
+         "--posts", str(posts), "--chain", "steem", "--server", "steemd", "--batch-limit", "50",
+         "--history-lag", "7", "--port", "0", "--interval", "0", "--start", str(head)],
+        cwd=Path(__file__).parent.parent, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        text=True)
+    try:
+        url = proc.stdout.readline().strip() if proc.stdout else ""
+
+        def rpc(method: str, params: object, i: int = 1) -> dict:
+            return {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+
+        big = requests.post(url, json=[rpc("database_api.get_config", {}, i)
+                                       for i in range(51)], timeout=10).json()
+        lib = head - 20
+        ops = requests.post(url, json=[
+            rpc("account_history_api.get_ops_in_block", {"block_num": n, "only_virtual": True},
+                n) for n in (lib - 7, lib - 6)], timeout=10).json()
+        post = history["posts"][0]
+        votes = requests.post(url, json=rpc("condenser_api.get_active_votes",
+                                            [post["author"], post["permlink"]]), timeout=10)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert big["error"]["code"] == 1600
+    assert [len(r["result"]["ops"]) > 0 for r in ops] == [True, False]  # history at lib - 7
+    assert len(votes.json()["result"]) == len(post["active_votes"])
+
+
+def test_history_answers_have_the_recorded_shapes() -> None:
+    """The test node's account-history records have the keys and types of the recorded
+    answers of each program (tests/data/node_patterns.json names their sources)."""
+    import json
+
+    from service.testnode import steemd_records
+
+    patterns = json.loads((Path(__file__).parent / "data" / "node_patterns.json").read_text())
+    data = Path(__file__).parent / "data"
+    with TestNode.from_files([data / "hive5m_raw_blocks.jsonl.gz"],
+                             ops=[data / "hive5m_ops.jsonl.gz"], head=1_000_100) as node:
+        hived = node.state.ops_in_block(1_000_000, True)
+        answer = requests.post(node.url, json={
+            "jsonrpc": "2.0", "id": 1, "method": "account_history_api.get_ops_in_block",
+            "params": {"block_num": 1_000_099, "only_virtual": True}}, timeout=10).json()
+    [recorded_steemd] = patterns["steemd_block_1000000"]["ops"]
+    for rec, want in ((hived[-1], patterns["hived_only_virtual"]["ops"][-1]),
+                      (steemd_records(hived)[-1], recorded_steemd)):
+        assert set(rec) == set(want)
+        assert {k: type(v) for k, v in rec.items() if k != "op"} == \
+            {k: type(v) for k, v in want.items() if k != "op"}
+    # the block's producer, as steemd recorded it (the amount is the test node's stand-in)
+    assert hived[-1]["op"]["value"]["producer"] == recorded_steemd["op"][1]["producer"] == "abit"
+    assert answer["result"] == patterns["hived_unknown_block"]  # above the LIB: no ops
