@@ -23,6 +23,7 @@ Python API (for tests; the daemon engineer's tests use this)::
         key = node.add_account("alice")        # a throwaway key pair; returns the posting WIF
         node.head, node.irreversible, node.block(n)   # state and the block as served now
         node.included                            # [(block_num, trx_index, trx_id)] of broadcasts
+        node.serve_as("steemd", batch_limit=50, history_lag=30, posts=dump)  # see Server
 
 ``interval=S`` (seconds) starts a producer thread: one block every S seconds (0.05 in tests,
 3 in a demo). ``fork_every=N`` makes the producer start a ``fork(fork_depth)`` at every block
@@ -80,7 +81,16 @@ years old; ``account_history_api.get_ops_in_block`` needs ``include_reversible``
 
 Virtual ops of a block: the ``virtual_ops`` list on its line (``trx_in_block`` 4294967295, in
 line order) plus the virtual ops of ``--ops`` files (account-history records). Listed after the
-block's transaction ops, in that order.
+block's transaction ops, in that order. A block whose recording has no ``producer_reward`` gets
+one at the end (its witness; the amount of the nearest earlier recorded one, else 0 VESTS):
+every real block has one, and the daemon refuses a block's ops without it.
+
+Node programs and deployments (``serve_as``, ``--server/--posts/--batch-limit/--history-lag``):
+``hived`` (the default) or ``steemd`` 0.23 answers (see :class:`Server`), a jussi front with its
+batch limit and its error, an account-history backend lagging the block backend, and
+``condenser_api.get_active_votes`` from a post dump (optionally cleared at payout, as steemd's
+CLEAR_VOTES build does). ``node.requests``, ``node.calls``, ``node.largest_batch`` and
+``node.refused_batches`` count what was asked.
 
 Broadcasts are checked the way hived does for what the market needs: decodable with beembase,
 TaPoS (``ref_block_num``/``ref_block_prefix`` name a served block), expiration after the head
