@@ -51,10 +51,17 @@ class ChainProfile:
     hardfork_version: str  # e.g. "0.23.0", "1.27.0"
     effective_votes: bool  # the node emits effective_comment_vote (rshares of each vote)
     vesting_completed: bool  # the node emits transfer_to_vesting_completed
+    producer_reward_from: int  # from this block on, every block has a producer_reward vop
 
 
-STEEM = ChainProfile("steem", STEEM_CHAIN_ID, "STEEM", "SBD", "0.23.0", False, False)
-HIVE = ChainProfile("hive", HIVE_CHAIN_ID, "HIVE", "HBD", "1.27.0", True, True)
+# database::process_funds (every block since HF16) and database::get_producer_reward (before):
+# steemd pushes the vop only from STEEM_START_MINER_VOTING_BLOCK (30 days of blocks) or when
+# the witness held no vests; hived pushes it in both branches, for every block.
+STEEM_START_MINER_VOTING_BLOCK = 28_800 * 30
+
+STEEM = ChainProfile("steem", STEEM_CHAIN_ID, "STEEM", "SBD", "0.23.0", False, False,
+                     STEEM_START_MINER_VOTING_BLOCK)
+HIVE = ChainProfile("hive", HIVE_CHAIN_ID, "HIVE", "HBD", "1.27.0", True, True, 1)
 PROFILES = {p.name: p for p in (STEEM, HIVE)}
 
 

@@ -25,6 +25,7 @@ from curation.records import (
     MarketOp,
     Payout,
     PostKey,
+    PostVotes,
     RevealMsg,
     VestingDelta,
     Vote,
@@ -103,7 +104,7 @@ class _Step:
             Comment: self.comment, CommentOptions: self.comment_options,
             DeleteComment: self.delete, Vote: self.vote, EffectiveVote: self.effective_vote,
             MarketOp: self.market_op, Payout: self.payout, VestingDelta: self.vesting,
-            BadOp: self.bad_op,
+            BadOp: self.bad_op, PostVotes: self.post_votes,
         }
 
     def run(self) -> None:
@@ -175,6 +176,37 @@ class _Step:
         self.s.votes[key] = v.rshares
         self.s.dirty_votes.add(key)
         self.s.dirty_posts.add(post.key)
+
+    def post_votes(self, pv: PostVotes) -> None:
+        """The post's final votes (a chain without effective votes): its rshares and every
+        open commit's A(t_commit) are rebuilt from them, as the replay of a post dump would
+        have them: a vote counts for a commit when it is from an earlier block (a vote's
+        effective op comes after the transactions of its block), and for the post when it is
+        not later than the payout."""
+        post = self.s.posts.get((pv.author, pv.permlink))
+        if post is None or post.paid_block is not None:
+            return
+        last: dict[str, tuple[int, int]] = {}
+        for t, voter, rshares in pv.votes:
+            if t <= self.block.time and (voter not in last or last[voter][0] <= t):
+                last[voter] = (t, rshares)
+        net = sum(r for _, r in last.values())
+        total = sum(abs(r) for _, r in last.values())
+        if abs(net) > RSHARES_LIMIT or total > RSHARES_LIMIT:
+            self.reject(pv.pos, 0, "post_votes", "absurd_rshares",
+                        f"post totals would pass {RSHARES_LIMIT}", "", *post.key)
+            return
+        post.net_rshares, post.abs_rshares = net, total
+        self.s.dirty_posts.add(post.key)
+        for voter, (_, rshares) in last.items():
+            key = (post.id, voter)
+            self.s.votes[key] = rshares
+            self.s.dirty_votes.add(key)
+        for predictor in self.s.commits_of_post.get(post.id, ()):
+            commit = self.s.commits.get((post.id, predictor))
+            if commit is not None and commit.status == "open":
+                commit.abs_at_commit = sum(abs(r) for t, r in last.values() if t < commit.time)
+                self.s.dirty_commits.add((post.id, predictor))
 
     # --- commit and reveal ------------------------------------------------------------
     def market_op(self, op: MarketOp) -> None:

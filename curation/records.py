@@ -62,6 +62,23 @@ class EffectiveVote:
 
 
 @dataclass(slots=True, frozen=True)
+class PostVotes:
+    """A post's votes as a node reports them after the fact: each voter's last vote, at its
+    time, with its rshares (steemd's ``get_active_votes``).
+
+    Steem emits no ``effective_comment_vote``, so on such a chain the daemon reads the final
+    votes of a post in the block that pays it. The engine then rebuilds the post's rshares and
+    every open commit's A(t_commit) from them: exactly what a replay of a post dump computes,
+    where each of these votes is an ``effective_comment_vote`` at its time.
+    """
+
+    pos: Pos
+    author: str
+    permlink: str
+    votes: tuple[tuple[int, str, int], ...]  # (chain time, voter, rshares)
+
+
+@dataclass(slots=True, frozen=True)
 class CommitMsg:
     author: str
     permlink: str
@@ -142,7 +159,7 @@ class BadOp:
 
 Record = (
     Comment | CommentOptions | DeleteComment | Vote | EffectiveVote | MarketOp | Payout
-    | VestingDelta | BadOp
+    | VestingDelta | BadOp | PostVotes
 )
 
 

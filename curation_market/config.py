@@ -147,6 +147,9 @@ class Node(_Section):
     urls: list[str] = Field(default_factory=list)
     head_mode: bool = False
     batch_size: int = Field(default=1000, ge=1, le=1000)
+    # JSON-RPC calls per HTTP request at most; lowered by itself to what a node accepts
+    batch_calls: int = Field(default=1000, ge=1, le=10_000)
+    history_wait_seconds: float = Field(default=600.0, gt=0)
     queue_batches: int = Field(default=8, ge=1, le=1000)
     poll_seconds: float = Field(default=0.5, gt=0, le=60)
     timeout_seconds: float = Field(default=10.0, gt=0, le=600)

@@ -23,6 +23,7 @@ from curation.records import (
     MarketOp,
     Payout,
     Pos,
+    PostVotes,
     Record,
     VestingDelta,
     Vote,
@@ -224,6 +225,14 @@ class Adapter:
                 self._op((num, VOP_TRX, i), op, records)
         else:
             records.append(BadOp((num, VOP_TRX, 0), "virtual_ops", "malformed_virtual_ops"))
+        post_votes = raw.get("post_votes")
+        if post_votes is not None:  # the daemon's final votes of posts paid in this block
+            base = len(vops) if isinstance(vops, list) else 1
+            if not isinstance(post_votes, list):
+                records.append(BadOp((num, VOP_TRX, base), "post_votes", "malformed_post_votes"))
+            else:
+                for i, pv in enumerate(post_votes):
+                    records.append(_post_votes((num, VOP_TRX, base + i), pv))
         out.n_ops += n_ops
         return out
 
@@ -375,6 +384,24 @@ class Adapter:
         if delegation:
             out.append(VestingDelta(pos, _s(v, "creator"), "delegation", delegation, account))
         return out
+
+
+def _post_votes(pos: Pos, pv: Any) -> Record:
+    """``{"author", "permlink", "votes": [{"time", "voter", "rshares"}]}`` → PostVotes (or
+    a BadOp naming what is wrong: the whole list or nothing, never part of a post's votes)."""
+    try:
+        if not isinstance(pv, dict) or not isinstance(pv.get("votes"), list):
+            raise TypeError("expected {author, permlink, votes: [...]}")
+        votes = []
+        for v in pv["votes"]:
+            t = v["time"]
+            if not (type(t) is int and 0 <= t < 2**32):
+                t = chain_time(t)
+            votes.append((t, _s(v, "voter"), _int(v["rshares"])))
+        return PostVotes(pos, _s(pv, "author"), _s(pv, "permlink"), tuple(votes))
+    except (KeyError, TypeError, ValueError) as exc:
+        return BadOp(pos, "post_votes", "malformed_post_votes",
+                     f"{type(exc).__name__}: {exc}"[:160], _who(pv) if isinstance(pv, dict) else "")
 
 
 def _beneficiaries(v: dict) -> tuple[str, ...]:

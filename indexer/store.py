@@ -38,6 +38,7 @@ from curation.records import (
     MarketOp,
     Payout,
     PostKey,
+    PostVotes,
     RevealMsg,
     VestingDelta,
     Vote,
@@ -173,6 +174,11 @@ class Needs:
                     self.commits.add((key, signer))
                     self.accounts.add(signer)
                     self.curators.add(signer)
+        elif kind is PostVotes:
+            key = (rec.author, rec.permlink)  # type: ignore[union-attr]
+            self.posts.add(key)
+            self.whole_posts.add(key)
+            self.votes.update((key, voter) for _, voter, _ in rec.votes)  # type: ignore[union-attr]
         elif kind is VestingDelta:
             self.accounts.add(rec.account)  # type: ignore[union-attr]
             if rec.kind == "delegation":  # type: ignore[union-attr]

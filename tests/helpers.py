@@ -87,8 +87,9 @@ def post_op(author: str, permlink: str, parent: str = "") -> list:
                         "permlink": permlink, "title": "", "body": "", "json_metadata": ""}]
 
 
-def commit_op(who: str, author: str, permlink: str, prediction: int) -> list:
-    payload = commit_payload(CHAIN_ID, author, permlink, who, prediction,
+def commit_op(who: str, author: str, permlink: str, prediction: int,
+              chain_id: str = CHAIN_ID) -> list:
+    payload = commit_payload(chain_id, author, permlink, who, prediction,
                              salt_of(who, permlink))
     return custom_json_op(MARKET_ID, who, payload)
 

@@ -89,7 +89,8 @@ class Daemon:
         self.ingester = Ingester(self.store, self.cfg, settings.ingest.batch_blocks,
                                  before_batch=self._snapshot_committers)
         self.profile: ChainProfile | None = None
-        self.client = NodeClient(urls, n.timeout_seconds, n.retries, n.backoff_seconds)
+        self.client = NodeClient(urls, n.timeout_seconds, n.retries, n.backoff_seconds,
+                                 call_limit=n.batch_calls)
         self.head_mode = n.head_mode if head_mode is None else head_mode
         self.metrics = Metrics()
         self.metrics_port = n.metrics_port if metrics_port is None else metrics_port
@@ -135,7 +136,8 @@ class Daemon:
         self.ingester.state.globals = self.store.new_state().globals
         self.rolling.add(0, 0)
         self.fetcher = Fetcher(self.client, self.start_block(), n.batch_size,
-                               n.queue_batches, n.poll_seconds, self.until).start()
+                               n.queue_batches, n.poll_seconds, self.until,
+                               n.history_wait_seconds).start()
         self.health()
         sched = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
                                                   "misfire_grace_time": None})
@@ -403,6 +405,9 @@ class Daemon:
             self.provisional = {}
             return
         raws = self.client.blocks(first, node.head, include_reversible=True)
+        if not raws:  # the node's history has no trustworthy ops for them yet
+            self.provisional = {}
+            return
         ids = {r["block_num"]: r["block_id"] for r in raws}
         if any(self.shown_ids.get(n, i) != i for n, i in ids.items()):
             self.forks_seen += 1
@@ -419,7 +424,8 @@ class Daemon:
             applier.apply(b)
         commits = [c for c in state.commits.values() if c is not None and c.block >= first]
         self.provisional = {
-            "from_block": first, "to_block": node.head, "head_id": raws[-1]["block_id"],
+            "from_block": first, "to_block": raws[-1]["block_num"],
+            "head_id": raws[-1]["block_id"],
             "new_posts": sum(1 for p in state.posts.values() if p is not None
                              and p.block >= first),
             "commits": len(commits),
@@ -427,7 +433,7 @@ class Daemon:
                            if c is not None and (c.reveal_block or 0) >= first),
             "settlements": len(state.settled), "rejections": len(state.rejections),
         }
-        self.metrics.provisional_blocks.set(node.head - first + 1)
+        self.metrics.provisional_blocks.set(len(raws))
         self._write_status()
 
     # --- sweep, upkeep, health ----------------------------------------------------------

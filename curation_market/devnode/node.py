@@ -23,6 +23,7 @@ Python API (for tests; the daemon engineer's tests use this)::
         key = node.add_account("alice")        # a throwaway key pair; returns the posting WIF
         node.head, node.irreversible, node.block(n)   # state and the block as served now
         node.included                            # [(block_num, trx_index, trx_id)] of broadcasts
+        node.serve_as("steemd", batch_limit=50, history_lag=30, posts=dump)  # see Server
 
 ``interval=S`` (seconds) starts a producer thread: one block every S seconds (0.05 in tests,
 3 in a demo). ``fork_every=N`` makes the producer start a ``fork(fork_depth)`` at every block
@@ -86,7 +87,16 @@ years old; ``account_history_api.get_ops_in_block`` needs ``include_reversible``
 
 Virtual ops of a block: the ``virtual_ops`` list on its line (``trx_in_block`` 4294967295, in
 line order) plus the virtual ops of ``--ops`` files (account-history records). Listed after the
-block's transaction ops, in that order.
+block's transaction ops, in that order. A block whose recording has no ``producer_reward`` gets
+one at the end (its witness; the amount of the nearest earlier recorded one, else 0 VESTS):
+every real block has one, and the daemon refuses a block's ops without it.
+
+Node programs and deployments (``serve_as``, ``--server/--posts/--batch-limit/--history-lag``):
+``hived`` (the default) or ``steemd`` 0.23 answers (see :class:`Server`), a jussi front with its
+batch limit and its error, an account-history backend lagging the block backend, and
+``condenser_api.get_active_votes`` from a post dump (optionally cleared at payout, as steemd's
+CLEAR_VOTES build does). ``node.requests``, ``node.calls``, ``node.largest_batch`` and
+``node.refused_batches`` count what was asked.
 
 Broadcasts are checked the way hived does for what the market needs: decodable with beembase,
 TaPoS (``ref_block_num``/``ref_block_prefix`` name a served block), expiration after the head
@@ -111,6 +121,7 @@ import bisect
 import hashlib
 import json
 import os
+import random
 import re
 import signal
 import struct
@@ -118,8 +129,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -129,7 +141,7 @@ import orjson
 from curation.chains import CHAIN_IDS, STEEM_CHAIN_ID
 from indexer.amounts import NAIS, SYMBOLS
 from indexer.blockfile import BadLine, read_blocks
-from indexer.ops import block_number, chain_time, format_time
+from indexer.ops import block_number, chain_time, format_time, op_name_value
 from indexer.postdump import block_id
 
 VOP_TRX = 4294967295
@@ -165,6 +177,33 @@ class Flavour:
 
 HIVE = Flavour("HIVE", "HIVE", "HBD", "1.27.5")
 STEEM = Flavour("STEEM", "STEEM", "SBD", "0.23.1")
+
+
+@dataclass(frozen=True)
+class Server:
+    """Which node program answers: the methods it serves and the shapes of its answers.
+
+    ``hived`` (current Hive): ``block_api.get_block_range`` (count <= 1000), virtual ops with
+    ``effective_comment_vote``, account-history records with a boolean ``virtual_op``,
+    ``op_in_trx`` and ``operation_id`` (the recorded hived patterns), ``include_reversible``.
+    ``steemd`` 0.23: block_api has only ``get_block_header``/``get_block``
+    (libraries/plugins/apis/block_api/.../block_api.hpp); no ``effective_comment_vote`` (not a
+    Steem virtual op); ``comment_reward`` is ``(author)(permlink)(payout)``; account-history
+    records (``api_operation_object``) carry an integer ``virtual_op`` and ``op_in_trx`` 0,
+    no ``operation_id``, and the rocksdb history holds a block only once it is irreversible
+    (no ``include_reversible``).
+    """
+
+    name: str
+    block_range: bool = True
+    effective_votes: bool = True
+    include_reversible: bool = True
+    account_history: bool = True
+
+
+HIVED = Server("hived")
+STEEMD = Server("steemd", block_range=False, effective_votes=False, include_reversible=False)
+SERVERS = {s.name: s for s in (HIVED, STEEMD)}
 NAI_OF = {symbol: nai for nai, kind in NAIS.items() for symbol, k in SYMBOLS.items()
           if k == kind}
 AMOUNT_RE = re.compile(r"^(\d+)\.(\d+) ([A-Z]{3,5})$")
@@ -310,12 +349,21 @@ class ChainState:
     fork_depth: int = 2
     variant_of: Callable[[dict], dict] | None = None
     history: dict[str, list[HistoryEntry]] | None = None  # built at the first history call
+    server: Server = HIVED
+    history_lag: int = 0  # the account-history backend's LIB and head are this far behind
+    posts: dict[tuple[str, str], dict] = field(default_factory=dict)  # for get_active_votes
+    clear_votes: bool = False  # steemd's default build: a post's votes go at its payout
+    producer_rewards: bool = True  # every served block has a producer_reward virtual op
 
     def __post_init__(self) -> None:
         self.numbers = sorted(self.recorded)
         if self.numbers:
             self.first = self.numbers[0]
         self._cache: dict[tuple[int, str], Any] = {}
+        rewards = sorted((num, i) for num, ops in self.vops.items()
+                         for i, v in enumerate(ops) if _op_name(v["op"]) == "producer_reward")
+        self._reward_blocks = [num for num, _ in rewards]
+        self._reward_ops = [self.vops[num][i]["op"] for num, i in rewards]
 
     # ---- ids, times, blocks
     def canonical_id(self, num: int) -> str:
@@ -386,7 +434,24 @@ class ChainState:
         return var if var is not None else self.canonical_block(num)
 
     def virtual_ops(self, num: int) -> list[dict]:
-        return self.vops.get(num, [])
+        """The recorded virtual ops, and the producer_reward every real block has when the
+        recording lacks it (hived and steemd push one per block in database::process_funds):
+        to the block's witness, of the amount of the nearest earlier recorded one (0 VESTS
+        when there is none)."""
+        ops = self.vops.get(num, [])
+        if not self.producer_rewards or any(_op_name(v["op"]) == "producer_reward"
+                                            for v in ops):
+            return ops
+        i = bisect.bisect_right(self._reward_blocks, num)
+        ref = self._reward_ops[i - 1] if i else None
+        vests = (op_name_value(ref)[1] or {}).get("vesting_shares") if ref is not None else None
+        rec = self.recorded.get(num) or {}
+        witness = self.variants[num]["witness"] if num in self.variants else \
+            rec.get("witness", HEADER_DEFAULTS["witness"])
+        reward = ["producer_reward", {"producer": witness,
+                                      "vesting_shares": vests or "0.000000 VESTS"}]
+        return [*ops, {"op": reward, "trx_in_block": VOP_TRX, "op_in_trx": 0,
+                       "trx_id": ZERO_ID}]
 
     # ---- encoded answers (cached; a block's answer changes only when it is produced/forked)
     def encoded(self, num: int, kind: str) -> Any:
@@ -427,18 +492,43 @@ class ChainState:
         return num in self.recorded or num in self.extra or num in self.vops
 
     def forget(self, num: int) -> None:
-        for kind in ("appbase", "legacy", "header", "ops", "vops"):
+        for kind in ("appbase", "legacy", "header", "ops", "vops", "ops-steemd",
+                     "vops-steemd"):
             self._cache.pop((num, kind), None)
 
     def ops_answer(self, num: int, only_virtual: bool) -> bytes:
-        """``{"ops": [...]}`` serialized, cached like the blocks."""
-        key = (num, "vops" if only_virtual else "ops")
+        """``{"ops": [...]}`` serialized as this node's program answers, cached like the
+        blocks."""
+        steemd = self.server.name == "steemd"
+        key = (num, ("vops" if only_virtual else "ops") + ("-steemd" if steemd else ""))
         hit = self._cache.get(key)
         if hit is None:
-            hit = orjson.dumps({"ops": self.ops_in_block(num, only_virtual)})
+            ops = self.ops_in_block(num, only_virtual)
+            hit = orjson.dumps({"ops": steemd_records(ops) if steemd else ops})
             if self._worth_caching(num):
                 self._cache[key] = hit
         return hit
+
+    def served_ops(self, ops: list[dict]) -> list[dict]:
+        """Account-history records as this node's program answers them."""
+        return steemd_records(ops) if self.server.name == "steemd" else ops
+
+    def history_top(self, include_reversible: bool) -> int:
+        """The last block the account-history backend has ops for (0: none)."""
+        if include_reversible and self.server.include_reversible:
+            return self.head - self.history_lag
+        return self.irreversible - self.history_lag
+
+    def active_votes(self, author: str, permlink: str) -> list[dict]:
+        """condenser_api.get_active_votes: the post's votes cast by the head's time."""
+        post = self.posts.get((author, permlink))
+        if post is None:  # steemd: database::get_comment on a missing key
+            raise RpcError(-32003, "unknown key:unknown key: ")
+        now = self.timestamp(self.head)
+        paid = str(post.get("last_payout") or "1970-01-01T00:00:00")[:19]
+        if self.clear_votes and "1970-01-01T00:00:00" < paid <= now:
+            return []  # CLEAR_VOTES: database::cashout_comment_helper removed them
+        return [v for v in post.get("active_votes") or [] if str(v.get("time", ""))[:19] <= now]
 
     def ops_in_block(self, num: int, only_virtual: bool) -> list[dict]:
         """Account-history records of a block, in the appbase encoding."""
@@ -517,6 +607,35 @@ def drop_last_recorded(state: ChainState) -> Callable[[dict], dict]:
             out["transaction_ids"] = [block["transaction_ids"][i] for i in keep]
         return out
     return variant
+
+
+def _op_name(op: Any) -> str:
+    return op_name_value(op)[0]
+
+
+def steemd_records(ops: list[dict]) -> list[dict]:
+    """hived's account-history records → steemd 0.23's ``api_operation_object``: integer
+    ``virtual_op`` (the block's virtual-op counter, 0 for transaction ops), ``op_in_trx`` 0
+    (never set from the stored op), no ``operation_id``; no ``effective_comment_vote`` and
+    ``comment_reward`` as steemd reflects it, ``(author)(permlink)(payout)``."""
+    out = []
+    counter = 0
+    for rec in ops:
+        name, value = op_name_value(rec["op"])
+        if name == "effective_comment_vote":
+            continue
+        op = rec["op"]
+        if name == "comment_reward" and isinstance(value, dict):
+            op = {"type": "comment_reward_operation",
+                  "value": {k: value[k] for k in ("author", "permlink", "payout") if k in value}}
+        virtual = 0
+        if rec.get("virtual_op"):
+            counter += 1
+            virtual = counter
+        out.append({"trx_id": rec["trx_id"], "block": rec["block"],
+                    "trx_in_block": rec["trx_in_block"], "op_in_trx": 0, "virtual_op": virtual,
+                    "timestamp": rec["timestamp"], "op": op})
+    return out
 
 
 # ------------------------------------------------------------------ loading
@@ -652,6 +771,11 @@ class TestNode:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self.methods = self._method_table()
+        self.batch_limit: int | None = None  # a jussi front: batches above it are refused
+        self.largest_batch = 0  # the most calls in one request answered
+        self.refused_batches = 0
+        self.requests = 0  # HTTP requests answered (batches and single calls)
+        self.calls: dict[str, int] = {}  # JSON-RPC calls answered, by method
 
     @classmethod
     def from_files(cls, blocks: Iterable[str | Path], ops: Iterable[str | Path] = (),
@@ -780,6 +904,32 @@ class TestNode:
     def block(self, num: int) -> dict | None:
         with self.lock:
             return self.state.block(num)
+
+    def serve_as(self, server: str = "hived", batch_limit: int | None = None,
+                 history_lag: int = 0, posts: Iterable[dict] = (),
+                 clear_votes: bool = False, account_history: bool = True) -> TestNode:
+        """Answer as another node program or deployment (see :class:`Server`):
+
+        ``server`` "hived" or "steemd"; ``batch_limit`` puts a jussi front before it (jussi's
+        ``--jsonrpc_batch_size_limit``, 50 by default: a larger batch gets jussi's error);
+        ``history_lag`` makes the account-history backend lag the block backend by that many
+        blocks (``{"ops": []}`` above its own LIB, as hived and steemd answer); ``posts`` (a
+        post dump, ``get_content`` objects with ``active_votes``) are what
+        ``condenser_api.get_active_votes`` answers; ``clear_votes`` removes a post's votes at
+        its payout, as steemd's default build (CLEAR_VOTES) does; ``account_history=False``
+        is a node without the account_history plugin.
+        """
+        if server not in SERVERS:
+            raise ValueError(f"unknown server {server!r}; expected one of {sorted(SERVERS)}")
+        with self.lock:
+            st = self.state
+            st.server = replace(SERVERS[server], account_history=account_history)
+            st.history_lag, st.clear_votes = history_lag, clear_votes
+            st.posts.update({(p["author"], p["permlink"]): p for p in posts})
+            st._cache.clear()  # noqa: SLF001 - answers are shaped per server
+            self.batch_limit = batch_limit
+            self.methods = self._method_table()
+        return self
 
     def prewarm(self) -> None:
         """Encode every served block and its ops now, so reads measure the reader, not us.
@@ -939,8 +1089,23 @@ class TestNode:
                 str(_obj(p).get("name")), str(_obj(p).get("posting_key"))) or {},
         }
         m.update(self._history_methods())
+        m["condenser_api.get_active_votes"] = self._c_active_votes
+        server = self.state.server
+        if not server.block_range:
+            del m["block_api.get_block_range"]
+        if not server.account_history:
+            for name in [k for k in m if k.startswith("account_history_api.")] + [
+                    "condenser_api.get_ops_in_block", "condenser_api.get_account_history"]:
+                del m[name]
         m["jsonrpc.get_methods"] = lambda p: sorted(m)
         return m
+
+    def _c_active_votes(self, p: Any) -> list:
+        author, permlink = _arg(p, 0), _arg(p, 1)
+        if not isinstance(author, str) or not isinstance(permlink, str):
+            raise invalid("get_active_votes takes [author, permlink]")
+        with self.lock:
+            return self.state.active_votes(author, permlink)
 
     # ---- account history
     def _history_methods(self) -> dict[str, Callable[[Any], Any]]:
@@ -1117,8 +1282,8 @@ class TestNode:
         q = _obj(p)
         num = _int(q.get("block_num"), "block_num")
         with self.lock:
-            if num > self.state.irreversible and not q.get("include_reversible"):
-                return {"ops": []}
+            if num > self.state.history_top(bool(q.get("include_reversible"))):
+                return {"ops": []}  # hived and steemd: no error for a block they lack
             if num < self.state.first or num > self.state.head:
                 return {"ops": []}
             return Raw(self.state.ops_answer(num, bool(q.get("only_virtual"))))
@@ -1126,7 +1291,9 @@ class TestNode:
     def _c_ops_in_block(self, p: Any) -> list:
         num = _int(_arg(p, 0), "block_num")
         with self.lock:
-            ops = self.state.ops_in_block(num, bool(_arg(p, 1, False)))
+            ops = self.state.served_ops(self.state.ops_in_block(num, bool(_arg(p, 1, False))))
+            if num > self.state.history_top(True):
+                ops = []
             flavour = self.state.flavour
         return [{**o, "op": legacy_op(o["op"], flavour), "virtual_op": int(o["virtual_op"])}
                 for o in ops]
@@ -1142,7 +1309,7 @@ class TestNode:
         if end <= begin or limit < 1:
             raise invalid("block_range_end must exceed block_range_begin; limit >= 1")
         with self.lock:
-            top = self.state.head if q.get("include_reversible") else self.state.irreversible
+            top = self.state.history_top(bool(q.get("include_reversible")))
             end = min(end, top + 1)
             ops: list[dict] = []
             next_block = next_op = 0
@@ -1198,6 +1365,9 @@ class TestNode:
 
     def handle(self, request: Any) -> Any:
         """One JSON-RPC request object → response object (or None for a notification)."""
+        if isinstance(request, dict) and isinstance(request.get("method"), str):
+            name = request["method"]
+            self.calls[name] = self.calls.get(name, 0) + 1
         if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or \
                 not isinstance(request.get("method"), str):
             return _error(request.get("id") if isinstance(request, dict) else None,
@@ -1347,6 +1517,18 @@ def _int(value: Any, name: str) -> int:
     return value
 
 
+def jussi_batch_error(size: int, limit: int) -> tuple[bytes, dict[str, str]]:
+    """What jussi answers a batch above its limit (jussi/middlewares/limits.py check_limits,
+    jussi/errors.py JsonRpcBatchSizeError and JsonRpcError.to_sanic_response): HTTP 200, one
+    error object for the whole batch, id null (a batch has no single id)."""
+    error_id = str(uuid.uuid4())
+    body = {"jsonrpc": "2.0", "id": None, "error": {
+        "code": 1600, "message": f"JSONRPC batch size of {size} exceeds {limit}",
+        "data": {"error_id": error_id,
+                 "jussi_request_id": f"{random.getrandbits(50):018d}"}}}
+    return orjson.dumps(body), {"x-jussi-error-id": error_id}
+
+
 class _Handler(BaseHTTPRequestHandler):
     node: TestNode
     protocol_version = "HTTP/1.1"
@@ -1354,6 +1536,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
+        self.node.requests += 1
         try:
             request = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -1364,6 +1547,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(orjson.dumps(_error(None, RpcError(-32600, "Invalid Request: "
                                                               "empty batch"))))
                 return
+            limit = self.node.batch_limit
+            if limit is not None and len(request) > limit:
+                self.node.refused_batches += 1
+                self._send(*jussi_batch_error(len(request), limit))
+                return
+            self.node.largest_batch = max(self.node.largest_batch, len(request))
             items = [r for r in (self.node.handle(x) for x in request) if r is not None]
             self._send(b"[" + b",".join(_dump(i) for i in items) + b"]")
             return
@@ -1373,9 +1562,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         self._send(orjson.dumps(self.node.status()))
 
-    def _send(self, data: bytes) -> None:
+    def _send(self, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(200 if data else 204)
         self.send_header("Content-Type", "application/json; charset=utf-8")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -1408,6 +1599,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chain-id", default=None, help="default: the chain's own")
     ap.add_argument("--fork-every", type=int, default=0)
     ap.add_argument("--fork-depth", type=int, default=2)
+    ap.add_argument("--server", choices=sorted(SERVERS), default="hived",
+                    help="answer as this node program (steemd 0.23: no get_block_range, no "
+                    "effective_comment_vote, serves get_active_votes from the posts)")
+    ap.add_argument("--posts", action="append", default=[],
+                    help="post dump (get_content objects with active_votes) for "
+                    "condenser_api.get_active_votes; --demo brings its own")
+    ap.add_argument("--batch-limit", type=int, default=None,
+                    help="put a jussi front before the node: batches above this many calls "
+                    "get jussi's error (jussi's default is 50)")
+    ap.add_argument("--history-lag", type=int, default=0,
+                    help="the account-history backend lags the block backend by this many "
+                    "blocks (it answers no ops above its own LIB)")
     ap.add_argument("--prewarm", action="store_true",
                     help="encode all served blocks before listening (for benchmarks)")
     args = ap.parse_args(argv)
@@ -1425,6 +1628,13 @@ def main(argv: list[str] | None = None) -> None:
                                chain_id=args.chain_id, fork_every=args.fork_every,
                                fork_depth=args.fork_depth, port=args.port)
     node.host, node.step = args.host, args.step
+    posts = [p for p in read_blocks(args.posts) if isinstance(p, dict)]
+    if args.demo:
+        from curation_market.lab.demo import bundled_posts
+
+        posts += bundled_posts()
+    node.serve_as(args.server, batch_limit=args.batch_limit, history_lag=args.history_lag,
+                  posts=posts)
     for spec in args.account:
         name, _, key = spec.partition("=")
         wif = node.add_account(name, key or None)
