@@ -451,6 +451,9 @@ def _settle_post(state: State, block: Block, cfg: MarketConfig, post: Post,
     commits = sorted((c for c in (state.commits.get((post.id, p))
                                   for p in state.commits_of_post.get(post.id, ()))
                       if c is not None and c.status == "open"), key=lambda c: c.order)
+    for c in [c for c in commits if c.predictor in post.beneficiaries]:
+        _void_beneficiary(state, post, c)
+    commits = [c for c in commits if c.status == "open"]
     f: Fraction | None = None
     if rules.underdog != "off":
         f = fraction(rules.underdog, x, rules.underdog_c)
@@ -475,3 +478,17 @@ def _settle_post(state: State, block: Block, cfg: MarketConfig, post: Post,
         r_before, len(commits), sum(c.prediction is not None for c in commits),
         sum(fac.qualified for fac in result.factors)))
     return deltas
+
+
+def _void_beneficiary(state: State, post: Post, c: Commit) -> None:
+    """Beneficiaries never predict their post (spec §2), but the chain lets the author name
+    them until the post has votes, after a commit: so the test is made again at settlement.
+    The commit is void (nothing paid, nothing counted toward reputation) and recorded."""
+    c.status = "void"
+    state.dirty_commits.add((post.id, c.predictor))
+    state.curator(c.predictor).open_commits -= 1
+    state.dirty_curators.add(c.predictor)
+    state.rejections.append(Rejection(
+        c.block, c.trx, c.op, c.sub, "custom_json", "beneficiary",
+        "named a beneficiary of the post after committing: excluded at settlement",
+        c.predictor, post.author, post.permlink))

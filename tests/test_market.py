@@ -169,6 +169,25 @@ def test_rejected_commits() -> None:
                               "signers"]
 
 
+def test_a_beneficiary_named_after_the_commit_is_not_paid() -> None:
+    """Was: the beneficiary test ran only at commit time, and the chain lets an author add
+    beneficiaries until the post has votes, so a curator named afterwards was paid. Now the
+    test is made again at settlement: that commit is void, recorded, counts nothing."""
+    c = Chain()
+    with_sp(c, alice=1000, carol=3000)
+    c.at(0, post())
+    c.at(60, commit("alice", 95000), commit("carol", 99000))
+    c.at(90, lambda pos: CommentOptions(pos, "bob", "p", ("carol",), None))
+    c.at(2000, reveal("alice", 95000), reveal("carol", 99000))
+    c.at(7 * 86400, payout(100000))
+    alice, carol = c.state.commits[(1, "alice")], c.state.commits[(1, "carol")]
+    assert carol.status == "void" and carol.reward is None
+    assert alice.reward == 25000 and c.state.settled[0].n_commits == 1
+    assert c.rejections() == ["beneficiary"]
+    assert (c.state.curator("carol").n, c.state.curator("carol").open_commits) == (0, 0)
+    assert c.state.curator("alice").open_commits == 0
+
+
 def test_replies_are_markets_when_configured() -> None:
     c = Chain(MarketConfig(include_replies=True))
     c.at(0, post("bob", "reply", parent="carol"))
