@@ -55,6 +55,7 @@ from curation.state import (
     SettledMarket,
     State,
 )
+from curation_market.migrations import migrate
 from indexer import schema as t
 from rewards.underdog import AuthorEntry
 
@@ -201,7 +202,8 @@ class Store:
         self.engine = engine
         self._prepared: dict[tuple, tuple[str, Callable[[dict], tuple] | None]] = {}
         configure_sqlite(engine)
-        t.metadata.create_all(engine)
+        with engine.begin() as conn:  # the schema is the migrations' (one authority)
+            migrate(conn)
         self._ensure_meta(chain_id, rules_label)
 
     # --- meta / checkpoint ----------------------------------------------------------
