@@ -27,7 +27,8 @@ from typer.testing import CliRunner
 
 from curation.commitment import commitment
 from curation.payload import PayloadLimits, parse_payload
-from curation_market.cli.main import FilePosition, app, progress_bar
+from curation_market.cli.common import FilePosition, progress_bar
+from curation_market.cli.main import app
 from curation_market.config import load_settings
 from curation_market.daemon.jobs import Daemon
 from curation_market.devnode.node import TestNode
