@@ -181,7 +181,7 @@ def run(profile: str, n_blocks: int, txs: int, batch: int, ingest: bool, source:
             list(beem_blocks(url, START, START + 9, 10))
             started = time.perf_counter()
             if ingest:
-                from curation_market.cli.main import open_store
+                from curation_market.cli.common import open_store
                 from curation_market.config import Settings
                 from indexer.ingest import Ingester
 

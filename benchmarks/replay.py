@@ -305,7 +305,8 @@ def phases(path: Path, work: Path, accounts: Path, globals_file: Path) -> dict[s
     timed by wrapping them (a few µs per call), so the sum stays close to a plain run."""
     from collections import Counter
 
-    from curation_market.cli.main import load_snapshots, open_store
+    from curation_market.cli.common import open_store
+    from curation_market.cli.market import load_snapshots
     from indexer.blockfile import read_blocks
     from indexer.ingest import Ingester
 

@@ -7,7 +7,7 @@ transaction, so a crash leaves either the whole batch or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
@@ -55,6 +55,7 @@ from curation.state import (
     SettledMarket,
     State,
 )
+from curation_market.migrations import migrate
 from indexer import schema as t
 from rewards.underdog import AuthorEntry
 
@@ -192,6 +193,25 @@ class Needs:
 _ONE_ACCOUNT = frozenset(("own", "powerdown", "withdrawn", "to_vesting"))
 
 
+def check_meta(row: Mapping[str, Any], chain_id: str | None, rules_label: str) -> None:
+    """Refuse (ValueError) a database whose meta row was built with other rules or on another
+    chain (``chain_id`` None: any). Shared by the Store and the read-only commands, which
+    check without writing."""
+    if row["rules"] != rules_label:
+        raise ValueError(
+            f"database was built with rules {row['rules']!r}; this run asks for "
+            f"{rules_label!r} — use a fresh --db to compare rule sets")
+    if chain_id is not None:
+        _check_chain(row["chain_id"], chain_id)
+
+
+def _check_chain(stored: str, chain_id: str) -> None:
+    if stored and stored != chain_id:
+        raise ValueError(
+            f"database was built on chain id {stored}; this run uses {chain_id} — one "
+            "database holds one chain: use a fresh --db (or fix chain.chain_id)")
+
+
 class Store:
     def __init__(self, engine: Engine, chain_id: str | None = STEEM_CHAIN_ID,
                  rules_label: str = "seed"):
@@ -201,7 +221,8 @@ class Store:
         self.engine = engine
         self._prepared: dict[tuple, tuple[str, Callable[[dict], tuple] | None]] = {}
         configure_sqlite(engine)
-        t.metadata.create_all(engine)
+        with engine.begin() as conn:  # the schema is the migrations' (one authority)
+            migrate(conn)
         self._ensure_meta(chain_id, rules_label)
 
     # --- meta / checkpoint ----------------------------------------------------------
@@ -213,19 +234,8 @@ class Store:
                     id=1, last_block=0, last_block_id="", last_time=0, next_post_id=1,
                     total_vesting_fund=0, total_vesting_shares=0, chain_id="",
                     rules=rules_label))
-            elif row["rules"] != rules_label:
-                raise ValueError(
-                    f"database was built with rules {row['rules']!r}; this run asks for "
-                    f"{rules_label!r} — use a fresh --db to compare rule sets")
-            if chain_id is not None:
-                self._check_chain(row["chain_id"] if row else "", chain_id)
-
-    @staticmethod
-    def _check_chain(stored: str, chain_id: str) -> None:
-        if stored and stored != chain_id:
-            raise ValueError(
-                f"database was built on chain id {stored}; this run uses {chain_id} — one "
-                "database holds one chain: use a fresh --db (or fix chain.chain_id)")
+            else:
+                check_meta(row, chain_id, rules_label)
 
     @property
     def chain_id(self) -> str:
@@ -239,7 +249,7 @@ class Store:
         with self.engine.begin() as conn:
             stored = conn.execute(select(t.meta.c.chain_id).where(t.meta.c.id == 1)) \
                 .scalar_one()
-            self._check_chain(stored, chain_id)
+            _check_chain(stored, chain_id)
             if not stored:
                 conn.execute(update(t.meta).where(t.meta.c.id == 1).values(chain_id=chain_id))
 

@@ -1,15 +1,16 @@
 """Alembic migrations against the models: ``db upgrade`` to head on an empty database, then
 ``compare_metadata`` must find no difference from whatever indexer/schema.py holds now (so a
-table added to the models without a revision fails here). SQLite always; PostgreSQL when
-CURATION_TEST_PG_URL is set (see tests/conftest.py)."""
+table added to the models without a revision fails here). The Store makes its schema through
+the same migrations (no create_all): a database it made and one ``db upgrade`` made are the
+same. SQLite always; PostgreSQL when CURATION_TEST_PG_URL is set (see tests/conftest.py)."""
 
 from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Engine, create_engine, inspect
 
-from curation_market.migrations import current, upgrade
+from curation_market.migrations import current, head, upgrade
 from indexer import schema as t
 from indexer.store import Store
 
@@ -38,13 +39,82 @@ def test_a_store_works_on_a_migrated_database(db_url) -> None:
     assert store.new_state().meta.last_block == 0
 
 
+def _legacy(url: str) -> None:
+    """A database as ``replay`` made them before migrations: create_all, a meta row, no
+    alembic_version."""
+    engine = create_engine(url)
+    t.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(t.meta.insert().values(
+            id=1, last_block=7, last_block_id="", last_time=0, next_post_id=1,
+            total_vesting_fund=0, total_vesting_shares=0, chain_id="", rules="seed"))
+    engine.dispose()
+    assert current(url) is None
+
+
 def test_a_database_made_before_migrations_is_adopted(db_url) -> None:
     url = db_url("legacy")
-    Store(create_engine(url))  # create_all, no alembic_version
-    assert current(url) is None
+    _legacy(url)
     _, after = upgrade(url)
-    assert after is not None and _diff(url) == []
+    assert after == head() and _diff(url) == []
     assert "alembic_version" in inspect(create_engine(url)).get_table_names()
+
+
+def test_the_store_adopts_a_database_made_before_migrations(db_url) -> None:
+    url = db_url("legacy")
+    _legacy(url)
+    store = Store(create_engine(url))
+    assert current(url) == head() and _diff(url) == []
+    assert store.new_state().meta.last_block == 7  # its rows kept
+
+
+def test_the_store_upgrades_an_older_revision(db_url) -> None:
+    url = db_url("old")
+    assert upgrade(url, "0002") == (None, "0002")
+    Store(create_engine(url))
+    assert current(url) == head() and _diff(url) == []
+
+
+def _schema(engine: Engine) -> dict:
+    """Tables, columns (name, type, nullability, default), keys and indexes, as the database
+    reports them."""
+    insp = inspect(engine)
+    out = {}
+    for name in sorted(insp.get_table_names()):
+        out[name] = {
+            "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                        for c in insp.get_columns(name)],
+            "pk": insp.get_pk_constraint(name)["constrained_columns"],
+            "fks": sorted(str(sorted(fk.items())) for fk in insp.get_foreign_keys(name)),
+            "unique": sorted(str(sorted(u.items())) for u in insp.get_unique_constraints(name)),
+            "indexes": sorted(str(sorted(i.items())) for i in insp.get_indexes(name)),
+        }
+    return out
+
+
+def test_the_store_makes_the_schema_db_upgrade_makes(db_url) -> None:
+    by_upgrade, by_store = db_url("upgraded"), db_url("stored")
+    upgrade(by_upgrade)
+    Store(create_engine(by_store))
+    a, b = create_engine(by_upgrade), create_engine(by_store)
+    assert set(_schema(a)) == {tb.name for tb in t.metadata.sorted_tables} | {"alembic_version"}
+    assert _schema(a) == _schema(b)
+    assert current(by_store) == current(by_upgrade) == head()
+    if a.dialect.name == "sqlite":  # the Store replays the migrations' DDL: the very same text
+        q = "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        with a.connect() as ca, b.connect() as cb:
+            assert ca.exec_driver_sql(q).all() == cb.exec_driver_sql(q).all()
+    assert _diff(by_store) == []
+
+
+def test_an_in_memory_store_is_migrated() -> None:
+    """The migrations run on the Store's own connection: an in-memory database (which lives in
+    that connection) gets the tables and the revision."""
+    engine = create_engine("sqlite://")
+    Store(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head()
+    assert {tb.name for tb in t.metadata.sorted_tables} <= set(inspect(engine).get_table_names())
 
 
 def test_the_check_sees_a_table_without_a_revision(tmp_path) -> None:

@@ -27,7 +27,8 @@ from typer.testing import CliRunner
 
 from curation.commitment import commitment
 from curation.payload import PayloadLimits, parse_payload
-from curation_market.cli.main import FilePosition, app, progress_bar
+from curation_market.cli.common import FilePosition, progress_bar
+from curation_market.cli.main import app
 from curation_market.config import load_settings
 from curation_market.daemon.jobs import Daemon
 from curation_market.devnode.node import TestNode
@@ -259,11 +260,13 @@ def test_commit_twice_on_a_node_is_refused_before_sending(tmp_path: Path) -> Non
 # --- wording ----------------------------------------------------------------------------------
 
 def test_db_upgrade_says_what_it_found(demo_db, tmp_path: Path) -> None:
-    """Before: a filled create_all database was reported as ``empty → 0002``."""
+    """Before: a filled create_all database was reported as ``empty → 0002``. (The demo's
+    database is migrated now; without its alembic_version it is what replay used to make.)"""
     filled = tmp_path / "filled.db"
     src = sqlite3.connect(demo_db["url"].removeprefix("sqlite:///"))
     with sqlite3.connect(filled) as dst:  # the backup API: WAL pages included
         src.backup(dst)
+        dst.execute("DROP TABLE alembic_version")
     src.close()
     code, out, _ = cli("db", "upgrade", "--db", f"sqlite:///{filled}")
     assert code == 0 and "empty" not in out

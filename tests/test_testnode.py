@@ -250,8 +250,11 @@ def test_head_advances_over_time() -> None:
         assert node.irreversible == node.head - 5 or node.irreversible >= node.head - 6
 
 
-def test_command_line_node_serves_beem(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "curation_market.devnode",
+@pytest.mark.parametrize("command", [["curation_market.devnode"],
+                                     ["curation_market", "devnode"]], ids=["module", "command"])
+def test_command_line_node_serves_beem(tmp_path: Path, command: list[str]) -> None:
+    """``python -m curation_market.devnode`` and ``curation-market devnode``: one node."""
+    proc = subprocess.Popen([sys.executable, "-m", *command,
                              "--blocks", str(BLOCKS), "--port", "0", "--interval", "0",
                              "--start", "1000"],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,

@@ -1,9 +1,9 @@
-"""``curation-market commit`` / ``reveal``: sign with a posting key and broadcast with beem.
+"""The curator's commands: ``commitment`` and ``prepare commit``/``prepare reveal`` (print
+what to broadcast, the salt kept locally), ``commit``/``reveal`` (sign with a posting key and
+broadcast with beem).
 
 The key comes from ``$CURATION_POSTING_KEY`` or ``--key-file`` (never an option value); see
-:mod:`curation_market.curator.client` for the rules. Errors, config loading and the
---stake/--bid checks are
-:mod:`curation_market.cli.main`'s, imported inside the functions (that module imports this one).
+:mod:`curation_market.curator.client` for the rules.
 """
 
 from __future__ import annotations
@@ -14,15 +14,31 @@ from typing import Annotated
 import orjson
 import typer
 
-from curation.payload import format_milli, parse_milli
-from curation_market.cli.options import NodesOpt as Node
+from curation.chains import STEEM_CHAIN_ID
+from curation.commitment import commitment, new_salt
+from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli, parse_milli
+from curation_market.cli.common import (
+    ConfigOpt,
+    err,
+    fail,
+    settings_from,
+    stake_and_bid,
+)
+from curation_market.cli.common import NodesOpt as Node
 from curation_market.curator import salts
 from curation_market.curator.client import ClientError, Curator, connect, read_key
+from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
+
+prepare_app = typer.Typer(help="Print the custom_json op a curator broadcasts.",
+                          no_args_is_help=True)
 
 Author = Annotated[str, typer.Option(help="post author")]
 Permlink = Annotated[str, typer.Option(help="post permlink")]
+Predictor = Annotated[str, typer.Option(help="your account (the signer)")]
 Account = Annotated[str | None, typer.Option(
     help="your account (default: the account the node finds for your key)")]
+ChainId = Annotated[str | None, typer.Option(
+    help="64-hex chain id (default: Steem's, 64 zeros; Hive's is beeab0de + 56 zeros)")]
 KeyFile = Annotated[Path | None, typer.Option(
     help="file holding the posting key (WIF); default: $CURATION_POSTING_KEY")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="print the signed transaction, "
@@ -39,10 +55,112 @@ Replace = Annotated[bool, typer.Option(
                       "stays in the file, marked replaced)")]
 
 
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the main app."""
+    app.command("commitment")(commitment_cmd)
+    app.command("commit")(commit)
+    app.command("reveal")(reveal)
+    prepare_app.command("commit")(prepare_commit)
+    prepare_app.command("reveal")(prepare_reveal)
+    app.add_typer(prepare_app, name="prepare")
+
+
+def _check_post(author: str, permlink: str, predictor: str) -> None:
+    for what, value, rx in (("--author", author, ACCOUNT_RE), ("--predictor", predictor,
+                                                               ACCOUNT_RE),
+                            ("--permlink", permlink, PERMLINK_RE)):
+        if not rx.fullmatch(value):
+            raise fail(f"{what} {value!r} is not a valid name")
+
+
+def _milli(value: str, what: str) -> int:
+    milli = parse_milli(value)
+    if milli is None:
+        raise fail(f"{what} must be a decimal amount like 12.345, got {value!r}")
+    return milli
+
+
+def _salt(hex_salt: str | None) -> bytes:
+    if hex_salt is None:
+        return new_salt()
+    try:
+        salt = bytes.fromhex(hex_salt)
+    except ValueError:
+        salt = b""
+    if len(salt) != 32:
+        raise fail("--salt must be 32 bytes written as 64 hex characters")
+    return salt
+
+
+def commitment_cmd(author: Author, permlink: Permlink, predictor: Predictor,
+                   prediction: Annotated[str, typer.Option(help="e.g. 12.345")],
+                   salt: Annotated[str | None, typer.Option(help="64 hex; fresh if omitted")]
+                   = None,
+                   chain_id: ChainId = None, stake: Stake = None, bid: Bid = None) -> None:
+    """Print the commitment for a prediction (and the salt, when a fresh one was drawn)."""
+    _check_post(author, permlink, predictor)
+    milli = _milli(prediction, "--prediction")
+    stake_milli, bid_thousandths = stake_and_bid(stake, bid)
+    salt_bytes = _salt(salt)
+    cid = chain_id or STEEM_CHAIN_ID
+    typer.echo(commitment(cid, author, permlink, predictor, milli, salt_bytes, stake_milli,
+                          bid_thousandths))
+    if salt is None:
+        typer.echo(f"salt {salt_bytes.hex()}")
+
+
+def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
+                   prediction: Annotated[str, typer.Option(help="e.g. 12.345")],
+                   config: ConfigOpt = None, salt_file: SaltFile = salts.DEFAULT_PATH,
+                   stake: Stake = None, bid: Bid = None, replace: Replace = False) -> None:
+    """Draw a salt, store it locally, print the commit op."""
+    settings = settings_from(config)
+    _check_post(author, permlink, predictor)
+    milli = _milli(prediction, "--prediction")
+    stake_milli, bid_thousandths = stake_and_bid(stake, bid)
+    salt = new_salt()
+    cid = settings.chain.id
+    try:
+        salts.remember(salt_file, cid, author, permlink, predictor, milli, salt, stake_milli,
+                       bid_thousandths, replace=replace)
+    except salts.SaltExists as exc:
+        raise fail(str(exc)) from None
+    payload = commit_payload(cid, author, permlink, predictor, milli, salt, stake_milli,
+                             None if bid_thousandths is None else bid_thousandths / 1000)
+    typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
+    err.print(f"salt stored in {salt_file}; reveal after the {settings.market.window_seconds}s "
+              "window with: curation-market prepare reveal")
+
+
+def prepare_reveal(author: Author, permlink: Permlink, predictor: Predictor,
+                   config: ConfigOpt = None, salt_file: SaltFile = salts.DEFAULT_PATH,
+                   commitment_hex: Annotated[str | None, typer.Option(
+                       "--commitment", help="reveal the stored commit with this commitment "
+                       "(the one on chain), also a replaced one")] = None) -> None:
+    """Print the reveal op for a stored commit."""
+    settings = settings_from(config)
+    _check_post(author, permlink, predictor)
+    stored = salts.recall(salt_file, settings.chain.id, author, permlink, predictor,
+                          commitment_hex)
+    if stored is None:
+        which = f" with commitment {commitment_hex}" if commitment_hex else ""
+        raise fail(f"no stored salt for {predictor} on @{author}/{permlink}{which} in "
+                   f"{salt_file}")
+    older = salts.replaced(salt_file, settings.chain.id, author, permlink, predictor)
+    if older and commitment_hex is None:
+        listed = ", ".join(e.get("commitment", "?") for e in older)
+        err.print(f"note: this reveals the latest commit; {len(older)} replaced one(s) are "
+                  f"kept in {salt_file}. If the commit on chain is one of those, reveal it "
+                  f"with --commitment (replaced: {listed})", soft_wrap=True, highlight=False)
+    milli, salt, stake, bid = stored
+    payload = reveal_payload(author, permlink, milli, salt, stake,
+                             None if bid is None else bid / 1000)
+    typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
+    err.print(f"reveals {format_milli(milli)}")
+
+
 def _curator(node: list[str] | None, account: str | None, key_file: Path | None,
              dry_run: bool, salt_file: Path, config: Path | None) -> Curator:
-    from curation_market.cli.main import fail, settings_from
-
     settings = settings_from(config)
     urls = node or settings.node.urls
     if not urls:
@@ -63,8 +181,6 @@ def _curator(node: list[str] | None, account: str | None, key_file: Path | None,
 
 
 def _run(curator: Curator, action: str, *args: object) -> None:
-    from curation_market.cli.main import fail
-
     try:
         sent = getattr(curator, action)(*args)
     except (ClientError, salts.SaltExists) as exc:
@@ -76,56 +192,48 @@ def _run(curator: Curator, action: str, *args: object) -> None:
     typer.echo(orjson.dumps(sent.as_json(), option=orjson.OPT_INDENT_2).decode())
 
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the main app."""
+def commit(author: Author, permlink: Permlink,
+           prediction: Annotated[str, typer.Option(help="final payout you expect, "
+                                                   "e.g. 12.345")],
+           node: Node = None, account: Account = None, key_file: KeyFile = None,
+           dry_run: DryRun = False, salt_file: SaltFile = salts.DEFAULT_PATH,
+           config: Config = None, stake: Stake = None, bid: Bid = None,
+           replace: Replace = False) -> None:
+    """Commit a hashed prediction (salt stored locally first), signed and broadcast."""
+    milli = parse_milli(prediction)
+    if milli is None:
+        raise fail(f"--prediction: expected a decimal amount like 12.345, got "
+                   f"{prediction!r}")
+    stake_milli, bid_thousandths = stake_and_bid(stake, bid)  # before any node is asked
+    curator = _curator(node, account, key_file, dry_run, salt_file, config)
+    where = (salt_file, curator.chain_id, author, permlink, curator.account)
+    if not replace:  # before anything is signed or sent
+        try:
+            salts.check_free(*where)
+        except salts.SaltExists as exc:
+            raise fail(str(exc)) from None
+    elif not dry_run:
+        salts.retire(*where)  # kept in the file, marked replaced
+    _run(curator, "commit", author, permlink, milli, stake_milli, bid_thousandths)
+    if not dry_run:
+        terms = "".join(f" {k} {format_milli(v)}" for k, v in
+                        (("stake", stake_milli), ("bid", bid_thousandths)) if v is not None)
+        err.print(f"committed {format_milli(milli)}{terms} on @{author}/{permlink} as "
+                  f"{curator.account}; salt in {salt_file}; reveal after the window with "
+                  "`curation-market reveal`", soft_wrap=True)
 
-    @app.command("commit")
-    def commit(author: Author, permlink: Permlink,
-               prediction: Annotated[str, typer.Option(help="final payout you expect, "
-                                                       "e.g. 12.345")],
-               node: Node = None, account: Account = None, key_file: KeyFile = None,
-               dry_run: DryRun = False, salt_file: SaltFile = salts.DEFAULT_PATH,
-               config: Config = None, stake: Stake = None, bid: Bid = None,
-               replace: Replace = False) -> None:
-        """Commit a hashed prediction (salt stored locally first), signed and broadcast."""
-        from curation_market.cli.main import err, fail, stake_and_bid
 
-        milli = parse_milli(prediction)
-        if milli is None:
-            raise fail(f"--prediction: expected a decimal amount like 12.345, got "
-                       f"{prediction!r}")
-        stake_milli, bid_thousandths = stake_and_bid(stake, bid)  # before any node is asked
-        curator = _curator(node, account, key_file, dry_run, salt_file, config)
-        where = (salt_file, curator.chain_id, author, permlink, curator.account)
-        if not replace:  # before anything is signed or sent
-            try:
-                salts.check_free(*where)
-            except salts.SaltExists as exc:
-                raise fail(str(exc)) from None
-        elif not dry_run:
-            salts.retire(*where)  # kept in the file, marked replaced
-        _run(curator, "commit", author, permlink, milli, stake_milli, bid_thousandths)
-        if not dry_run:
-            terms = "".join(f" {k} {format_milli(v)}" for k, v in
-                            (("stake", stake_milli), ("bid", bid_thousandths)) if v is not None)
-            err.print(f"committed {format_milli(milli)}{terms} on @{author}/{permlink} as "
-                      f"{curator.account}; salt in {salt_file}; reveal after the window with "
-                      "`curation-market reveal`", soft_wrap=True)
-
-    @app.command("reveal")
-    def reveal(author: Author, permlink: Permlink, node: Node = None, account: Account = None,
-               key_file: KeyFile = None, dry_run: DryRun = False,
-               salt_file: SaltFile = salts.DEFAULT_PATH, config: Config = None,
-               stake: Annotated[str | None, typer.Option(
-                   help="optional check: the stake given at commit (it is read from the salt "
-                        "file; a different value is refused)")] = None,
-               bid: Annotated[str | None, typer.Option(
-                   help="optional check: the bid given at commit (read from the salt file; "
-                        "a different value is refused)")] = None) -> None:
-        """Reveal the stored prediction (and the stake and bid the commit bound) for a post,
-        after the commit window."""
-        from curation_market.cli.main import stake_and_bid
-
-        stake_milli, bid_thousandths = stake_and_bid(stake, bid)  # before any node is asked
-        curator = _curator(node, account, key_file, dry_run, salt_file, config)
-        _run(curator, "reveal", author, permlink, stake_milli, bid_thousandths)
+def reveal(author: Author, permlink: Permlink, node: Node = None, account: Account = None,
+           key_file: KeyFile = None, dry_run: DryRun = False,
+           salt_file: SaltFile = salts.DEFAULT_PATH, config: Config = None,
+           stake: Annotated[str | None, typer.Option(
+               help="optional check: the stake given at commit (it is read from the salt "
+                    "file; a different value is refused)")] = None,
+           bid: Annotated[str | None, typer.Option(
+               help="optional check: the bid given at commit (read from the salt file; "
+                    "a different value is refused)")] = None) -> None:
+    """Reveal the stored prediction (and the stake and bid the commit bound) for a post,
+    after the commit window."""
+    stake_milli, bid_thousandths = stake_and_bid(stake, bid)  # before any node is asked
+    curator = _curator(node, account, key_file, dry_run, salt_file, config)
+    _run(curator, "reveal", author, permlink, stake_milli, bid_thousandths)

@@ -1,5 +1,5 @@
-"""Subcommands of ``curation-market`` for this area, registered by
-:mod:`curation_market.cli.main`."""
+"""``curation-market evaluate`` (rule sets compared on real history with simulated curators)
+and ``demo`` (the bundled real posts replayed, then reported)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from typing import Annotated
 
 import typer
 
+from curation_market.cli.common import FormatOpt, check_format, err, out_console
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.command()(evaluate)
+    app.command()(demo)
 
 
 def evaluate(
@@ -25,14 +28,12 @@ def evaluate(
     = None,
 ) -> None:
     """Replay real history with simulated curators under every rule set; write the report."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from curation_market.config import ConfigError
     from curation_market.lab.evaluate import evaluate as run
     from curation_market.lab.evaluate import load_eval_config, write_report
 
-    err = Console(stderr=True)
     try:
         cfg = load_eval_config(config)
     except ConfigError as exc:
@@ -54,3 +55,26 @@ def evaluate(
               f"{len(ev.agents)} agents in {time.perf_counter() - start:.1f}s")
     for f in files:
         sys.stdout.write(f"{f}\n")
+
+
+def demo(
+    db: Annotated[str, typer.Option(help="SQLAlchemy URL")] = "sqlite:///demo.db",
+    out: Annotated[Path, typer.Option(help="where the demo's block file goes")]
+    = Path("demo-blocks.jsonl.gz"),
+    seed: Annotated[int, typer.Option(help="simulation seed")] = 17,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Replay the bundled real block-17M posts with simulated curators, then report."""
+    from curation_market.lab.demo import run_demo
+    from curation_market.report.build import to_json
+    from curation_market.report.render import print_report
+
+    check_format(fmt, "table", "json")
+    doc = run_demo(db, out, seed, err)
+    if fmt == "json":
+        sys.stdout.buffer.write(to_json(doc))
+    else:
+        print_report(doc, out_console(), detail=False)
+        err.print(f"next: curation-market report --db {db} --format json   (every factor)\n"
+                  f"      curation-market serve --db {db}   (the page, http://127.0.0.1:8000/)",
+                  soft_wrap=True, highlight=False)

@@ -1,4 +1,5 @@
-"""``curation-market run`` (the daemon beside a node) and ``curation-market status``."""
+"""``curation-market run`` (the daemon beside a node) and ``curation-market status`` (what it
+wrote, read on a read-only connection)."""
 
 from __future__ import annotations
 
@@ -7,90 +8,98 @@ from typing import Annotated
 
 import typer
 
-from curation_market.cli.options import ConfigOpt as Config
-from curation_market.cli.options import DbOpt as Db
-from curation_market.cli.options import NodesOpt as Nodes
+from curation_market.cli.common import ConfigOpt as Config
+from curation_market.cli.common import DbOpt as Db
+from curation_market.cli.common import NodesOpt as Nodes
+from curation_market.cli.common import (
+    check_format,
+    err,
+    fail,
+    open_reader,
+    open_store,
+    settings_from,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.command()(run)
+    app.command()(status)
 
-    @app.command()
-    def run(
-        node: Nodes = None,
-        config: Config = None,
-        db: Db = None,
-        metrics_port: Annotated[int | None, typer.Option(
-            help="serve Prometheus metrics on this port (0: a free one, printed)")] = None,
-        head_mode: Annotated[bool | None, typer.Option(
-            "--head-mode/--irreversible",
-            help="also show provisional data of reversible blocks")] = None,
-        until: Annotated[int | None, typer.Option(
-            help="stop once this block is indexed (tests, benchmarks)")] = None,
-        from_block: Annotated[int | None, typer.Option(
-            help="fresh database: index from this block (default: the config's node.start_block;"
-                 " 0: the first block the node serves)")] = None,
-    ) -> None:
-        """Follow a node: catch up, then index every block as it becomes irreversible."""
-        from curation_market import logs
-        from curation_market.cli.main import err, fail, open_store, settings_from
-        from curation_market.config import ConfigError
-        from curation_market.daemon.jobs import Daemon
 
-        if not logging.getLogger().handlers:  # called without the app's callback (a library)
-            logs.setup()
-        settings = settings_from(config)
-        urls = node or settings.node.urls
-        if not urls:
-            raise fail("no node: give --node URL or set [node] urls in the config")
-        store = open_store(settings, db)  # checks the database before anything starts
-        daemon = Daemon(settings, urls, store.engine, head_mode, metrics_port, until,
-                        from_block)
-        # a node that fails is exit 1 (docs/node.md): worth a restart, unlike a bad option (2)
-        try:
-            code = daemon.run()
-        except Exception as exc:  # noqa: BLE001 - node unreachable at start, said plainly
-            raise fail(logs.with_cause(str(exc)), 1) from None
-        if code:
-            # a config that disagrees with the node (its chain id) is fixed by the operator,
-            # not by a restart: exit 2 like any bad option
-            bad_config = isinstance(daemon.error, ConfigError)
-            raise fail(logs.with_cause(str(daemon.error)), 2 if bad_config else 1)
-        err.print(f"stopped at block {daemon.ingester.checkpoint:,}")
+def run(
+    node: Nodes = None,
+    config: Config = None,
+    db: Db = None,
+    metrics_port: Annotated[int | None, typer.Option(
+        help="serve Prometheus metrics on this port (0: a free one, printed)")] = None,
+    head_mode: Annotated[bool | None, typer.Option(
+        "--head-mode/--irreversible",
+        help="also show provisional data of reversible blocks")] = None,
+    until: Annotated[int | None, typer.Option(
+        help="stop once this block is indexed (tests, benchmarks)")] = None,
+    from_block: Annotated[int | None, typer.Option(
+        help="fresh database: index from this block (default: the config's node.start_block;"
+             " 0: the first block the node serves)")] = None,
+) -> None:
+    """Follow a node: catch up, then index every block as it becomes irreversible."""
+    from curation_market import logs
+    from curation_market.config import ConfigError
+    from curation_market.daemon.jobs import Daemon
 
-    @app.command()
-    def status(
-        node: Annotated[str | None, typer.Option(
-            "--node", help="ask this node for its head and LIB now")] = None,
-        config: Config = None,
-        db: Db = None,
-        fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
-    ) -> None:
-        """Indexed block, last irreversible block, lag in blocks and seconds, ops/s."""
-        import orjson
+    if not logging.getLogger().handlers:  # called without the app's callback (a library)
+        logs.setup()
+    settings = settings_from(config)
+    urls = node or settings.node.urls
+    if not urls:
+        raise fail("no node: give --node URL or set [node] urls in the config")
+    store = open_store(settings, db)  # checks the database before anything starts
+    daemon = Daemon(settings, urls, store.engine, head_mode, metrics_port, until,
+                    from_block)
+    # a node that fails is exit 1 (docs/node.md): worth a restart, unlike a bad option (2)
+    try:
+        code = daemon.run()
+    except Exception as exc:  # noqa: BLE001 - node unreachable at start, said plainly
+        raise fail(logs.with_cause(str(exc)), 1) from None
+    if code:
+        # a config that disagrees with the node (its chain id) is fixed by the operator,
+        # not by a restart: exit 2 like any bad option
+        bad_config = isinstance(daemon.error, ConfigError)
+        raise fail(logs.with_cause(str(daemon.error)), 2 if bad_config else 1)
+    err.print(f"stopped at block {daemon.ingester.checkpoint:,}")
 
-        from curation_market.cli.main import check_format, fail, open_store, settings_from
-        from curation_market.daemon.jobs import status as read_status
-        from indexer.chain import ChainError, NodeClient
 
-        check_format(fmt, "text", "json")
-        settings = settings_from(config)
-        store = open_store(settings, db)
-        client = None
-        if node:
-            n = settings.node
-            client = NodeClient([node], n.timeout_seconds, 1, 0)
-        try:
-            doc = read_status(store.engine, client, settings.node.health_seconds)
-        except ChainError as exc:
-            from curation_market.logs import with_cause
+def status(
+    node: Annotated[str | None, typer.Option(
+        "--node", help="ask this node for its head and LIB now")] = None,
+    config: Config = None,
+    db: Db = None,
+    fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+) -> None:
+    """Indexed block, last irreversible block, lag in blocks and seconds, ops/s."""
+    import orjson
 
-            raise fail(with_cause(str(exc)), 1) from None
-        if fmt == "json":
-            typer.echo(orjson.dumps(doc).decode())
-            return
-        for label, text in status_lines(doc):
-            typer.echo(f"{label:<24} {text}")
+    from curation_market.daemon.jobs import status as read_status
+    from indexer.chain import ChainError, NodeClient
+
+    check_format(fmt, "text", "json")
+    settings = settings_from(config)
+    engine = open_reader(settings, db)
+    client = None
+    if node:
+        n = settings.node
+        client = NodeClient([node], n.timeout_seconds, 1, 0)
+    try:
+        doc = read_status(engine, client, settings.node.health_seconds)
+    except ChainError as exc:
+        from curation_market.logs import with_cause
+
+        raise fail(with_cause(str(exc)), 1) from None
+    if fmt == "json":
+        typer.echo(orjson.dumps(doc).decode())
+        return
+    for label, text in status_lines(doc):
+        typer.echo(f"{label:<24} {text}")
 
 
 def _ago(seconds: int) -> str:

@@ -1,4 +1,8 @@
-"""``curation-market serve`` (the HTTP API and page) and ``db upgrade`` (Alembic migrations)."""
+"""``curation-market serve`` (the HTTP API and page) and ``db upgrade`` (Alembic migrations).
+
+``serve`` reads only: it refuses a database that is missing or not a curation-market one (as
+``report`` does, :func:`.common.open_reader`) and hands the API a read-only URL (a SQLite file
+opened ``mode=ro``; the API's engine makes PostgreSQL sessions read-only itself)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,15 @@ from typing import Annotated
 
 import typer
 
-from curation_market.cli.options import ConfigOpt, DbOpt
+from curation_market.cli.common import (
+    ConfigOpt,
+    DbOpt,
+    open_reader,
+    readonly_url,
+    safe_url,
+    settings_from,
+)
+from curation_market.config import Settings
 
 db_app = typer.Typer(help="Database schema: Alembic migrations.", no_args_is_help=True)
 
@@ -19,9 +31,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
 
 
-def _url(db: str | None, config: Path | None) -> tuple[str, object]:
-    from curation_market.cli.main import settings_from
-
+def _url(db: str | None, config: Path | None) -> tuple[str, Settings]:
     settings = settings_from(config)
     return db or settings.ingest.db, settings
 
@@ -51,16 +61,15 @@ def serve(
 
     from curation_market import logs
     from curation_market.api.app import Limits, app_from_url
-    from curation_market.cli.main import safe_url
 
     if not logging.getLogger().handlers:  # called without the app's callback (a library)
         logs.setup()
     url, settings = _url(db, config)
-    _require_sqlite_file(url)
+    open_reader(settings, url, check_rules=False).dispose()
     limits = Limits(max_active, max_queue, queue_timeout)
-    currency = "HBD" if settings.chain.name == "hive" else "SBD"  # type: ignore[attr-defined]
-    app = app_from_url(url, settings.market_config(), statement_timeout,  # type: ignore[attr-defined]
-                       limits, currency)
+    currency = "HBD" if settings.chain.name == "hive" else "SBD"
+    app = app_from_url(readonly_url(url), settings.market_config(),
+                       statement_timeout, limits, currency)
     # Bind first so that the line below names the real port (with --port 0 the kernel picks).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -81,17 +90,6 @@ def serve(
                                   timeout_graceful_shutdown=5)).run(sockets=[sock])
 
 
-def _require_sqlite_file(url: str) -> None:
-    """A mistyped SQLite path would otherwise create an empty file and serve only 503s."""
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite" and u.database not in (None, "", ":memory:") \
-            and not u.database.startswith("file:") and not Path(u.database).exists():
-        raise typer.BadParameter(f"no database file at {u.database}: run `curation-market "
-                                 "demo` or `replay` into it first", param_hint="--db")
-
-
 @db_app.command("upgrade")
 def upgrade(
     db: DbOpt = None,
@@ -99,7 +97,6 @@ def upgrade(
     config: ConfigOpt = None,
 ) -> None:
     """Bring the database schema to the latest (or given) migration."""
-    from curation_market.cli.main import safe_url
     from curation_market.migrations import adoptable, current
     from curation_market.migrations import upgrade as do_upgrade
 

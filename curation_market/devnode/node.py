@@ -37,7 +37,8 @@ The same controls over HTTP (for a node in another process), as JSON-RPC methods
 ``debug_node_api.debug_generate_blocks {"count": n}`` advances the head too.
 
 Command line:
-``python -m curation_market.devnode --blocks FILE [--ops FILE] --port N [--interval S]``
+``curation-market devnode --blocks FILE [--ops FILE] --port N [--interval S]`` (or
+``python -m curation_market.devnode``, the same options)
 (``--port 0`` picks a free port; the first line printed is the URL). ``--demo`` serves the
 demo's chain instead (the real block-17M Steem posts with simulated curators, with their
 accounts and the 17M globals); ``--step K`` produces K blocks per interval (fast-forward).
@@ -1575,9 +1576,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m curation_market.devnode",
-                                 description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m curation_market.devnode") -> None:
+    """The command line (``curation-market devnode`` and ``python -m curation_market.devnode``
+    both run it; ``prog`` is how its help names it)."""
+    ap = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     ap.add_argument("--blocks", action="append", default=[], help="block file (repeatable)")
     ap.add_argument("--demo", action="store_true",
                     help="serve the demo chain: real block-17M Steem posts with simulated "

@@ -1,19 +1,24 @@
 """Alembic migrations for the tables of :mod:`indexer.schema`, configured in code (no
-alembic.ini to ship or find): ``curation-market db upgrade`` calls :func:`upgrade`.
+alembic.ini to ship or find): the one authority on the schema. ``curation-market db upgrade``
+calls :func:`upgrade`; :class:`indexer.store.Store` calls :func:`migrate` on its own
+connection (so an in-memory SQLite database, which lives in that connection, is migrated
+too), never ``create_all``.
 
-A database created before migrations existed (``replay`` makes its tables with
-``create_all``) has the tables but no ``alembic_version``: it is stamped at the newest
-revision whose tables it already has (see ``ADOPT``), then upgraded.
+A database created before migrations existed (``replay`` made its tables with ``create_all``)
+has the tables but no ``alembic_version``: it is stamped at the newest revision whose tables it
+already has (see ``ADOPT``), then upgraded.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, create_engine, inspect
 
 HERE = Path(__file__).parent
 # (a table the revision created, revision), newest first: how far a create_all database is
@@ -21,43 +26,110 @@ ADOPT = [("account_snapshots", "0004"), ("vesting_prices", "0003"), ("node_statu
          ("meta", "0001")]
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str | None = None, connection: Connection | None = None) -> Config:
+    """``connection``: env.py runs the migrations on it (inside the caller's transaction)
+    instead of opening its own engine from ``url``."""
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
     return cfg
+
+
+@cache
+def head() -> str:
+    """The newest revision shipped (read once per process: the scripts do not change)."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()  # type: ignore[return-value]
+
+
+def revision_of(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def adoptable_of(conn: Connection) -> str | None:
+    """The revision a database made by ``create_all`` (tables, no ``alembic_version``)
+    matches; None for an empty database or one that migrations already manage."""
+    if revision_of(conn) is not None:
+        return None
+    tables = set(inspect(conn).get_table_names())
+    return next((rev for table, rev in ADOPT if table in tables), None)
+
+
+def migrate(conn: Connection, revision: str = "head", *, replay_fresh: bool = True
+            ) -> tuple[str | None, str | None]:
+    """Bring the database behind ``conn`` to ``revision`` (adopting a create_all one first);
+    the revisions before and after. The caller commits. A database already at the head costs
+    one query.
+
+    ``replay_fresh``: an empty SQLite database taken to the head gets the DDL that these
+    migrations produced once in this process (:func:`_sqlite_head`), replayed statement by
+    statement: the same schema, byte for byte in ``sqlite_master``, for the cost of
+    ``create_all`` instead of Alembic's (tests make hundreds of in-memory stores).
+    """
+    before = revision_of(conn)
+    target = head() if revision == "head" else revision
+    if before is not None and before == target:
+        return before, before
+    if before is None and replay_fresh and target == head() and conn.dialect.name == "sqlite" \
+            and not inspect(conn).get_table_names():
+        for sql in _sqlite_head():
+            conn.exec_driver_sql(sql)
+        return None, target
+    cfg = alembic_config(connection=conn)
+    if before is None:
+        made = adoptable_of(conn)
+        if made:
+            command.stamp(cfg, made)
+    command.upgrade(cfg, revision)
+    return before, revision_of(conn)
+
+
+@cache
+def _sqlite_head() -> tuple[str, ...]:
+    """The statements that make an empty SQLite database what the migrations make of it:
+    the migrations run once on a private in-memory database, then its ``sqlite_master`` (in
+    creation order) and its ``alembic_version`` row are read back."""
+    engine = create_engine("sqlite://")
+    try:
+        with engine.begin() as conn:
+            migrate(conn, replay_fresh=False)
+            ddl = [sql for name, sql in conn.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid")
+                if not name.startswith("sqlite_")]
+            rows = [r for (r,) in conn.exec_driver_sql("SELECT version_num FROM alembic_version")]
+    finally:
+        engine.dispose()
+    if len(rows) != 1 or not rows[0].isalnum():  # a revision id, quoted below as it is
+        raise RuntimeError(f"unexpected alembic_version after the migrations: {rows}")
+    return (*ddl, f"INSERT INTO alembic_version (version_num) VALUES ('{rows[0]}')")
 
 
 def current(url: str) -> str | None:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            return revision_of(conn)
     finally:
         engine.dispose()
 
 
 def adoptable(url: str) -> str | None:
-    """The revision a database made by ``create_all`` (tables, no ``alembic_version``)
-    matches; None for an empty database or one that migrations already manage."""
-    if current(url) is not None:
-        return None
+    """:func:`adoptable_of` for a URL."""
     engine = create_engine(url)
     try:
-        tables = set(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            return adoptable_of(conn)
     finally:
         engine.dispose()
-    return next((rev for table, rev in ADOPT if table in tables), None)
 
 
 def upgrade(url: str, revision: str = "head") -> tuple[str | None, str | None]:
     """Upgrade ``url`` to ``revision``; returns the revisions before and after."""
-    cfg = alembic_config(url)
-    before = current(url)
-    if before is None:
-        # made by create_all before migrations: adopt it at the revision it matches
-        made = adoptable(url)
-        if made:
-            command.stamp(cfg, made)
-    command.upgrade(cfg, revision)
-    return before, current(url)
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:  # the migrations themselves: no replayed DDL
+            return migrate(conn, revision, replay_fresh=False)
+    finally:
+        engine.dispose()
