@@ -8,7 +8,7 @@ The input is built by resampling the bundled real block-17M posts (``service/dat
 synthetic post is a real post (real author, a fresh permlink) with its real vote timings
 shifted to a new creation time, its real payout (the pending estimate for posts not yet paid)
 ``--payout-days`` after creation, and the demo's simulated curators committing and revealing
-through the real ``custom_json`` payloads (``curation_market.lab.simulate``). Around them, every
+through the real ``custom_json`` payloads (``curation_market.lab.agents``). Around them, every
 block is
 filled with the ops that make up most of a real Steem block and that the market must skip or
 only track for Steem Power: ``follow``/``reblog`` custom_json, transfers, claim_reward_balance,
@@ -44,7 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from curation_market.config import Market, Settings  # noqa: E402
-from curation_market.lab.simulate import agent_accounts, demo_population, simulate  # noqa: E402
+from curation_market.lab.agents import agent_accounts, demo_population, simulate  # noqa: E402
+from curation_market.lab.demo import demo_play  # noqa: E402
 from indexer.accounts import read_globals  # noqa: E402
 from indexer.ops import chain_time, format_time  # noqa: E402
 from indexer.postdump import STEEM_17M, Anchor, Events, block_id, post_events  # noqa: E402
@@ -80,8 +81,7 @@ class Generator:
         self.posts = load_posts()
         self.anchor = Anchor.of(*STEEM_17M)
         self.span = max(1, ops // OPS_PER_BLOCK)  # blocks
-        cfg = bench_settings().market_config()
-        self.chain_id, self.market_id, self.window = cfg.chain_id, cfg.market_id, cfg.window
+        self.settings = bench_settings()
         self.agents = demo_population()
         names = {p["author"] for p in self.posts}
         names |= {v["voter"] for p in self.posts for v in p.get("active_votes") or []}
@@ -117,8 +117,8 @@ class Generator:
     def _events(self, k: int, template: dict, created: int) -> Events:
         post = self.instance(k, template, created)
         ev = Events.empty()
-        simulate([post], self.agents, self.anchor, ev, self.chain_id, self.market_id,
-                 self.window, seed=self.seed * 1_000_003 + k)
+        simulate([post], self.agents, self.anchor, ev,
+                 demo_play(self.settings, seed=self.seed * 1_000_003 + k))
         post_events(post, self.anchor, ev)
         return ev
 

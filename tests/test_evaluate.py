@@ -7,27 +7,24 @@ cut to the 40 oldest bundled posts and a few agents so it takes seconds.
 from __future__ import annotations
 
 import copy
+import hashlib
 from pathlib import Path
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
 from curation.records import CommitMsg, MarketOp, RevealMsg
 from curation_market.cli.main import app
 from curation_market.config import ConfigError
-from curation_market.lab.agents import SKILL_AWARE, ChainView, post_facts
-from curation_market.lab.evaluate import (
-    EvalConfig,
-    build_stream,
-    bundled_posts,
-    evaluate,
-    load_eval_config,
-    parse_variant,
-    select_posts,
-    sybil_row,
-    write_report,
-)
+from curation_market.lab.agents import SKILL_AWARE, ChainView, demo_population, post_facts
+from curation_market.lab.demo import build_demo_blocks, bundled_posts, demo_settings
+from curation_market.lab.evaluate import EvalConfig, evaluate, load_eval_config, write_report
+from curation_market.lab.runner import build_stream, select_posts
+from curation_market.lab.stats import sybil_row
+from curation_market.lab.variants import parse_variant
 from indexer.amounts import DOLLAR, amount_of
+from indexer.blockfile import read_blocks
 from indexer.ops import chain_time
 
 ROOT = Path(__file__).parents[1]
@@ -42,6 +39,25 @@ ring_size = 3
 ring_total_sp = 9000
 whale_sp = 50000
 """
+
+# Pinned: tests/data/eval_small_report.md is this config's report.md as written by the
+# evaluator of commit 029f461 (one module, before the lab was split by job); the split must
+# not move a byte. Several streams (window, reveal, accuracy bids), two runs pooled.
+PINNED = """
+[evaluate]
+max_posts = 40
+runs = 2
+variants = ["seed", "commit-reveal", "seed+voters=out+window=900", "seed+reveal=3600",
+            "staked:proper", "staked:numerai-2019"]
+[agents]
+skilled_sigmas = [0.03, 0.3]
+ring_size = 3
+ring_total_sp = 9000
+whale_sp = 50000
+"""
+# sha256 over [block timestamp, op] of every market custom_json in the demo's block file, as
+# built at commit 029f461 (before simulate.py was folded into agents.py): 424 ops.
+DEMO_OPS = "f7bd0007f821368353bab9963d8af9a258c39e95ee179e9e038c404dd5a32502"
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +114,33 @@ def test_same_config_same_report_whatever_the_workers(small: Path, tmp_path: Pat
     write_report(evaluate(cfg, workers=2), tmp_path / "b")
     assert (tmp_path / "a" / "report.md").read_bytes() == \
         (tmp_path / "b" / "report.md").read_bytes()
+
+
+def test_small_evaluation_report_is_pinned(tmp_path: Path) -> None:
+    cfg = tmp_path / "pinned.toml"
+    cfg.write_text(PINNED)
+    write_report(evaluate(load_eval_config(cfg), workers=1), tmp_path / "r")
+    got = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    want = (ROOT / "tests" / "data" / "eval_small_report.md").read_text(encoding="utf-8")
+    assert got == want
+
+
+def test_demo_agents_publish_the_pinned_ops(tmp_path: Path) -> None:
+    """The demo's curators go through the same simulator as the evaluation's; their ops (and
+    so the demo chain, its report and the docs' examples) must stay as they were."""
+    blocks = tmp_path / "demo.jsonl.gz"
+    build_demo_blocks(blocks)
+    market_id = demo_settings().market_config().market_id
+    digest, n, signers = hashlib.sha256(), 0, set()
+    for b in read_blocks([blocks]):
+        for tx in b["transactions"]:
+            for op in tx["operations"]:
+                if op[0] == "custom_json" and op[1]["id"] == market_id:
+                    digest.update(orjson.dumps([b["timestamp"], op]))
+                    n += 1
+                    signers.add(op[1]["required_posting_auths"][0])
+    assert signers == {a.name for a in demo_population()}
+    assert (n, digest.hexdigest()) == (424, DEMO_OPS)
 
 
 def test_agents_never_see_f_before_payout(small: Path) -> None:
@@ -167,7 +210,8 @@ def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
     """The staked registry is replaced by a stand-in settle() (the real ones live in
     rewards/staked.py, tested there): this checks the plumbing — reveals carry stake and bid
     into the Outcome table, awards are summed per agent, negative awards count as burned."""
-    from curation_market.lab import evaluate as ev_mod
+    from curation_market.lab import runner as ev_mod
+    from curation_market.lab.variants import Variant
     from rewards.outcome import Award
 
     cfg = load_eval_config(small)
@@ -187,7 +231,7 @@ def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
                 yield Award(f.predictor, o.author, o.permlink, amount)
 
     monkeypatch.setattr(ev_mod, "staked_registry", lambda: {"stand-in": stand_in})
-    r = ev_mod.run_on_stream(stream, ev_mod.Variant("staked:stand-in", "stand-in", staked=True),
+    r = ev_mod.run_on_stream(stream, Variant("staked:stand-in", "stand-in", staked=True),
                              True)
     assert r.paid == sum(o.pool for o in outcomes if o.forecasts)
     assert r.burned == sum(f.stake for f in forecasts) - sum(

@@ -696,9 +696,9 @@ def load_accounts(path: str | Path) -> dict[str, dict]:
 
 def demo_chain(workdir: Path) -> dict[str, Any]:
     """The demo's chain (real block-17M posts + simulated curators) as test-node inputs."""
+    from curation_market.lab.agents import agent_accounts
     from curation_market.lab.demo import DATA as DEMO_DATA
     from curation_market.lab.demo import build_demo_blocks, demo_population
-    from curation_market.lab.simulate import agent_accounts
 
     blocks = workdir / "demo-blocks.jsonl.gz"
     build_demo_blocks(blocks)

@@ -11,7 +11,7 @@ from rich.console import Console
 from sqlalchemy import create_engine
 
 from curation_market.config import Market, Settings
-from curation_market.lab.simulate import agent_accounts, demo_population, simulate
+from curation_market.lab.agents import Play, agent_accounts, demo_population, simulate
 from curation_market.report.build import build_report
 from indexer.accounts import read_accounts, read_globals
 from indexer.blockfile import read_blocks, write_blocks
@@ -32,14 +32,20 @@ def demo_settings() -> Settings:
     return Settings(market=Market(include_replies=True))
 
 
+def demo_play(settings: Settings, seed: int = 17) -> Play:
+    """The demo's curators play the market of ``settings``, stake nothing, and draw from one
+    sequential generator (``lab/agents.py``: their chain stays what the docs show)."""
+    cfg = settings.market_config()
+    return Play(cfg.chain_id, cfg.market_id, cfg.window, cfg.reveal_period, seed,
+                stake_per_sp=None, draws="sequential")
+
+
 def build_demo_blocks(out: Path, seed: int = 17) -> int:
     settings = demo_settings()
-    cfg = settings.market_config()
     posts = bundled_posts()
     anchor = Anchor.of(*STEEM_17M)
     events = Events.empty()
-    simulate(posts, demo_population(), anchor, events, cfg.chain_id, cfg.market_id, cfg.window,
-             seed)
+    simulate(posts, demo_population(), anchor, events, demo_play(settings, seed))
     return write_blocks(import_posts(posts, anchor, extra=events), out)
 
 

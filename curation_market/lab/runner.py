@@ -1,0 +1,315 @@
+"""Replaying the variants: one *stream* per run and rule-timing, one replay per market config.
+
+A stream is the bundled block-17M posts with their real timed votes and payouts, plus the
+agents' commits, reveals and self-votes (:mod:`curation_market.lab.agents`), turned into engine
+records once. A seed-family variant replays a stream through the pure engine
+(``curation.market.Applier`` over an in-memory ``State``) with its own ``MarketConfig``; a
+*staked* variant takes the settled markets of the seed replay as
+:class:`rewards.outcome.Outcome` rows and applies its ``settle()``. A replay is cached per
+market config, so the seed variant and every staked variant share one replay, as do variants
+that differ only in what the report labels them.
+
+Tasks (:func:`curation_market.lab.variants.plan`) run in a process pool; the evaluation is
+assembled from their plain results in config order, so the same config gives the same
+numbers whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from importlib import resources
+
+import orjson
+
+from curation.market import Applier, MarketConfig
+from curation.records import Block
+from curation.state import Account, Globals, State
+from curation_market.lab.agents import (
+    Agent,
+    Ledger,
+    Play,
+    agent_accounts,
+    final_payout,
+    self_votes,
+    simulate,
+)
+from curation_market.lab.config import EvalConfig, EvalSection
+from curation_market.lab.demo import bundled_posts
+from curation_market.lab.stats import early_spearman, errors
+from curation_market.lab.variants import (
+    DEFAULT_KEY,
+    HOUR,
+    StreamKey,
+    Variant,
+    parse_variant,
+    plan,
+    staked_registry,
+)
+from indexer.accounts import globals_from, read_accounts
+from indexer.ops import Adapter, chain_time
+from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
+from rewards.outcome import Forecast, Outcome
+
+DATA = resources.files("curation_market") / "data"
+
+
+# --- streams: real history + agents, as engine records ----------------------------------
+@dataclass
+class Stream:
+    """One run's history as engine records, with what the agents did and every post's F
+    (the skill column needs F of predictions that were never revealed)."""
+
+    blocks: list[Block]
+    accounts: dict[str, Account]
+    globals: Globals
+    agents: list[Agent]
+    ledger: Ledger
+    finals: dict[tuple[str, str], int]  # F per post that settles in the stream
+
+
+def select_posts(posts: Sequence[dict], ev: EvalSection) -> list[dict]:
+    """The slice to replay: pending posts younger than ``pending_min_age_hours`` at the
+    snapshot get no outcome (their pending value is still far from final)."""
+    head = chain_time(STEEM_17M[1])
+    out = []
+    for p in sorted(posts, key=lambda p: (p["created"], p["author"], p["permlink"])):
+        paid = (p.get("last_payout") or NEVER) > NEVER
+        if not paid and head - chain_time(p["created"]) < ev.pending_min_age_hours * HOUR:
+            p = {**p, "cashout_time": NEVER}
+        out.append(p)
+    return out[:ev.max_posts] if ev.max_posts else out
+
+
+def build_stream(cfg: EvalConfig, window: int, reveal_period: int, bid_meaning: str,
+                 posts: Sequence[dict] | None = None) -> Stream:
+    ev = cfg.evaluate
+    posts = select_posts(bundled_posts() if posts is None else posts, ev)
+    agents = cfg.agents.population().agents()
+    mc = MarketConfig()
+    play = Play(mc.chain_id, mc.market_id, window, reveal_period, ev.seed, ev.stake_per_sp,
+                ev.vote_value_per_sp, bid_meaning)
+    anchor = Anchor.of(*STEEM_17M)
+    voted, plans = self_votes(posts, agents, play, ev.settle_pending, ev.include_replies)
+    events = Events.empty()
+    ledger = simulate(voted, agents, anchor, events, play, ev.settle_pending,
+                      ev.include_replies, plans)
+    raw = import_posts(voted, anchor, ev.settle_pending, extra=events)
+    adapter = Adapter(mc.market_id, mc.limits, mc.chain)
+    blocks = [adapter.block(b) for b in raw]
+    globals_ = Globals(*globals_from(orjson.loads((DATA / "steem17m_globals.json")
+                                                  .read_bytes())))
+    accounts: dict[str, Account] = {}
+    # (the one line refused is steemd's all-zero object for an unknown name)
+    for a in read_accounts([DATA / "steem17m_accounts.jsonl.gz"], []):
+        accounts[a.name] = a
+    for a in agent_accounts(agents, globals_):
+        accounts[a.name] = a
+    finals = {}
+    for p in voted:
+        paid = final_payout(p, ev.settle_pending)
+        if paid is not None:
+            finals[(p["author"], p["permlink"])] = paid[1]
+    return Stream(blocks, accounts, globals_, agents, ledger, finals)
+
+
+# --- one run ----------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    """One variant's plain numbers on one run (picklable: it crosses the process pool)."""
+
+    label: str
+    staked: bool
+    rewards: dict[str, int]  # agent → net award, milli-units (negative = stake burned)
+    paid: int  # Σ positive awards (gross)
+    burned: int  # Σ negative awards, as a positive number (gross)
+    pools: int  # Σ curation pools of settled markets
+    markets: int  # settled markets with at least one commit
+    early_spearman: float | None
+    rejections: dict[str, int] = field(default_factory=dict)
+    note: str = ""
+
+
+def replay(stream: Stream, mc: MarketConfig) -> State:
+    """The stream through the pure engine; accounts are copied so replays never share state."""
+    state = State(globals=stream.globals,
+                  accounts={k: copy.copy(v) for k, v in stream.accounts.items()})
+    applier = Applier(state, mc)
+    for b in stream.blocks:
+        applier.apply(b)
+    return state
+
+
+def outcomes_of(state: State) -> list[Outcome]:
+    """Settled markets as the Outcome table (revealed forecasts in commit order)."""
+    by_id = {p.id: p for p in state.posts.values() if p is not None}
+    out = []
+    for m in state.settled:
+        post = by_id[m.post_id]
+        commits = sorted((c for c in (state.commits.get((post.id, n))
+                                      for n in state.commits_of_post.get(post.id, ()))
+                          if c is not None and c.status == "settled"), key=lambda c: c.order)
+        if not commits:
+            continue
+        forecasts = tuple(Forecast(c.predictor, c.prediction, c.time, c.sp, c.stake, c.bid)
+                          for c in commits if c.prediction is not None)
+        out.append(Outcome(post.author, post.permlink, post.created, m.time, m.final_payout,
+                           m.pool, forecasts))
+    return out
+
+
+def replayed(stream: Stream, mc: MarketConfig, cache: dict | None = None
+             ) -> tuple[State, list[Outcome]]:
+    """The stream replayed under ``mc`` and its outcomes; with a cache, once per config (the
+    staked rule sets all judge the seed replay, which the seed variant replays too)."""
+    if cache is None or mc not in cache:
+        state = replay(stream, mc)
+        done = (state, outcomes_of(state))
+        if cache is None:
+            return done
+        cache[mc] = done
+    return cache[mc]
+
+
+def run_on_stream(stream: Stream, v: Variant, include_replies: bool,
+                  cache: dict | None = None) -> RunResult:
+    """One rule variant over one stream: replay (seed family) or settle() (staked)."""
+    state, outcomes = replayed(stream, v.market_config(include_replies), cache)
+    pools = sum(o.pool for o in outcomes)
+    rejections = dict(sorted(Counter(r.reason for r in state.rejections).items()))
+    early = early_spearman(outcomes, v.window)
+    rewards = dict.fromkeys((a.name for a in stream.agents), 0)
+    if v.staked:
+        try:
+            amounts = [(a.predictor, a.amount) for a in staked_registry()[v.base](outcomes)]
+        except AssertionError:
+            raise  # a split that does not conserve its pool is a bug, never a footnote
+        except Exception as exc:  # noqa: BLE001 - one broken rule set must not sink the rest
+            return RunResult(v.label, True, {}, 0, 0, pools, len(outcomes), early, rejections,
+                             f"settle() failed: {type(exc).__name__}: {exc}"[:120])
+    else:
+        amounts = [(c.predictor, c.reward) for c in state.commits.values()
+                   if c is not None and c.reward]
+    for who, amount in amounts:
+        rewards[who] = rewards.get(who, 0) + amount
+    paid = sum(x for _, x in amounts if x > 0)  # gross, award by award
+    burned = -sum(x for _, x in amounts if x < 0)
+    return RunResult(v.label, v.staked, rewards, paid, burned, pools, len(outcomes), early,
+                     rejections)
+
+
+@dataclass
+class GroupResult:
+    """What one worker task returns: its variants' results and, for the default stream, what
+    the agents did (for the skill column)."""
+
+    results: list[RunResult]
+    errors: dict[str, list[float]] | None = None  # agent → |ln(P/F)| per committed prediction
+    commits: dict[str, int] | None = None
+    reveals: dict[str, int] | None = None
+    markets: int = 0
+    self_votes: int = 0
+
+
+def run_group(cfg_json: str, run: int, key: StreamKey, texts: Sequence[str]) -> GroupResult:
+    """Worker entry: build the stream of run ``run`` (seed + run) once, play its variants."""
+    cfg = EvalConfig.model_validate_json(cfg_json)
+    cfg = cfg.model_copy(update={"evaluate": cfg.evaluate.model_copy(
+        update={"seed": cfg.evaluate.seed + run})})
+    stream = build_stream(cfg, *key)
+    cache: dict = {}
+    results = [run_on_stream(stream, parse_variant(t), cfg.evaluate.include_replies, cache)
+               for t in texts]
+    if key != DEFAULT_KEY:
+        return GroupResult(results)
+    state, outcomes = replayed(
+        stream, parse_variant("seed").market_config(cfg.evaluate.include_replies), cache)
+    reveals = Counter(c.predictor for c in state.commits.values()
+                      if c is not None and c.prediction is not None)
+    return GroupResult(results, errors(stream.ledger, stream.finals),
+                       dict(Counter(c[0] for c in stream.ledger.commits)),
+                       dict(reveals), len(outcomes), len(stream.ledger.votes))
+
+
+# --- the whole comparison ---------------------------------------------------------------
+@dataclass
+class Evaluation:
+    """The pooled comparison: what the report is rendered from, and nothing that depends on
+    how the work was spread (so the report does not either)."""
+
+    cfg: EvalConfig
+    results: list[RunResult]
+    agents: list[Agent]
+    skills: dict[str, float]
+    commits: dict[str, int]
+    reveals: dict[str, int]
+    markets: int
+    posts: int
+    votes: int
+    self_votes: int
+
+
+def merge(parts: Sequence[RunResult]) -> RunResult:
+    """Pool one variant's runs: money and counts add up, ρ is averaged over the runs."""
+    first = parts[0]
+    rewards: dict[str, int] = defaultdict(int)
+    rejections: dict[str, int] = defaultdict(int)
+    for p in parts:
+        for k, x in p.rewards.items():
+            rewards[k] += x
+        for k, x in p.rejections.items():
+            rejections[k] += x
+    rhos = [p.early_spearman for p in parts if p.early_spearman is not None]
+    return RunResult(first.label, first.staked, dict(rewards), sum(p.paid for p in parts),
+                     sum(p.burned for p in parts), sum(p.pools for p in parts),
+                     sum(p.markets for p in parts), sum(rhos) / len(rhos) if rhos else None,
+                     dict(sorted(rejections.items())), next((p.note for p in parts if p.note), ""))
+
+
+def evaluate(cfg: EvalConfig, workers: int | None = None,
+             progress: Callable[[str, int], None] | None = None) -> Evaluation:
+    """Every variant × every run, spread over a process pool; results in config order."""
+    cfg_json = cfg.model_dump_json()
+    texts = list(dict.fromkeys(cfg.evaluate.variants))
+    tasks = plan(texts, cfg.evaluate.runs)
+    n = workers if workers is not None else (cfg.evaluate.workers or os.cpu_count() or 1)
+    done: dict[tuple[int, StreamKey], GroupResult] = {}
+    if n <= 1:
+        for run, key, group in tasks:
+            done[(run, key)] = run_group(cfg_json, run, key, group)
+            if progress:
+                progress(f"run {run + 1}: {', '.join(group) or 'agents'}", len(group))
+    else:
+        with ProcessPoolExecutor(max_workers=n) as pool:
+            futures = {pool.submit(run_group, cfg_json, run, key, group): (run, key, group)
+                       for run, key, group in tasks}
+            for fut in as_completed(futures):
+                run, key, group = futures[fut]
+                done[(run, key)] = fut.result()
+                if progress:
+                    progress(f"run {run + 1}: {', '.join(group) or 'agents'}", len(group))
+    by_label: dict[str, list[RunResult]] = defaultdict(list)
+    for run, key, _ in tasks:
+        for r in done[(run, key)].results:
+            by_label[r.label].append(r)
+    bases = [done[(run, DEFAULT_KEY)] for run in range(cfg.evaluate.runs)]
+    errs: dict[str, list[float]] = defaultdict(list)
+    commits: Counter[str] = Counter()
+    reveals: Counter[str] = Counter()
+    for b in bases:
+        for k, e in (b.errors or {}).items():
+            errs[k] += e
+        commits.update(b.commits or {})
+        reveals.update(b.reveals or {})
+    agents = cfg.agents.population().agents()
+    posts = select_posts(bundled_posts(), cfg.evaluate)
+    return Evaluation(cfg, [merge(by_label[t]) for t in texts], agents,
+                      {k: -sum(e) / len(e) for k, e in sorted(errs.items())}, dict(commits),
+                      dict(reveals), sum(b.markets for b in bases), len(posts),
+                      sum(len(p.get("active_votes") or []) for p in posts),
+                      sum(b.self_votes for b in bases))
+
