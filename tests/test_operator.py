@@ -29,7 +29,7 @@ from curation.commitment import commitment
 from curation.payload import PayloadLimits, parse_payload
 from curation_market.cli.main import FilePosition, app, progress_bar
 from curation_market.config import load_settings
-from curation_market.daemon.jobs import Daemon
+from curation_market.daemon.run import Daemon
 from curation_market.devnode.node import TestNode
 from indexer.blockfile import read_blocks
 from indexer.ingest import Ingester

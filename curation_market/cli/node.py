@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
         from curation_market import logs
         from curation_market.cli.main import err, fail, open_store, settings_from
         from curation_market.config import ConfigError
-        from curation_market.daemon.jobs import Daemon
+        from curation_market.daemon.run import Daemon
 
         if not logging.getLogger().handlers:  # called without the app's callback (a library)
             logs.setup()
@@ -70,7 +70,7 @@ def register(app: typer.Typer) -> None:
         import orjson
 
         from curation_market.cli.main import check_format, fail, open_store, settings_from
-        from curation_market.daemon.jobs import status as read_status
+        from curation_market.daemon.status import status as read_status
         from indexer.chain import ChainError, NodeClient
 
         check_format(fmt, "text", "json")
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
             n = settings.node
             client = NodeClient([node], n.timeout_seconds, 1, 0)
         try:
-            doc = read_status(store.engine, client, settings.node.health_seconds)
+            doc = read_status(store, client, settings.node.health_seconds)
         except ChainError as exc:
             from curation_market.logs import with_cause
 
