@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -21,10 +21,14 @@ from sqlalchemy import (
     Text,
     bindparam,
     event,
+    func,
     insert,
+    inspect,
     select,
     update,
 )
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from curation.chains import STEEM_CHAIN_ID
@@ -58,6 +62,9 @@ from curation.state import (
 from curation_market.migrations import migrate
 from indexer import schema as t
 from rewards.underdog import AuthorEntry
+
+if TYPE_CHECKING:
+    from indexer.history import Reconstruction
 
 CHUNK = 500  # keys per IN (...) query: well under every driver's parameter limit
 
@@ -496,6 +503,111 @@ class Store:
         sql, shape = prepared
         conn.exec_driver_sql(sql, rows if shape is None else list(map(shape, rows)))
 
+    # === following a node: the daemon's tables and counts ===================================
+    # Everything the daemon (curation_market.daemon) reads or writes besides the market state
+    # that prefetch/flush move: the accounts read from the node, the status row, the counts
+    # of its sweep and upkeep jobs. One home for its SQL, so the daemon holds none.
+
+    def snapshotted(self, names: Iterable[str]) -> set[str]:
+        """Which of ``names`` already have an account snapshot read from the node."""
+        s = t.account_snapshots.c
+        wanted = sorted(set(names))
+        known: set[str] = set()
+        with self.engine.connect() as conn:
+            for chunk in _chunks(wanted):
+                known.update(conn.execute(select(s.name).where(s.name.in_(list(chunk))))
+                             .scalars())
+        return known
+
+    def vesting_prices(self, first: int, last: int) -> list[tuple[int, int, int]]:
+        """The recorded VESTS prices a rewind from ``last`` back to ``first`` can use: the
+        latest at or before ``first`` and every one up to ``last``, as
+        ``(block, total_vesting_fund, total_vesting_shares)``."""
+        p = t.vesting_prices.c
+        cols = select(p.block, p.total_vesting_fund, p.total_vesting_shares)
+        with self.engine.connect() as conn:
+            before = conn.execute(cols.where(p.block <= first).order_by(p.block.desc())
+                                  .limit(1)).all()
+            inside = conn.execute(cols.where(p.block > first, p.block <= last)
+                                  .order_by(p.block)).all()
+        return sorted({(int(b), int(f), int(v)) for b, f, v in before + inside})
+
+    def write_account_snapshots(self, recs: Mapping[str, Reconstruction], head: int,
+                                read_block: int, note: str = "") -> None:
+        """Accounts read from the node at ``head`` and rewound (:mod:`indexer.history`): their
+        ``accounts`` row, the delegations the rewind learnt and the ``account_snapshots`` row
+        that says how the row was obtained, in one transaction. Replaces what was there: the
+        rewound row is the account as of ``rec.account.as_of_block``."""
+        ins = self._insert
+        with self.engine.begin() as conn:
+            for name, rec in recs.items():
+                row = _slots_row(rec.account)
+                conn.execute(ins(t.accounts).values(row).on_conflict_do_update(
+                    index_elements=["name"], set_={k: v for k, v in row.items() if k != "name"}))
+                for (a, b), vests in sorted(rec.pairs.items()):
+                    conn.execute(ins(t.delegations).values(delegator=a, delegatee=b, vests=vests)
+                                 .on_conflict_do_update(index_elements=["delegator", "delegatee"],
+                                                        set_={"vests": vests}))
+                snap = {"read_block": read_block, "as_of_block": rec.account.as_of_block,
+                        "head_block": head, "exact": rec.exact,
+                        "approx_vests": rec.approx_vests,
+                        "note": "; ".join(([note] if note else []) + rec.notes)[:2000]}
+                conn.execute(ins(t.account_snapshots).values(name=name, **snap)
+                             .on_conflict_do_update(index_elements=["name"], set_=snap))
+
+    def untagged_snapshots(self) -> list[tuple[str, int]]:
+        """``(name, read_block)`` of the accounts read before snapshots were tagged with the
+        block they describe (migration 0004, or a ``node_accounts`` table of an older daemon,
+        moved here first): their rows hold the node's head state with later ops applied
+        again, so the daemon reads them afresh."""
+        s = t.account_snapshots.c
+        if "node_accounts" in inspect(self.engine).get_table_names():
+            legacy = sa_table("node_accounts", sa_column("name"), sa_column("block"))
+            with self.engine.begin() as conn:
+                have = set(conn.execute(select(s.name)).scalars())
+                rows = [{"name": n, "read_block": b, "note": "read before 0004"}
+                        for n, b in conn.execute(select(legacy.c.name, legacy.c.block))
+                        if n not in have]
+                if rows:
+                    conn.execute(t.account_snapshots.insert(), rows)
+                conn.exec_driver_sql("DROP TABLE node_accounts")
+        with self.engine.connect() as conn:
+            return [(n, int(b)) for n, b in conn.execute(
+                select(s.name, s.read_block).where(s.as_of_block.is_(None)).order_by(s.name))]
+
+    def write_node_status(self, row: Mapping[str, Any]) -> None:
+        """The daemon's one status row (``node_status`` id 1), replaced whole. Jobs on two
+        threads may both write it: each write is its own transaction."""
+        values = dict(row)
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(t.node_status).values(id=1, **values)
+                         .on_conflict_do_update(index_elements=["id"], set_=values))
+
+    def node_status(self) -> tuple[dict, dict | None]:
+        return read_node_status(self.engine)
+
+    def market_counts(self, payout_seconds: int) -> MarketCounts:
+        """What the sweep job publishes, on chain time (the last indexed block's): markets
+        older than ``payout_seconds`` with no payout seen, settlements, rejections by reason."""
+        p = t.posts.c
+        with self.engine.connect() as conn:
+            now = conn.execute(select(t.meta.c.last_time)).scalar_one()
+            overdue = conn.execute(select(func.count()).select_from(t.posts).where(
+                p.is_market, p.paid_block.is_(None), p.deleted.is_(False),
+                p.created + payout_seconds < now)).scalar_one()
+            settled = conn.execute(select(func.count()).select_from(t.settlements)).scalar_one()
+            reasons = conn.execute(select(t.rejections.c.reason, func.count())
+                                   .group_by(t.rejections.c.reason)).all()
+        return MarketCounts(int(overdue), int(settled), {r: int(n) for r, n in reasons})
+
+    def author_history_count(self, window: int) -> int:
+        """Author history entries inside the last ``window`` chain seconds (upkeep job)."""
+        h = t.author_history.c
+        with self.engine.connect() as conn:
+            now = conn.execute(select(t.meta.c.last_time)).scalar_one()
+            return int(conn.execute(select(func.count()).select_from(t.author_history).where(
+                h.time >= now - window)).scalar_one())
+
 
 _POST_COLS = tuple(n for n in Post.__slots__ if n != "beneficiaries") + ("beneficiaries",)
 _POST_FIELDS = attrgetter(*_POST_COLS[:-1])
@@ -538,3 +650,20 @@ def clean_text(text: str) -> str:
 def _rejection_row(r: Rejection) -> tuple:
     return tuple(clean_text(v) if i in _REJECTION_TEXT else v
                  for i, v in enumerate(_REJECTION_ROW(r)))
+
+
+class MarketCounts(NamedTuple):
+    """The sweep job's figures (:meth:`Store.market_counts`)."""
+
+    overdue: int  # markets past their payout time with no payout seen (should stay 0)
+    settled: int
+    rejected: dict[str, int]  # by reason
+
+
+def read_node_status(engine: Engine) -> tuple[dict, dict | None]:
+    """The checkpoint row (``meta``) and the daemon's status row (None: never written), read
+    together for ``status``; over any engine, a read-only one too (no Store needed)."""
+    with engine.connect() as conn:
+        meta = dict(conn.execute(select(t.meta)).mappings().one())
+        row = conn.execute(select(t.node_status)).mappings().first()
+    return meta, dict(row) if row else None

@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, select
 
 from curation.chains import PROFILES
 from curation_market.config import Chain, Settings, load_settings
-from curation_market.daemon.jobs import Daemon
+from curation_market.daemon.run import Daemon
 from curation_market.devnode.node import DUMMY_KEY, TestNode
 from curation_market.lab.demo import bundled_posts
 from indexer import schema as t

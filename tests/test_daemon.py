@@ -1,8 +1,11 @@
 """The daemon against the real test node: beem speaks JSON-RPC over loopback HTTP for real.
 
-Nothing is mocked: the node is curation_market.devnode on an ephemeral port, the daemon is either
-``Daemon.run`` in a thread or ``python -m curation_market run`` in a child process (for SIGKILL and
-SIGTERM). The reference for every comparison is a plain replay of the same blocks.
+Nothing is mocked: the node is curation_market.devnode on an ephemeral port. A job's logic is
+tested by calling the job functions (curation_market.daemon.jobs) in the test's own loop, in
+lock step with the node and with a deadline; the scheduler is tested once end to end
+(``Daemon.run``, and the CLI under SIGTERM, in this process), SIGKILL in a child process
+(``python -m curation_market run``). The reference for every comparison is a plain replay of
+the same blocks.
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import orjson
-import pytest
 import requests
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, func, select, update
 from typer.testing import CliRunner
 
 from curation_market.cli.main import app
-from curation_market.config import load_settings
-from curation_market.daemon.jobs import Daemon
+from curation_market.config import Settings, load_settings
+from curation_market.daemon.context import Context
+from curation_market.daemon.jobs import PAYOUT_SECONDS, follow, health, sweep, upkeep
+from curation_market.daemon.run import Daemon, guard, start_block, started
 from curation_market.devnode.node import TestNode
 from curation_market.report.build import build_report, to_json
 from indexer import schema as t
@@ -35,6 +39,7 @@ from indexer.chain import ChainMismatch
 from indexer.ingest import Ingester
 from indexer.store import Store
 from tests.dbdump import dump
+from tests.helpers import ingest, market_stream, new_store
 
 DATA = Path(__file__).parent / "data"
 BLOCKS = DATA / "hive5m_raw_blocks.jsonl.gz"
@@ -96,6 +101,14 @@ def wait_for(cond, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-de
         time.sleep(0.02)
 
 
+def drive(ctx: Context, timeout: float = 60.0) -> None:
+    """The follow job, called here until it reaches ``until`` (it then sets ``stopping``)."""
+    deadline = time.monotonic() + timeout
+    while not ctx.stopping.is_set():
+        assert time.monotonic() < deadline, f"stuck at block {ctx.ingester.checkpoint}"
+        follow(ctx)
+
+
 def test_catch_up_then_follow_equals_replay(tmp_path: Path) -> None:
     cfg = config(tmp_path)
     db = f"sqlite:///{tmp_path / 'daemon.db'}"
@@ -125,19 +138,26 @@ def test_catch_up_then_follow_equals_replay(tmp_path: Path) -> None:
 
 
 def test_previous_mismatch_stops_before_writing(tmp_path: Path) -> None:
-    cfg = config(tmp_path)
+    settings = load_settings(config(tmp_path))
     db = f"sqlite:///{tmp_path / 'daemon.db'}"
     with TestNode.from_files([BLOCKS], ops=[OPS], head=1_100, lag=20) as node:
         engine = create_engine(db)
-        assert Daemon(load_settings(cfg), [node.url], engine, until=500).run() == 0
+        with started(Context.create(settings, [node.url], engine, until=500)) as ctx:
+            drive(ctx)
+        assert ctx.ingester.checkpoint == 500
         with engine.begin() as conn:  # the database now claims another chain's block 500
             conn.execute(update(t.meta).values(last_block_id="ff" * 20))
         before = market_dump(db)
-        daemon = Daemon(load_settings(cfg), [node.url], create_engine(db), until=900)
-        assert daemon.run() == 1
-    assert isinstance(daemon.error, ChainMismatch)
-    assert "block 501 names previous" in str(daemon.error)
-    assert "stored block 500" in str(daemon.error)
+        with started(Context.create(settings, [node.url], engine, until=900)) as ctx:
+            job = guard(ctx, follow)  # as the scheduler calls it: the error stops the daemon
+            deadline = time.monotonic() + 60
+            while not ctx.stopping.is_set():
+                assert time.monotonic() < deadline, "the mismatch was never met"
+                job()
+    assert isinstance(ctx.error, ChainMismatch)
+    assert "block 501 names previous" in str(ctx.error)
+    assert "stored block 500" in str(ctx.error)
+    assert ctx.ingester.checkpoint == 500
     assert market_dump(db) == before
 
 
@@ -151,17 +171,46 @@ def test_fresh_database_starts_at_the_nodes_first_block(tmp_path: Path) -> None:
     with TestNode.from_files([sliced], head=600, lag=20) as node:
         first = node.state.first
         assert first >= 300
-        probe = Daemon(settings, [node.url], engine, from_block=first + 7)
-        probe.node = probe.client.state()
-        assert probe.start_block() == first + 7  # asked for explicitly
-        daemon = Daemon(settings, [node.url], engine, until=first + 50)
-        assert daemon.run() == 0, daemon.error
-        assert daemon.ingester.checkpoint == first + 50
+        probe = Context.create(settings, [node.url], engine, from_block=first + 7)
+        assert start_block(probe) == first + 7  # asked for explicitly
+        with started(Context.create(settings, [node.url], engine, until=first + 50)) as ctx:
+            drive(ctx)
+        assert ctx.ingester.checkpoint == first + 50
         # the node's globals reach the running state at once (SP of commits on a fresh db)
-        assert daemon.ingester.state.globals.total_vesting_shares > 0
-        again = Daemon(settings, [node.url], engine, from_block=first + 7)
-        again.node = again.client.state()
-        assert again.start_block() == first + 51  # a checkpoint wins over from_block
+        assert ctx.ingester.state.globals.total_vesting_shares > 0
+        again = Context.create(settings, [node.url], engine, from_block=first + 7)
+        assert start_block(again) == first + 51  # a checkpoint wins over from_block
+        health(again)  # the recorded chain's head is years old by the wall clock
+        assert again.stale and again.metrics.node_stale._value.get() == 1
+        assert again.node is not None and again.node.irreversible == 580
+
+
+def test_sweep_and_upkeep_count_on_chain_time(tmp_path: Path) -> None:
+    """The timer jobs, called directly on a database of known markets: both count on the
+    last indexed block's chain time (2017 here), never the wall clock."""
+    window = Settings().market_config().rules.author_window
+    late = window + 1_000  # the first three markets' history is outside the window by then
+    s = market_stream(posts=3)  # three markets, paid a week after they appear
+    s.post(late, "author7", "paid-late")
+    s.payout(late + PAYOUT_SECONDS, "author7", "paid-late", 5_000)
+    s.post(late + 10, "author8", "overdue")  # never paid
+    s.post(late + 200, "author9", "young")  # never paid either, but not a week old yet
+    s.vote(late + PAYOUT_SECONDS + 100, "voter0", "author9", "young", 10)  # time moves on
+    store = new_store(f"sqlite:///{tmp_path / 'markets.db'}")
+    ingest(store, s.blocks())
+    ctx = Context.create(Settings(), ["http://127.0.0.1:9"], store.engine)  # never asked
+    sweep(ctx)
+    m = ctx.metrics
+    with store.engine.connect() as conn:
+        settled = conn.execute(select(func.count()).select_from(t.settlements)).scalar()
+        rejected = dict(conn.execute(select(t.rejections.c.reason, func.count())
+                                     .group_by(t.rejections.c.reason)).all())
+        history = conn.execute(select(func.count()).select_from(t.author_history)).scalar()
+    assert settled >= 3 and m.settlements._value.get() == settled
+    assert m.overdue_markets._value.get() == 1  # author8's; author9's is days younger
+    for reason, count in rejected.items():
+        assert m.rejected_ops.labels(reason=reason)._value.get() == count
+    assert history == 4 and upkeep(ctx) == 1  # author7's payout alone is inside the window
 
 
 def _cli_run(url: str, db: str, cfg: Path, until: int, *extra: str) -> subprocess.Popen:
@@ -173,95 +222,139 @@ def _cli_run(url: str, db: str, cfg: Path, until: int, *extra: str) -> subproces
 
 
 def _checkpoint(db: str) -> int:
+    engine = create_engine(db)
     try:
-        with create_engine(db).connect() as conn:
+        with engine.connect() as conn:
             return conn.execute(select(t.meta.c.last_block)).scalar() or 0
     except Exception:  # noqa: BLE001 - not created yet
         return 0
+    finally:
+        engine.dispose()
 
 
 def test_sigkill_at_random_moments_ends_byte_identical(tmp_path: Path) -> None:
-    """20+ SIGKILLs during a catch-up, restarting each time: same report, same database."""
+    """20+ SIGKILLs during a catch-up, restarting each time: same report, same database.
+
+    A quarter of the kills land at a random moment of the process's start (imports, the
+    chain check, the first fetch); the others at a random moment after it has written again,
+    so every restart gets further however slowly a loaded machine starts a process."""
     cfg = config(tmp_path, batch=10, fetch=10)
     until = 1_400
     rng = random.Random(20261123)
     with TestNode.from_files([BLOCKS], ops=[OPS], head=1_420, lag=20) as node:
         ref = f"sqlite:///{tmp_path / 'ref.db'}"
         p = _cli_run(node.url, ref, cfg, until)
-        assert p.wait(60) == 0, p.stderr.read() if p.stderr else ""
+        assert p.wait(120) == 0, p.stderr.read() if p.stderr else ""
         db = f"sqlite:///{tmp_path / 'killed.db'}"
-        kills, mid, stalled, last = 0, 0, 0, 0
-        deadline = time.monotonic() + 600  # ~100 s on an idle machine; CI's is loaded
+        kills, mid = 0, 0
+        deadline = time.monotonic() + 600  # ~60 s on an idle machine; CI's is loaded
         while kills < 20:
-            assert time.monotonic() < deadline, f"only {kills} kills in 600 s"
+            before = _checkpoint(db)
+            assert before < until, f"the catch-up ended after only {kills} kills"
             p = _cli_run(node.url, db, cfg, until)
-            # a loaded machine starts a process slowly: while kills find no progress, wait
-            # longer before the next one (a kill before the first batch tests nothing)
-            time.sleep(rng.uniform(0.6, 2.0) * 2 ** min(stalled, 4))
-            if p.poll() is not None:
-                assert p.returncode == 0, p.stderr.read() if p.stderr else ""
-                break  # caught up before this kill
+            if rng.random() < 0.25:
+                time.sleep(rng.uniform(0.05, 1.0))
+            else:
+                while _checkpoint(db) == before and p.poll() is None:
+                    assert time.monotonic() < deadline, f"only {kills} kills in 600 s"
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0.0, 0.15))
+            assert p.poll() is None, p.stderr.read() if p.stderr else ""
             p.send_signal(signal.SIGKILL)
             p.wait(10)
             kills += 1
-            now = _checkpoint(db)
-            mid += 0 < now < until
-            stalled, last = (stalled + 1 if now == last else 0), now
-        if _checkpoint(db) < until:
-            p = _cli_run(node.url, db, cfg, until)
-            assert p.wait(120) == 0
-    assert kills >= 20 and mid >= 5  # most kills landed during the catch-up itself
+            mid += 0 < _checkpoint(db) < until
+            assert time.monotonic() < deadline, f"only {kills} kills in 600 s"
+        p = _cli_run(node.url, db, cfg, until)
+        assert p.wait(120) == 0, p.stderr.read() if p.stderr else ""
+    assert kills >= 20 and mid >= 10  # most kills landed during the catch-up itself
     assert to_json(build_report(create_engine(db))) == to_json(build_report(create_engine(ref)))
     assert market_dump(db) == market_dump(ref)
 
 
-def test_sigterm_stops_at_a_batch_boundary(tmp_path: Path) -> None:
-    cfg = config(tmp_path, batch=20, fetch=20)
+def test_stop_ends_follow_at_a_batch_boundary(tmp_path: Path) -> None:
+    """``stopping`` set while batches are queued: the follow run ends after the batch it is
+    writing; the database is exactly a replay to that block."""
+    settings = load_settings(config(tmp_path, batch=20, fetch=20))
     db = f"sqlite:///{tmp_path / 'daemon.db'}"
     with TestNode.from_files([BLOCKS], ops=[OPS], head=2_000, lag=20) as node:
-        p = _cli_run(node.url, db, cfg, 100_000)
-        wait_for(lambda: _checkpoint(db) > 0, 30)
-        p.send_signal(signal.SIGTERM)
-        assert p.wait(20) == 0
+        with started(Context.create(settings, [node.url], create_engine(db))) as ctx:
+            assert ctx.fetcher is not None
+            wait_for(lambda: ctx.fetcher.queue.qsize() >= 3, 30)  # more than one batch waits
+            written: list[int] = []
+
+            def stop_after_first(stats, lib) -> None:  # type: ignore[no-untyped-def]
+                written.append(stats.last_block)
+                ctx.stop()
+
+            ctx.batch_log = stop_after_first  # type: ignore[assignment]
+            follow(ctx)
+        assert written == [20] and ctx.ingester.checkpoint == 20
+        ref = f"sqlite:///{tmp_path / 'replay.db'}"
+        replay(node, 20, ref, config(tmp_path, batch=20, fetch=20))
+    assert market_dump(db) == market_dump(ref)
+
+
+def test_sigterm_stops_the_running_daemon_at_a_batch_boundary(tmp_path: Path) -> None:
+    """The real signal, in this process: ``run`` (scheduler, fetcher thread) installs the
+    handler, stops at a batch boundary, exits 0, says where, and puts the old handler back."""
+    cfg = config(tmp_path, batch=20, fetch=20)
+    db = f"sqlite:///{tmp_path / 'daemon.db'}"
+    before = signal.getsignal(signal.SIGTERM)
+    sent = threading.Event()
+
+    def terminate() -> None:
+        deadline = time.monotonic() + 60
+        while _checkpoint(db) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if _checkpoint(db):  # written: the handler is installed (before the first job)
+            os.kill(os.getpid(), signal.SIGTERM)
+            sent.set()
+
+    with TestNode.from_files([BLOCKS], ops=[OPS], head=2_000, lag=20) as node:
+        killer = threading.Thread(target=terminate, daemon=True)
+        killer.start()
+        # ``until`` bounds the run if the signal never came
+        result = CliRunner().invoke(app, ["run", "--node", node.url, "--db", db, "--config",
+                                          str(cfg), "--until", "1980"])
+        killer.join(5)
+        assert sent.is_set() and result.exit_code == 0, result.output
         stopped = _checkpoint(db)
-        stderr = p.stderr.read().decode() if p.stderr else ""
-        assert f"stopped at block {stopped:,}" in stderr
+        assert 0 < stopped < 1_980 and stopped % 20 == 0
+        assert f"stopped at block {stopped:,}" in result.stderr
+        assert signal.getsignal(signal.SIGTERM) == before
         ref = f"sqlite:///{tmp_path / 'replay.db'}"
         replay(node, stopped, ref, cfg)
     assert market_dump(db) == market_dump(ref)  # a whole batch boundary, nothing half-written
 
 
-@pytest.mark.parametrize("fork_every", [5])
-def test_head_mode_over_micro_forks_ends_like_irreversible(tmp_path: Path,
-                                                           fork_every: int) -> None:
+def test_head_mode_over_micro_forks_ends_like_irreversible(tmp_path: Path) -> None:
+    """The node makes a block only once the current head has been shown, so every fork is on
+    screen before it is replaced (in lock step: follow, look, advance)."""
     cfg = config(tmp_path, batch=50, fetch=25)
     until = 700
     irr = f"sqlite:///{tmp_path / 'irreversible.db'}"
-    with TestNode.from_files([BLOCKS], ops=[OPS], head=until + 10, lag=3) as node:
-        assert Daemon(load_settings(cfg), [node.url], create_engine(irr), until=until).run() == 0
+    with TestNode.from_files([BLOCKS], ops=[OPS], head=until + 10, lag=3) as plain:
+        replay(plain, until, irr, cfg)  # what the irreversible chain holds, no fork anywhere
     head = f"sqlite:///{tmp_path / 'head.db'}"
-    # The node produces a block only once the daemon has shown the current head (or after a
-    # few seconds, while it catches up), so every fork is on screen before it is replaced,
-    # however slow the machine is.
-    with TestNode.from_files([BLOCKS], ops=[OPS], head=640, lag=3, interval=None,
-                             fork_every=fork_every, fork_depth=2) as node:
-        daemon = Daemon(load_settings(cfg), [node.url], create_engine(head), head_mode=True,
-                        until=until)
+    # a depth-2 fork every 3 blocks: the 20-odd steps from 680 see at least 5 of them
+    with TestNode.from_files([BLOCKS], ops=[OPS], head=680, lag=3, interval=None,
+                             fork_every=3, fork_depth=2) as node:
+        ctx = Context.create(load_settings(cfg), [node.url], create_engine(head),
+                             head_mode=True, until=until)
         shown: list[dict] = []
-        thread, codes = run_in_thread(daemon)
-        stepped = time.monotonic()
-        while thread.is_alive():
-            view = daemon.provisional
-            if view.get("head_id") == node.block(node.head)["block_id"]:
-                shown.append(view)
-            elif time.monotonic() - stepped < 5:
-                time.sleep(0.005)
-                continue
-            node.advance(1)
-            stepped = time.monotonic()
-        assert codes == [0], daemon.error
+        deadline = time.monotonic() + 120
+        with started(ctx):
+            while not ctx.stopping.is_set():
+                assert time.monotonic() < deadline, f"stuck at {ctx.ingester.checkpoint}"
+                follow(ctx)
+                if ctx.provisional.get("head_id") == node.block(node.head)["block_id"]:
+                    shown.append(ctx.provisional)
+                    node.advance(1)
     assert shown, "head mode never showed provisional blocks"
-    assert daemon.forks_seen >= 5, f"{daemon.forks_seen} forks seen: the test proves little"
+    assert all(v["to_block"] - v["from_block"] < 25 for v in shown)
+    assert ctx.forks_seen >= 5, f"{ctx.forks_seen} forks seen: the test proves little"
+    assert ctx.metrics.forks._value.get() == ctx.forks_seen
     assert market_dump(head) == market_dump(irr)
 
 

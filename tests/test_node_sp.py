@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, select, text
 from curation.market import MarketConfig
 from curation.state import Account
 from curation_market.config import load_settings
-from curation_market.daemon.jobs import Daemon
+from curation_market.daemon.run import Daemon
 from curation_market.devnode.node import TestNode, load_accounts
 from indexer import schema as t
 from indexer.accounts import account_from, read_globals

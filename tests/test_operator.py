@@ -30,7 +30,7 @@ from curation.payload import PayloadLimits, parse_payload
 from curation_market.cli.common import FilePosition, progress_bar
 from curation_market.cli.main import app
 from curation_market.config import load_settings
-from curation_market.daemon.jobs import Daemon
+from curation_market.daemon.run import Daemon
 from curation_market.devnode.node import TestNode
 from indexer.blockfile import read_blocks
 from indexer.ingest import Ingester

@@ -44,7 +44,7 @@ from curation_market.cli.main import app
 from curation_market.config import ConfigError, Settings, load_settings
 from curation_market.curator.client import KEY_ENV
 from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
-from curation_market.daemon.jobs import Daemon
+from curation_market.daemon.run import Daemon
 from curation_market.devnode.node import TestNode
 from curation_market.report.build import build_report
 from indexer import schema as t

@@ -45,7 +45,7 @@ def run(
     """Follow a node: catch up, then index every block as it becomes irreversible."""
     from curation_market import logs
     from curation_market.config import ConfigError
-    from curation_market.daemon.jobs import Daemon
+    from curation_market.daemon.run import Daemon
 
     if not logging.getLogger().handlers:  # called without the app's callback (a library)
         logs.setup()
@@ -79,7 +79,7 @@ def status(
     """Indexed block, last irreversible block, lag in blocks and seconds, ops/s."""
     import orjson
 
-    from curation_market.daemon.jobs import status as read_status
+    from curation_market.daemon.status import status as read_status
     from indexer.chain import ChainError, NodeClient
 
     check_format(fmt, "text", "json")
