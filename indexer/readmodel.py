@@ -232,16 +232,24 @@ def market_doc(row: Row, commits: Sequence[Row], now: int, windows: Windows | No
 
 
 # What a market's document in ``report`` leaves out of the API's: the row id (the API's paging
-# key, which depends on what else this database indexed) and the window ends (the config's
-# windows, which the database does not record). Every other field is the same.
+# key, which depends on what else this database indexed), the window ends (the config's
+# windows, which the database does not record) and each commit's ``position`` (the op's
+# address in its block: an unrelated transaction placed before it moves it, and a report of
+# the same markets must stay the same bytes; ``commit_block`` stays). Every other field is
+# the same, with the same value.
 NOT_IN_REPORT = ("id", "commit_until", "reveal_until")
+PREDICTION_NOT_IN_REPORT = ("position",)
 
 
 def settled_market_doc(row: Row, commits: Sequence[Row], now: int) -> dict:
     """A settled market as ``report`` shows it: :func:`market_doc` without
-    :data:`NOT_IN_REPORT`, so two databases holding the same markets report them alike."""
+    :data:`NOT_IN_REPORT` and :data:`PREDICTION_NOT_IN_REPORT`, so two databases holding the
+    same markets report them alike."""
     doc = market_doc(row, commits, now, None)
     del doc["id"]
+    for pred in doc["predictions"]:
+        for key in PREDICTION_NOT_IN_REPORT:
+            del pred[key]
     return doc
 
 

@@ -20,7 +20,7 @@ from curation_market.api.app import create_app, make_engine
 from curation_market.lab.demo import demo_settings
 from curation_market.lab.evaluate import outcomes_of
 from curation_market.report.build import build_report, load_outcomes
-from indexer.readmodel import NOT_IN_REPORT
+from indexer.readmodel import NOT_IN_REPORT, PREDICTION_NOT_IN_REPORT
 from rewards.band import band, in_band
 from tests.helpers import PAYOUT_AT, Stream, ingest, market_stream, new_store, run_memory
 
@@ -59,7 +59,13 @@ def test_report_and_api_show_every_settled_market_alike(client, report) -> None:
         body = client.get(f"/api/markets/{m['author']}/{m['permlink']}").json()
         api = body["market"]
         assert set(api) - set(m) == set(NOT_IN_REPORT)  # the row id and the window ends
-        assert {k: v for k, v in api.items() if k not in NOT_IN_REPORT} == m
+        preds = api.pop("predictions")
+        assert [{k: v for k, v in p.items() if k not in PREDICTION_NOT_IN_REPORT}
+                for p in preds] == m["predictions"]
+        assert {k: v for k, v in api.items() if k not in NOT_IN_REPORT} == \
+            {k: v for k, v in m.items() if k != "predictions"}
+        assert all(set(p) - set(r) == set(PREDICTION_NOT_IN_REPORT)
+                   for p, r in zip(preds, m["predictions"], strict=True))
 
 
 def test_curator_counts_have_one_name_each(client, report) -> None:

@@ -35,9 +35,9 @@ def build_report(engine: Engine, post: tuple[str, str] | None = None) -> dict[st
     """Every settled market (or one) as ``/api/markets/{author}/{permlink}`` shows it, every
     curator's totals as ``/api/curators/{name}`` shows them, and the rejections by reason.
 
-    A market here has every field of the API's but ``id``, ``commit_until`` and
-    ``reveal_until`` (:data:`indexer.readmodel.NOT_IN_REPORT`: the database's row number and
-    the config's windows, which the database does not record), by the same functions."""
+    A market here has every field of the API's, by the same functions, but the database's
+    row number, each commit's position in its block and the config's windows
+    (:data:`indexer.readmodel.NOT_IN_REPORT`, ``PREDICTION_NOT_IN_REPORT``)."""
     with engine.connect() as conn:
         h = rm.head(conn)
         if h is None:
