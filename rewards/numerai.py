@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
 
+from rewards.band import in_band
 from rewards.outcome import (
     Award,
     Forecast,
@@ -117,10 +118,6 @@ def earning_2018(stake: float | Fraction, cutoff: float | Fraction) -> Fraction:
 def expected_value_2018(p_hat: float, cutoff: float, stake: float) -> float:
     """EV of one bet: win ``s(1−P)/P`` with probability p̂, burn s otherwise (zero at P=p̂)."""
     return p_hat * stake * (1 - cutoff) / cutoff - (1 - p_hat) * stake
-
-
-def in_band(prediction: int, final: int) -> bool:
-    return 10 * prediction >= 9 * final and prediction <= final
 
 
 def _filled_awards(o: Outcome, filled: Sequence[int], awards: list[Award],

@@ -13,6 +13,7 @@ from math import floor
 import numpy as np
 from sortedcontainers import SortedList
 
+from rewards.band import in_band
 from rewards.rules import Rules
 from rewards.split import split
 
@@ -71,12 +72,6 @@ def pool_for(final_payout: int, rules: Rules, underdog_f: Fraction | None,
         return floor(final_payout * pool_fraction(rules, chain_fraction)), 0
     pool = floor(final_payout * underdog_f)
     return pool, floor(final_payout * Fraction(1, 2)) - pool
-
-
-def in_band(prediction: np.ndarray, final_payout: int) -> np.ndarray:
-    """0.9·F ≤ P ≤ F, as the integer test 10·P ≥ 9·F and P ≤ F."""
-    p = prediction.astype(object) if final_payout > 2**52 else prediction
-    return (10 * p >= 9 * final_payout) & (p <= final_payout)
 
 
 def earlier_closest(predictions: Sequence[int | None]) -> list[int | None]:

@@ -196,7 +196,7 @@ def test_regression_same_author_payouts_in_one_block_are_order_free() -> None:
     swapped = [dict(b, virtual_ops=b["virtual_ops"][::-1]) for b in blocks]
     cfg = MarketConfig(rules=named("seed", underdog="curve"))
     assert _report(swapped, cfg) == _report(blocks, cfg)
-    xs = {m["permlink"]: m["x"] for m in json.loads(_report(blocks, cfg))["markets"]}
+    xs = {m["permlink"]: m["settlement"]["x"] for m in json.loads(_report(blocks, cfg))["markets"]}
     assert xs == {"old": 1.0, "a": 0.04, "b": 25.0}
 
 

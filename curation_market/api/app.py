@@ -22,68 +22,44 @@ Design points, each for a reason:
   connection in one worker thread and runs the endpoint in another, so with every thread
   holding a request that waited for a connection, the requests holding connections waited
   for a thread until the pool timed out (500s after 30 s, then client timeouts).
+* **One read model.** The endpoints (one router per resource: ``markets.py``,
+  ``curators.py``, ``leaderboard.py``, ``authors.py``, ``status.py``) hold no SQL and no
+  serialisation: they check parameters, call :mod:`indexer.readmodel` and wrap its documents
+  with ``as_of_block``, so ``report --format json`` shows a market exactly as they do. This
+  module is only the setup: engine, admission, error handlers, the page and the docs.
 * **Docs offline.** ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from the
   ``fastapi-offline`` package's files, served under ``/docs-assets``: nothing from a CDN.
 """
 
 
 import asyncio
-import base64
-import binascii
 import logging
 import math
-import sqlite3
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import (
-    Engine,
-    and_,
-    case,
-    create_engine,
-    event,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    tuple_,
-)
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import QueuePool
 from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
-from curation.phase import Phase
-from curation_market.report.build import code_point, explain, settled_fraction
-from indexer import schema as t
-from indexer.ops import format_time
-from rewards.settle import reputation
-from rewards.underdog import AuthorEntry, author_average
+from curation_market.api import authors, curators, leaderboard, markets, status
+from curation_market.api.common import ApiError, Context, is_timeout
 
-MAX_LIMIT = 200
-NAME = r"^[a-z0-9][a-z0-9.-]{0,31}$"  # account names (lenient: historic names are odd)
-PERMLINK = r"^[a-z0-9-]{1,256}$"
 STATIC = resources.files("curation_market.api") / "static"
 DOCS_ASSETS = resources.files("fastapi_offline") / "static"  # Swagger UI and ReDoc bundles
 log = logging.getLogger("curation.api")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, **extra: Any):
-        super().__init__(message)
-        self.status, self.message, self.extra = status, message, extra
 
 
 # --- engine ---------------------------------------------------------------------------------
@@ -135,11 +111,7 @@ def make_engine(url: str, statement_timeout: float = 5.0, pool_size: int = Limit
     return engine
 
 
-def _is_timeout(exc: DBAPIError) -> bool:
-    orig = exc.orig
-    if isinstance(orig, sqlite3.OperationalError):
-        return "interrupted" in str(orig)
-    return type(orig).__name__ == "QueryCanceled" or "statement timeout" in str(orig)
+_is_timeout = is_timeout  # the name tests and older callers import
 
 
 # --- admission and the request log ---------------------------------------------------------
@@ -240,68 +212,6 @@ class Admission:
         await send({"type": "http.response.body", "body": body})
 
 
-# --- helpers --------------------------------------------------------------------------------
-
-def encode_cursor(kind: str, key: list) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([kind, *key])).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str, types: tuple[type, ...]) -> list:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = orjson.loads(raw)
-    except (binascii.Error, ValueError, orjson.JSONDecodeError):
-        data = None
-    ok = (isinstance(data, list) and len(data) == len(types) + 1 and data[0] == kind
-          and all(type(v) is ty and _sane(v) for v, ty in zip(data[1:], types, strict=True)))
-    if not ok:
-        raise ApiError(400, "cursor: not a cursor issued by this endpoint "
-                            "(pass back next_cursor unchanged)", parameter="cursor")
-    return data[1:]
-
-
-def _sane(v: object) -> bool:
-    """Cursor values a database accepts: 64-bit integers, short NUL-free strings."""
-    if isinstance(v, int):
-        return -(2**63) <= v < 2**63
-    return isinstance(v, str) and len(v) <= 64 and "\x00" not in v
-
-
-LAST_SECOND = 253402300799  # 9999-12-31T23:59:59
-
-
-def epoch(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    try:
-        ts = int(value.timestamp())
-    except (OverflowError, OSError, ValueError):
-        ts = -1
-    if not 0 <= ts <= LAST_SECOND:  # answers echo the range back, formatted with 4-digit years
-        raise ApiError(400, "time out of range (1970-01-01T00:00:00 to 9999-12-31T23:59:59)")
-    return ts
-
-
-def check_range(lo: int | None, hi: int | None, what: str) -> None:
-    if lo is not None and hi is not None and lo > hi:
-        raise ApiError(400, f"{what}: 'from' is after 'to'")
-
-
-
-def _iso(ts: int | None) -> str | None:
-    return format_time(ts) if ts is not None else None
-
-
-@dataclass(frozen=True)
-class Head:
-    block: int
-    block_id: str
-    time: int
-    rules: str
-
-
 # --- the app --------------------------------------------------------------------------------
 
 def create_app(engine: Engine, cfg: MarketConfig | None = None,
@@ -310,10 +220,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
     ``/redoc``) and the page (``/``). ``currency`` is the chain's dollar token (SBD on
     Steem, HBD on Hive), the unit of every amount served."""
     cfg = cfg or MarketConfig()
-    window, reveal = cfg.window, cfg.reveal_period
-    windows = cfg.windows
     limits = limits or Limits()
-    dialect = engine.dialect.name  # names sort by code point everywhere (see code_point)
     pool = engine.pool
     if isinstance(pool, QueuePool) and pool._max_overflow >= 0:  # noqa: SLF001
         # never let in more requests than there are connections: that is the deadlock
@@ -325,36 +232,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
                   "(UTC); every response says the block it is as of. A busy server answers "
                   "503 with Retry-After.")
     app.add_middleware(Admission, limits=limits)
-
-    def conn_dep() -> Any:
-        with engine.connect() as conn:
-            yield conn
-
-    Conn = Annotated[Any, Depends(conn_dep)]
-
-    def head(conn: Any) -> Head:
-        try:
-            row = conn.execute(select(t.meta).where(t.meta.c.id == 1)).mappings().first()
-        except (OperationalError, ProgrammingError) as exc:
-            if _is_timeout(exc):
-                raise
-            raise ApiError(503, "database not initialised: run `curation-market replay` "
-                                "(or `db upgrade`) first") from None
-        if row is None:
-            raise ApiError(503, "database not initialised: nothing indexed yet")
-        return Head(row["last_block"], row["last_block_id"], row["last_time"], row["rules"])
-
-    def phase_of(row: Any, now: int) -> Phase:
-        return windows.phase(row["created"], now, row["paid_block"] is not None,
-                             bool(row["deleted"]))
-
-    def sealed(row: Any, now: int) -> bool:
-        """Values stay hidden until the reveal period is over (or the market settled)."""
-        return row["paid_block"] is None and windows.sealed(now - row["created"])
-
-    def envelope(h: Head, **body: Any) -> dict:
-        return {"as_of_block": h.block, "as_of_time": _iso(h.time) if h.time else None,
-                **body}
+    app.state.ctx = Context(engine, cfg, currency)
 
     # --- errors ---------------------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -394,271 +272,9 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
                                 status_code=503)
         raise exc
 
-    # --- status ---------------------------------------------------------------------------
-    @app.get("/api/status", tags=["status"])
-    def status(conn: Conn) -> dict:
-        """Indexed head and lag. Lag is the only wall-clock figure served (it decides nothing)."""
-        h = head(conn)
-        lag = max(0, int(time.time()) - h.time) if h.time else None
-        return envelope(h, head_block_id=h.block_id, head_time=_iso(h.time) if h.time else None,
-                        lag_seconds=lag, rules=h.rules, window_seconds=window,
-                        reveal_period_seconds=reveal, currency=currency)
-
-    # --- markets --------------------------------------------------------------------------
-    p, s, c = t.posts, t.settlements, t.commits
-
-    def counts_subquery() -> Any:
-        return (select(c.c.post_id, func.count().label("n_commits"),
-                       func.count(c.c.reveal_block).label("n_revealed"))
-                .group_by(c.c.post_id).subquery("cc"))
-
-    def market_summary(row: Any, now: int) -> dict:
-        ph = phase_of(row, now)
-        out = {
-            "id": row["id"], "author": row["author"], "permlink": row["permlink"],
-            "category": row["parent_permlink"] if not row["parent_author"] else None,
-            "is_reply": bool(row["parent_author"]),
-            "created": _iso(row["created"]), "created_block": row["block"], "phase": ph.value,
-            "commit_until": _iso(row["created"] + window),
-            "reveal_until": _iso(row["created"] + window + reveal),
-            "n_commits": row["n_commits"] or 0, "n_revealed": row["n_revealed"] or 0,
-            "net_rshares": row["net_rshares"],
-            "final_payout": row["payout"], "paid_block": row["paid_block"],
-        }
-        if row["pool"] is not None:
-            out.update(pool=row["pool"], returned=row["returned"],
-                       n_qualified=row["n_qualified"], rules=row["srules"])
-        return out
-
-    def market_select() -> Any:
-        cc = counts_subquery()
-        return (select(p, cc.c.n_commits, cc.c.n_revealed, s.c.pool, s.c.returned,
-                       s.c.n_qualified, s.c.rules.label("srules"), s.c.underdog_returned,
-                       s.c.x, s.c.f, s.c.author_average, s.c.r.label("s_r"),
-                       s.c.time.label("s_time"))
-                .select_from(p.outerjoin(cc, cc.c.post_id == p.c.id)
-                             .outerjoin(s, s.c.post_id == p.c.id))
-                .where(p.c.is_market))
-
-    @app.get("/api/markets", tags=["markets"])
-    def markets(
-        conn: Conn,
-        phase: Annotated[Phase | None, Query(description="phase on chain time")] = None,
-        author: Annotated[str | None, Query(pattern=NAME, max_length=32)] = None,
-        tag: Annotated[str | None, Query(
-            pattern=PERMLINK, max_length=256,
-            description="the post's category (its first tag, the parent_permlink of a top-"
-                        "level post). Other tags are not indexed.")] = None,
-        created_from: Annotated[datetime | None, Query(alias="from", description=(
-            "created at or after (ISO 8601 or unix seconds, chain time)"))] = None,
-        created_to: Annotated[datetime | None, Query(alias="to")] = None,
-        with_commits: Annotated[bool, Query(description=(
-            "only markets that received at least one commit"))] = False,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> dict:
-        """Markets, newest first (by post id, i.e. chain order)."""
-        h = head(conn)
-        now = h.time
-        lo, hi = epoch(created_from), epoch(created_to)
-        check_range(lo, hi, "from/to")
-        q = market_select()
-        if author:
-            q = q.where(p.c.author == author)
-        if tag:
-            q = q.where(p.c.parent_author == "", p.c.parent_permlink == tag)
-        if with_commits:
-            q = q.where(exists().where(c.c.post_id == p.c.id))
-        if lo is not None:
-            q = q.where(p.c.created >= lo)
-        if hi is not None:
-            q = q.where(p.c.created <= hi)
-        if phase is not None:
-            if phase is Phase.settled:
-                q = q.where(p.c.paid_block.is_not(None))
-            elif phase is Phase.deleted:
-                q = q.where(p.c.paid_block.is_(None), p.c.deleted)
-            else:  # decided by time: the same boundaries as Windows.phase
-                lo_c, hi_c = windows.created_bounds(phase, now)
-                q = q.where(p.c.paid_block.is_(None), ~p.c.deleted)
-                if lo_c is not None:
-                    q = q.where(p.c.created >= lo_c)
-                if hi_c is not None:
-                    q = q.where(p.c.created <= hi_c)
-        if cursor:
-            (after,) = decode_cursor("markets", cursor, (int,))
-            q = q.where(p.c.id < after)
-        rows = conn.execute(q.order_by(p.c.id.desc()).limit(limit + 1)).mappings().all()
-        items = [market_summary(r, now) for r in rows[:limit]]
-        nxt = encode_cursor("markets", [rows[limit - 1]["id"]]) if len(rows) > limit else None
-        return envelope(h, items=items, next_cursor=nxt)
-
-    @app.get("/api/markets/{author}/{permlink}", tags=["markets"])
-    def market(
-        conn: Conn,
-        author: Annotated[str, Path(pattern=NAME, max_length=32)],
-        permlink: Annotated[str, Path(pattern=PERMLINK, max_length=256)],
-    ) -> dict:
-        """One market: its predictions and every settlement factor. Until the reveal period is
-        over only counts and commitments are shown, never predicted values."""
-        h = head(conn)
-        row = conn.execute(market_select().where(p.c.author == author,
-                                                 p.c.permlink == permlink)).mappings().first()
-        if row is None:
-            raise ApiError(404, f"no market @{author}/{permlink}")
-        out = market_summary(row, h.time)
-        hidden = sealed(row, h.time)
-        out["sealed"] = hidden
-        commits = conn.execute(select(c).where(c.c.post_id == row["id"])
-                               .order_by(c.c.block, c.c.trx, c.c.op, c.c.sub)).mappings().all()
-        final = row["payout"]
-        if row["pool"] is not None:
-            out["settlement"] = {
-                "final_payout": final, "pool": row["pool"],
-                "curation_fraction": settled_fraction(row["srules"], row["s_time"], row["f"]),
-                "returned": row["returned"],
-                "underdog_returned": row["underdog_returned"], "rules": row["srules"],
-                "r": row["s_r"], "x": row["x"], "f": row["f"],
-                "author_average": row["author_average"],
-                "band": [-(-9 * final // 10), final],
-            }
-        preds = []
-        for cm in commits:
-            item = {"predictor": cm["predictor"], "commitment": cm["commitment"],
-                    "commit_block": cm["block"], "position": [cm["block"], cm["trx"],
-                                                              cm["op"], cm["sub"]],
-                    "commit_time": _iso(cm["time"]), "status": cm["status"]}
-            if not hidden:
-                item.update(prediction=cm["prediction"], revealed=cm["prediction"] is not None,
-                            reveal_block=cm["reveal_block"], stake=cm["stake"], bid=cm["bid"],
-                            sp=cm["sp"], sp_known=cm["sp_known"])
-                if cm["status"] == "settled" and final is not None:
-                    f = {k: cm[k] for k in ("voted", "qualified", "ep", "d", "cp", "n", "r",
-                                            "rp", "ia", "weight", "reward")}
-                    item.update(f)
-                    item["why"] = explain({**item, **f}, {"final_payout": final})
-            preds.append(item)
-        out["predictions"] = preds
-        return envelope(h, market=out)
-
-    # --- curators -------------------------------------------------------------------------
-    @app.get("/api/curators/{name}", tags=["curators"])
-    def curator(
-        conn: Conn,
-        name: Annotated[str, Path(pattern=NAME, max_length=32)],
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> dict:
-        """N, R and RP, earnings, the settled-prediction history (newest first, paginated) and
-        rejected ops with their reasons."""
-        h = head(conn)
-        cur = conn.execute(select(t.curators).where(t.curators.c.name == name)).mappings() \
-            .first()
-        rj = t.rejections
-        counts = dict(conn.execute(select(rj.c.reason, func.count()).where(rj.c.account == name)
-                                   .group_by(rj.c.reason)
-                                   .order_by(code_point(rj.c.reason, dialect))).all())
-        if cur is None and not counts:
-            raise ApiError(404, f"no curator {name!r}: no commits or rejected ops indexed")
-        q = (select(c.c.block, c.c.trx, c.c.op, c.c.sub, c.c.prediction, c.c.qualified,
-                    c.c.n, c.c.r, c.c.rp, c.c.reward, c.c.cp, c.c.weight, p.c.author,
-                    p.c.permlink, p.c.payout, s.c.time.label("settled_time"),
-                    s.c.block.label("settled_block"))
-             .select_from(c.join(p, p.c.id == c.c.post_id).join(s, s.c.post_id == c.c.post_id))
-             .where(c.c.predictor == name, c.c.status == "settled"))
-        if cursor:
-            key = decode_cursor("history", cursor, (int, int, int, int))
-            q = q.where(tuple_(c.c.block, c.c.trx, c.c.op, c.c.sub) < tuple_(*key))
-        rows = conn.execute(q.order_by(c.c.block.desc(), c.c.trx.desc(), c.c.op.desc(),
-                                       c.c.sub.desc()).limit(limit + 1)).mappings().all()
-        history = [{
-            "author": r["author"], "permlink": r["permlink"], "commit_block": r["block"],
-            "prediction": r["prediction"], "final_payout": r["payout"],
-            "qualified": r["qualified"], "n": r["n"], "r": r["r"], "rp": r["rp"],
-            "cp": r["cp"], "weight": r["weight"], "reward": r["reward"],
-            "settled_block": r["settled_block"], "settled_time": _iso(r["settled_time"]),
-        } for r in rows[:limit]]
-        nxt = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            nxt = encode_cursor("history", [last["block"], last["trx"], last["op"], last["sub"]])
-        rej = conn.execute(select(rj).where(rj.c.account == name)
-                           .order_by(rj.c.block.desc(), rj.c.trx.desc(), rj.c.op.desc(),
-                                     rj.c.sub.desc()).limit(MAX_LIMIT)).mappings().all()
-        n = cur["n"] if cur else 0
-        hits = cur["hits"] if cur else 0
-        return envelope(
-            h, curator=name, n=n, r=hits, rp=float(reputation(n, hits)[2]),
-            earned=cur["earned"] if cur else 0, rewarded=cur["rewarded"] if cur else 0,
-            open_commits=cur["open_commits"] if cur else 0,
-            history=history, next_cursor=nxt,
-            rejections={"by_reason": counts, "latest": [{
-                "position": [r["block"], r["trx"], r["op"], r["sub"]], "kind": r["kind"],
-                "reason": r["reason"], "detail": r["detail"], "author": r["author"],
-                "permlink": r["permlink"]} for r in rej]})
-
-    # --- authors --------------------------------------------------------------------------
-    @app.get("/api/authors/{name}", tags=["authors"])
-    def author_view(conn: Conn, name: Annotated[str, Path(pattern=NAME, max_length=32)],
-                    ) -> dict:
-        """The author's average payout record (for the underdog adjustment) at the indexed
-        head, for posts and replies, and the underdog factors of their settled markets."""
-        h = head(conn)
-        ah = t.author_history.c
-        rows = conn.execute(select(ah.is_reply, ah.time, ah.r, ah.w).where(ah.author == name)
-                            .order_by(ah.is_reply, ah.time, ah.post_id)).all()
-        settled = conn.execute(
-            select(p.c.permlink, s.c.block, s.c.final_payout, s.c.r, s.c.x, s.c.f,
-                   s.c.author_average, s.c.underdog_returned)
-            .select_from(s.join(p, p.c.id == s.c.post_id)).where(p.c.author == name)
-            .order_by(s.c.block.desc(), s.c.post_id.desc()).limit(MAX_LIMIT)).mappings().all()
-        if not rows and not settled:
-            raise ApiError(404, f"no author {name!r}: no paid posts indexed")
-        win = cfg.rules.author_window
-        avg = {}
-        for reply in (False, True):
-            entries = [AuthorEntry(r.time, r.r, r.w) for r in rows if r.is_reply == reply]
-            avg["replies" if reply else "posts"] = author_average(entries, h.time, win)
-        return envelope(h, author=name, average=avg, author_window_seconds=win,
-                        paid=len(rows), markets=[dict(m) for m in settled])
-
-    # --- leaderboard ----------------------------------------------------------------------
-    @app.get("/api/leaderboard", tags=["curators"])
-    def leaderboard(
-        conn: Conn,
-        settled_from: Annotated[datetime | None, Query(alias="from", description=(
-            "markets settled at or after (ISO 8601 or unix seconds, chain time)"))] = None,
-        settled_to: Annotated[datetime | None, Query(alias="to")] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-        cursor: Annotated[str | None, Query(max_length=200)] = None,
-    ) -> dict:
-        """Curators by earnings over markets settled in the range (ties by name)."""
-        h = head(conn)
-        lo, hi = epoch(settled_from), epoch(settled_to)
-        check_range(lo, hi, "from/to")
-        earned = func.coalesce(func.sum(c.c.reward), 0).label("earned")
-        q = (select(c.c.predictor, earned, func.count().label("predictions"),
-                    func.sum(case((c.c.qualified, 1), else_=0)).label("hits"),
-                    func.sum(case((c.c.reward > 0, 1), else_=0)).label("rewarded"))
-             .select_from(c.join(s, s.c.post_id == c.c.post_id))
-             .where(c.c.status == "settled").group_by(c.c.predictor))
-        if lo is not None:
-            q = q.where(s.c.time >= lo)
-        if hi is not None:
-            q = q.where(s.c.time <= hi)
-        predictor = code_point(c.c.predictor, dialect)  # the order and the cursor agree
-        if cursor:
-            e, who = decode_cursor("leaderboard", cursor, (int, str))
-            q = q.having(or_(earned < e, and_(earned == e, predictor > literal(who))))
-        rows = conn.execute(q.order_by(earned.desc(), predictor).limit(limit + 1)).all()
-        items = [{"curator": r.predictor, "earned": int(r.earned), "predictions": r.predictions,
-                  "hits": int(r.hits or 0), "rewarded": int(r.rewarded or 0)}
-                 for r in rows[:limit]]
-        nxt = None
-        if len(rows) > limit:
-            nxt = encode_cursor("leaderboard", [items[-1]["earned"], items[-1]["curator"]])
-        return envelope(h, items=items, next_cursor=nxt,
-                        range={"from": _iso(lo), "to": _iso(hi)})
+    for router in (status.router, markets.router, curators.router, authors.router,
+                   leaderboard.router):
+        app.include_router(router)
 
     # --- the page -------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)

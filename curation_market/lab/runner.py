@@ -53,7 +53,7 @@ from curation_market.lab.variants import (
 from indexer.accounts import globals_from, read_accounts
 from indexer.ops import Adapter, chain_time
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
-from rewards.outcome import Forecast, Outcome
+from rewards.outcome import Outcome
 
 DATA = resources.files("curation_market") / "data"
 
@@ -145,21 +145,20 @@ def replay(stream: Stream, mc: MarketConfig) -> State:
 
 
 def outcomes_of(state: State) -> list[Outcome]:
-    """Settled markets as the Outcome table (revealed forecasts in commit order)."""
+    """Settled markets as the Outcome table: the read model's one definition
+    (:func:`indexer.readmodel.outcome_table`) over the in-memory replay."""
+    from indexer.readmodel import OutcomeMarket, outcome_table
+
     by_id = {p.id: p for p in state.posts.values() if p is not None}
-    out = []
+    markets, commits = [], []
     for m in state.settled:
         post = by_id[m.post_id]
-        commits = sorted((c for c in (state.commits.get((post.id, n))
-                                      for n in state.commits_of_post.get(post.id, ()))
-                          if c is not None and c.status == "settled"), key=lambda c: c.order)
-        if not commits:
-            continue
-        forecasts = tuple(Forecast(c.predictor, c.prediction, c.time, c.sp, c.stake, c.bid)
-                          for c in commits if c.prediction is not None)
-        out.append(Outcome(post.author, post.permlink, post.created, m.time, m.final_payout,
-                           m.pool, forecasts))
-    return out
+        markets.append(OutcomeMarket(post.id, post.author, post.permlink, post.created, m.time,
+                                     m.final_payout, m.pool))
+        commits += sorted((c for c in (state.commits.get((post.id, n))
+                                       for n in state.commits_of_post.get(post.id, ()))
+                           if c is not None and c.status == "settled"), key=lambda c: c.order)
+    return outcome_table(markets, commits)
 
 
 def replayed(stream: Stream, mc: MarketConfig, cache: dict | None = None

@@ -13,7 +13,6 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from curation.payload import format_milli
-from curation_market.report.build import explain
 
 
 def print_report(doc: dict, console: Console, detail: bool) -> None:
@@ -36,7 +35,7 @@ def print_report(doc: dict, console: Console, detail: bool) -> None:
         summary.add_row(
             post, format_milli(m["final_payout"]),
             format_milli(m["pool"]), format_milli(m["pool"] - m["returned"]),
-            format_milli(m["returned"] + m["underdog_returned"]),
+            format_milli(m["returned"] + m["settlement"]["underdog_returned"]),
             f"{sum(p['revealed'] for p in preds)}/{len(preds)}",
             ", ".join(f"{p['predictor']} {format_milli(p['reward'])}" for p in winners[:3])
             + (" …" if len(winners) > 3 else ""))
@@ -45,12 +44,16 @@ def print_report(doc: dict, console: Console, detail: bool) -> None:
         for m in markets:
             _market_detail(m, console)
     if doc["curators"]:
+        # the columns of the page's leaderboard, then reputation's N and R (posts paying at
+        # least the reputation minimum only), under the names the API gives them
         cur = Table(title="Curators")
-        for col in ("curator", "earned", "predictions", "hits", "rewarded", "open"):
+        for col in ("curator", "earned", "predictions", "in band", "rewarded", "N", "R",
+                    "open"):
             cur.add_column(col, justify="left" if col == "curator" else "right", no_wrap=True)
         for c in doc["curators"]:
             cur.add_row(c["curator"], format_milli(c["earned"]), str(c["predictions"]),
-                        str(c["hits"]), str(c["rewarded"]), str(c["open_commits"]))
+                        str(c["in_band"]), str(c["rewarded"]), str(c["n"]), str(c["r"]),
+                        str(c["open_commits"]))
         print_whole(cur, console)
     rej = doc["rejections"]
     if rej:
@@ -80,7 +83,7 @@ def _market_detail(m: dict, console: Console) -> None:
     # the identifier on a line of its own (a title would fold it at the table's width)
     console.print(f"[bold]@{m['author']}/{m['permlink']}[/bold] — F "
                   f"{format_milli(m['final_payout'])}, pool {format_milli(m['pool'])} "
-                  f"({m['curation_fraction']} of F)",
+                  f"({m['settlement']['curation_fraction']} of F)",
                   soft_wrap=True, highlight=False)
     table = Table(show_lines=True)
     for col in ("predictor", "prediction", "block", "reward"):
@@ -89,5 +92,5 @@ def _market_detail(m: dict, console: Console) -> None:
     for p in m["predictions"]:
         pred = "—" if p["prediction"] is None else format_milli(p["prediction"])
         table.add_row(p["predictor"], pred, str(p["commit_block"]), format_milli(p["reward"]),
-                      explain(p, m))
+                      p["why"])
     print_whole(table, console)

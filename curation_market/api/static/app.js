@@ -187,10 +187,11 @@ async function curatorView(name) {
   const rej = Object.entries(d.rejections.by_reason).map(([k, v]) =>
     `<tr><td>${esc(k)}</td><td class="num">${v}</td></tr>`);
   view.innerHTML = `<h2>Curator ${esc(d.curator)}</h2>
-    <p>N ${d.n} · R ${d.r} · RP ${num(d.rp)} · earned <b>${milli(d.earned)}</b> · rewarded ${d.rewarded}
-    · open commits ${d.open_commits}</p>
-    <p class="why">N and R count settled predictions (R: those in the 90–100 % band) on posts
-    paying at least the reputation minimum; RP = ((R+1)/(N+1))³ is what this curator's next
+    <p>earned <b>${milli(d.earned)}</b> · predictions ${d.predictions} · in band ${d.in_band}
+    · rewarded ${d.rewarded} · open commits ${d.open_commits} · N ${d.n} · R ${d.r} · RP ${num(d.rp)}</p>
+    <p class="why">Predictions, in band and rewarded count every settled prediction, as the
+    leaderboard does. N and R count only those on posts paying at least the reputation minimum
+    (R: those in the 90–100 % band); RP = ((R+1)/(N+1))³ is what this curator's next
     prediction in the band will be weighted with (spec §3). R/N and RP per row are the record a
     prediction in the band was weighted with. ${d.history.length} settled predictions below, newest first.</p>
     ${table([["market"], ["prediction", "num"], ["final", "num"], ["qualified"], ["R/N", "num"],
@@ -210,7 +211,7 @@ async function leaderboardView(params) {
   const rows = d.items.map((c, i) => `<tr><td class="num">${first + i}</td>
     <td><a href="#/curator/${esc(c.curator)}">${esc(c.curator)}</a></td>
     <td class="num">${milli(c.earned)}</td><td class="num">${c.predictions}</td>
-    <td class="num">${c.hits}</td><td class="num">${c.rewarded}</td></tr>`);
+    <td class="num">${c.in_band}</td><td class="num">${c.rewarded}</td></tr>`);
   const range = d.range.from || d.range.to
     ? `markets settled ${d.range.from ? `from ${when(d.range.from)}` : ""} ${d.range.to ? `to ${when(d.range.to)}` : ""}`
     : "all settled markets";

@@ -1,0 +1,121 @@
+"""What every router of the API shares: the connection, the head, errors, cursors, times."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+from curation.market import MarketConfig
+from indexer import readmodel as rm
+
+MAX_LIMIT = 200
+NAME = r"^[a-z0-9][a-z0-9.-]{0,31}$"  # account names (lenient: historic names are odd)
+PERMLINK = r"^[a-z0-9-]{1,256}$"
+LAST_SECOND = 253402300799  # 9999-12-31T23:59:59
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any):
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, extra
+
+
+@dataclass(frozen=True)
+class Context:
+    """What ``create_app`` was given, for the views (``app.state.ctx``)."""
+
+    engine: Engine
+    cfg: MarketConfig
+    currency: str
+
+
+def context(request: Request) -> Context:
+    return request.app.state.ctx
+
+
+def connection(request: Request) -> Iterator[Any]:
+    with request.app.state.ctx.engine.connect() as conn:
+        yield conn
+
+
+Conn = Annotated[Any, Depends(connection)]
+Ctx = Annotated[Context, Depends(context)]
+
+
+def is_timeout(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        return "interrupted" in str(orig)
+    return type(orig).__name__ == "QueryCanceled" or "statement timeout" in str(orig)
+
+
+def head(conn: Any) -> rm.Head:
+    """The indexed head, or a 503 that says what to run when there is none yet."""
+    try:
+        h = rm.head(conn)
+    except (OperationalError, ProgrammingError) as exc:
+        if is_timeout(exc):
+            raise
+        raise ApiError(503, "database not initialised: run `curation-market replay` "
+                            "(or `db upgrade`) first") from None
+    if h is None:
+        raise ApiError(503, "database not initialised: nothing indexed yet")
+    return h
+
+
+def envelope(h: rm.Head, **body: Any) -> dict:
+    return {**rm.head_doc(h), **body}
+
+
+def encode_cursor(kind: str, key: list) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([kind, *key])).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str, types: tuple[type, ...]) -> list:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        data = None
+    ok = (isinstance(data, list) and len(data) == len(types) + 1 and data[0] == kind
+          and all(type(v) is ty and _sane(v) for v, ty in zip(data[1:], types, strict=True)))
+    if not ok:
+        raise ApiError(400, "cursor: not a cursor issued by this endpoint "
+                            "(pass back next_cursor unchanged)", parameter="cursor")
+    return data[1:]
+
+
+def _sane(v: object) -> bool:
+    """Cursor values a database accepts: 64-bit integers, short NUL-free strings."""
+    if isinstance(v, int):
+        return -(2**63) <= v < 2**63
+    return isinstance(v, str) and len(v) <= 64 and "\x00" not in v
+
+
+def epoch(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        ts = int(value.timestamp())
+    except (OverflowError, OSError, ValueError):
+        ts = -1
+    if not 0 <= ts <= LAST_SECOND:  # answers echo the range back, formatted with 4-digit years
+        raise ApiError(400, "time out of range (1970-01-01T00:00:00 to 9999-12-31T23:59:59)")
+    return ts
+
+
+def check_range(lo: int | None, hi: int | None, what: str) -> None:
+    if lo is not None and hi is not None and lo > hi:
+        raise ApiError(400, f"{what}: 'from' is after 'to'")

@@ -1,0 +1,515 @@
+"""The read side of the indexed tables: every question the API, ``report`` and the lab ask.
+
+Writes live in :mod:`indexer.store`; every ``SELECT`` lives here. Each function takes an open
+SQLAlchemy connection and answers one question ("the markets, filtered and paged", "one
+market with its predictions and factors", "a curator", "the leaderboard", "the outcomes",
+"an author", "the head", "the rejections"). The ``*_doc`` functions turn those rows into the
+one public JSON shape of each thing, so the API (curation_market/api/) and ``report --format
+json`` (curation_market/report/build.py) serve the same fields under the same names with the
+same values: ``tests/test_readmodel.py`` checks it for every settled market of the demo.
+
+The per-curator counts, each defined once (:func:`curator_totals` and
+:func:`leaderboard` share one aggregate):
+
+* ``predictions`` — settled predictions (revealed or not) on settled markets;
+* ``in_band`` — of those, the revealed ones inside the 90–100 % band
+  (:func:`rewards.band.in_band`, the same test settlement applies);
+* ``rewarded`` — of those, the ones paid more than 0; ``earned`` — the sum paid;
+* ``n`` / ``r`` — reputation's N and R (spec §3): predictions and hits *counted*, i.e. on
+  posts paying at least ``rules.reputation_min_payout``, as settlement kept them in the
+  ``curators`` table; ``rp`` — what the curator's next hit is weighted with.
+
+Before, the CLI's curators table printed ``n`` and ``r`` as "predictions" and "hits" while the
+page's leaderboard printed all settled predictions and the qualified ones under the same
+words (6 and 5 against 12 and 10 for one curator of the demo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, NamedTuple, Protocol
+
+from sqlalchemy import Select, and_, case, exists, func, literal, or_, select, tuple_
+
+from curation.chains import curation_fraction
+from curation.payload import format_milli
+from curation.phase import Phase, Windows
+from indexer import schema as t
+from indexer.ops import format_time
+from rewards.band import band, in_band
+from rewards.outcome import Forecast, Outcome
+from rewards.rules import label_fraction
+from rewards.settle import reputation
+from rewards.underdog import AuthorEntry, author_average
+
+Row = Mapping[str, Any]
+CHUNK = 500  # ids per ``IN (...)``: well under every backend's parameter limit
+FACTORS = ("voted", "qualified", "ep", "d", "cp", "n", "r", "rp", "ia", "weight", "reward")
+
+p, s, c = t.posts, t.settlements, t.commits
+
+
+def code_point(column: Any, dialect: str) -> Any:
+    """``column`` ordered and compared by code point on every database.
+
+    PostgreSQL orders text in the database's collation: on an ``en_US.utf8`` cluster ``ab-c``
+    sorts after ``abb`` (punctuation is ignored at first), on SQLite (``BINARY``) and in
+    Python before it, so tied curators came out in another order and the reports differed.
+    ``COLLATE "C"`` compares bytes, which for UTF-8 is code-point order, like the others.
+    """
+    return column.collate("C") if dialect == "postgresql" else column
+
+
+def iso(ts: int | None) -> str | None:
+    return format_time(ts) if ts is not None else None
+
+
+# --- the head -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Head:
+    block: int
+    block_id: str
+    time: int
+    rules: str
+
+
+def head(conn: Any) -> Head | None:
+    """The indexed head (None before the first checkpoint). Raises the database's error when
+    the tables do not exist yet: the caller says what to run."""
+    row = conn.execute(select(t.meta).where(t.meta.c.id == 1)).mappings().first()
+    if row is None:
+        return None
+    return Head(row["last_block"], row["last_block_id"], row["last_time"], row["rules"])
+
+
+def head_doc(h: Head) -> dict:
+    """What every answer is as of."""
+    return {"as_of_block": h.block, "as_of_time": iso(h.time) if h.time else None}
+
+
+# --- markets --------------------------------------------------------------------------------
+
+def _market_select() -> Select:
+    """A market with its commit counts and, once settled, its settlement: one row."""
+    cc = (select(c.c.post_id, func.count().label("n_commits"),
+                 func.count(c.c.reveal_block).label("n_revealed"))
+          .group_by(c.c.post_id).subquery("cc"))
+    return (select(p, cc.c.n_commits, cc.c.n_revealed, s.c.pool, s.c.returned,
+                   s.c.n_qualified, s.c.rules.label("srules"), s.c.underdog_returned,
+                   s.c.x, s.c.f, s.c.author_average, s.c.r.label("s_r"),
+                   s.c.time.label("s_time"))
+            .select_from(p.outerjoin(cc, cc.c.post_id == p.c.id)
+                         .outerjoin(s, s.c.post_id == p.c.id))
+            .where(p.c.is_market))
+
+
+def markets(conn: Any, windows: Windows, now: int, *, phase: Phase | None = None,
+            author: str | None = None, tag: str | None = None,
+            created_from: int | None = None, created_to: int | None = None,
+            with_commits: bool = False, before_id: int | None = None,
+            limit: int = 50) -> list[Row]:
+    """Markets newest first (post id, i.e. chain order), at most ``limit`` rows, those with
+    a post id below ``before_id`` (the cursor). A phase decided by time uses the same
+    boundaries as :meth:`Windows.phase`, at chain time ``now``."""
+    q = _market_select()
+    if author:
+        q = q.where(p.c.author == author)
+    if tag:
+        q = q.where(p.c.parent_author == "", p.c.parent_permlink == tag)
+    if with_commits:
+        q = q.where(exists().where(c.c.post_id == p.c.id))
+    if created_from is not None:
+        q = q.where(p.c.created >= created_from)
+    if created_to is not None:
+        q = q.where(p.c.created <= created_to)
+    if phase is Phase.settled:
+        q = q.where(p.c.paid_block.is_not(None))
+    elif phase is Phase.deleted:
+        q = q.where(p.c.paid_block.is_(None), p.c.deleted)
+    elif phase is not None:
+        lo, hi = windows.created_bounds(phase, now)
+        q = q.where(p.c.paid_block.is_(None), ~p.c.deleted)
+        if lo is not None:
+            q = q.where(p.c.created >= lo)
+        if hi is not None:
+            q = q.where(p.c.created <= hi)
+    if before_id is not None:
+        q = q.where(p.c.id < before_id)
+    return list(conn.execute(q.order_by(p.c.id.desc()).limit(limit)).mappings().all())
+
+
+def market(conn: Any, author: str, permlink: str) -> Row | None:
+    return conn.execute(_market_select().where(p.c.author == author, p.c.permlink == permlink)
+                        ).mappings().first()
+
+
+def settled_markets(conn: Any, post: tuple[str, str] | None = None) -> list[Row]:
+    """Settled markets in settlement order (block, then post id); one post's with ``post``."""
+    q = _market_select().where(s.c.post_id.is_not(None))
+    if post:
+        q = q.where(p.c.author == post[0], p.c.permlink == post[1])
+    return list(conn.execute(q.order_by(s.c.block, p.c.id)).mappings().all())
+
+
+def commits_of(conn: Any, post_ids: Sequence[int]) -> dict[int, list[Row]]:
+    """Every commit on these posts, in commit order (one statement per 500 posts)."""
+    out: dict[int, list[Row]] = {}
+    for i in range(0, len(post_ids), CHUNK):
+        q = (select(c).where(c.c.post_id.in_(post_ids[i:i + CHUNK]))
+             .order_by(c.c.post_id, c.c.block, c.c.trx, c.c.op, c.c.sub))
+        for row in conn.execute(q).mappings():
+            out.setdefault(row["post_id"], []).append(row)
+    return out
+
+
+def phase_of(row: Row, now: int, windows: Windows | None) -> Phase:
+    """The market's phase at chain time ``now``. Without windows (``report`` reads no
+    config) only a settled or deleted market has one."""
+    paid, deleted = row["paid_block"] is not None, bool(row["deleted"])
+    if windows is None:
+        if not (paid or deleted):
+            raise ValueError("an unsettled market's phase needs the market windows")
+        windows = Windows()  # the phase of a paid or deleted post does not depend on them
+    return windows.phase(row["created"], now, paid, deleted)
+
+
+def sealed(row: Row, now: int, windows: Windows | None) -> bool:
+    """Values stay hidden until the reveal period is over (or the market settled)."""
+    if row["paid_block"] is not None:
+        return False
+    if windows is None:
+        raise ValueError("an unsettled market's seal needs the market windows")
+    return windows.sealed(now - row["created"])
+
+
+def market_summary_doc(row: Row, now: int, windows: Windows | None) -> dict:
+    """A market as listed. ``commit_until``/``reveal_until`` need the configured windows,
+    which the database does not record: without them (``report``) they are left out."""
+    out = {
+        "id": row["id"], "author": row["author"], "permlink": row["permlink"],
+        "category": row["parent_permlink"] if not row["parent_author"] else None,
+        "is_reply": bool(row["parent_author"]),
+        "created": iso(row["created"]), "created_block": row["block"],
+        "phase": phase_of(row, now, windows).value,
+    }
+    if windows is not None:
+        out["commit_until"] = iso(row["created"] + windows.window)
+        out["reveal_until"] = iso(row["created"] + windows.window + windows.reveal_period)
+    out.update({
+        "n_commits": row["n_commits"] or 0, "n_revealed": row["n_revealed"] or 0,
+        "net_rshares": row["net_rshares"],
+        "final_payout": row["payout"], "paid_block": row["paid_block"],
+    })
+    if row["pool"] is not None:
+        out.update(pool=row["pool"], returned=row["returned"],
+                   n_qualified=row["n_qualified"], rules=row["srules"])
+    return out
+
+
+def market_doc(row: Row, commits: Sequence[Row], now: int, windows: Windows | None) -> dict:
+    """One market with its predictions and every settlement factor: the API's
+    ``/api/markets/{author}/{permlink}`` and each market of ``report --format json``. Until
+    the reveal period is over only counts and commitments, never predicted values."""
+    out = market_summary_doc(row, now, windows)
+    hidden = sealed(row, now, windows)
+    out["sealed"] = hidden
+    final = row["payout"]
+    if row["pool"] is not None:
+        out["settlement"] = {
+            "final_payout": final, "pool": row["pool"],
+            "curation_fraction": settled_fraction(row["srules"], row["s_time"], row["f"]),
+            "returned": row["returned"],
+            "underdog_returned": row["underdog_returned"], "rules": row["srules"],
+            "r": row["s_r"], "x": row["x"], "f": row["f"],
+            "author_average": row["author_average"],
+            "band": list(band(final)),
+        }
+    out["predictions"] = [prediction_doc(cm, final, hidden) for cm in commits]
+    return out
+
+
+# What a market's document in ``report`` leaves out of the API's: the row id (the API's paging
+# key, which depends on what else this database indexed), the window ends (the config's
+# windows, which the database does not record) and each commit's ``position`` (the op's
+# address in its block: an unrelated transaction placed before it moves it, and a report of
+# the same markets must stay the same bytes; ``commit_block`` stays). Every other field is
+# the same, with the same value.
+NOT_IN_REPORT = ("id", "commit_until", "reveal_until")
+PREDICTION_NOT_IN_REPORT = ("position",)
+
+
+def settled_market_doc(row: Row, commits: Sequence[Row], now: int) -> dict:
+    """A settled market as ``report`` shows it: :func:`market_doc` without
+    :data:`NOT_IN_REPORT` and :data:`PREDICTION_NOT_IN_REPORT`, so two databases holding the
+    same markets report them alike."""
+    doc = market_doc(row, commits, now, None)
+    del doc["id"]
+    for pred in doc["predictions"]:
+        for key in PREDICTION_NOT_IN_REPORT:
+            del pred[key]
+    return doc
+
+
+def prediction_doc(cm: Row, final: int | None, hidden: bool) -> dict:
+    item: dict[str, Any] = {
+        "predictor": cm["predictor"], "commitment": cm["commitment"],
+        "commit_block": cm["block"], "position": [cm["block"], cm["trx"], cm["op"], cm["sub"]],
+        "commit_time": iso(cm["time"]), "status": cm["status"]}
+    if hidden:
+        return item
+    item.update(prediction=cm["prediction"], revealed=cm["prediction"] is not None,
+                reveal_block=cm["reveal_block"], stake=cm["stake"], bid=cm["bid"],
+                sp=cm["sp"], sp_known=cm["sp_known"])
+    if cm["status"] == "settled" and final is not None:
+        item.update({k: cm[k] for k in FACTORS})
+        item["why"] = explain(item, {"final_payout": final})
+    return item
+
+
+def settled_fraction(rules: str, time: int, f: float | None) -> str:
+    """The share of F that made a stored pool, as a decimal string: the underdog f when the
+    rules used it, else the configured fraction the label records, else the chain's for the
+    era of the settlement's block (curation/chains.py)."""
+    if f is not None:
+        return f"{f:.6g}"
+    fraction = label_fraction(rules)
+    if fraction is None:
+        fraction = curation_fraction(time)
+    den = fraction.denominator
+    for prime in (2, 5):
+        while den % prime == 0:
+            den //= prime
+    if den != 1:
+        return str(fraction)  # no finite decimal: say it exactly
+    return format((Decimal(fraction.numerator) / fraction.denominator).normalize(), "f")
+
+
+def explain(pred: Mapping[str, Any], market: Mapping[str, Any]) -> str:
+    """One line a curator can read: why this prediction earned what it earned."""
+    if not pred["revealed"]:
+        return "never revealed: a miss (counts in N)"
+    final = market["final_payout"]
+    lo, hi = band(final)
+    text = f"band {format_milli(lo)}..{format_milli(hi)}"
+    if not pred["qualified"]:
+        why = "voted on the post" if pred["voted"] and in_band(pred["prediction"], final) \
+            else "outside the " + text
+        return f"not qualified: {why}"
+    parts = [f"in {text}"]
+    if pred["ep"] is None:
+        parts.append("first prediction: CP 1")
+    else:
+        parts.append(f"closest earlier {format_milli(pred['ep'])} → d {pred['d']:.4f}, "
+                     f"CP {pred['cp']:.4f}")
+    parts.append(f"RP ({pred['r']}/{pred['n']})³ = {pred['rp']:.4f}")
+    sp = format_milli(pred["sp"]) + ("" if pred["sp_known"] else " (unknown)")
+    parts.append(f"SP {sp}")
+    if pred["ia"] != 1.0:
+        parts.append(f"IA {pred['ia']:.4f}")
+    parts.append(f"weight {pred['weight']:.6g} → {format_milli(pred['reward'])}")
+    return "; ".join(parts)
+
+
+# --- curators -------------------------------------------------------------------------------
+
+def _totals(settled_from: int | None = None, settled_to: int | None = None,
+            name: str | None = None) -> Select:
+    """Per predictor over markets settled in the range: earned, predictions, in_band,
+    rewarded (the module docstring defines each)."""
+    earned = func.coalesce(func.sum(c.c.reward), 0).label("earned")
+    q = (select(c.c.predictor, earned, func.count().label("predictions"),
+                func.sum(case((in_band(c.c.prediction, s.c.final_payout), 1), else_=0))
+                .label("in_band"),
+                func.sum(case((c.c.reward > 0, 1), else_=0)).label("rewarded"))
+         .select_from(c.join(s, s.c.post_id == c.c.post_id))
+         .where(c.c.status == "settled").group_by(c.c.predictor))
+    if settled_from is not None:
+        q = q.where(s.c.time >= settled_from)
+    if settled_to is not None:
+        q = q.where(s.c.time <= settled_to)
+    if name is not None:
+        q = q.where(c.c.predictor == name)
+    return q
+
+
+def totals_doc(row: Row) -> dict:
+    """A leaderboard row: one curator's totals over a range of settlements."""
+    return {"curator": row["predictor"], "earned": int(row["earned"] or 0),
+            "predictions": int(row["predictions"] or 0), "in_band": int(row["in_band"] or 0),
+            "rewarded": int(row["rewarded"] or 0)}
+
+
+def leaderboard(conn: Any, settled_from: int | None = None, settled_to: int | None = None,
+                after: tuple[int, str] | None = None, limit: int = 50) -> list[Row]:
+    """Curators by ``earned`` over markets settled in the range, ties by name in code-point
+    order; ``after`` is the last row's ``(earned, name)`` (the cursor)."""
+    q = _totals(settled_from, settled_to)
+    agg = q.selected_columns
+    earned, predictor = agg.earned, code_point(c.c.predictor, conn.dialect.name)
+    if after is not None:
+        e, who = after
+        q = q.having(or_(earned < e, and_(earned == e, predictor > literal(who))))
+    return list(conn.execute(q.order_by(earned.desc(), predictor).limit(limit))
+                .mappings().all())
+
+
+def curators(conn: Any, name: str | None = None) -> list[Row]:
+    """Every curator (or one) with reputation's N and R and the open commits settlement keeps
+    in ``curators``, beside the totals over every settled market; by ``earned``, then name."""
+    cur = t.curators
+    tot = _totals(name=name).subquery("tot")
+    q = (select(cur.c.name.label("predictor"), cur.c.n, cur.c.hits, cur.c.open_commits,
+                tot.c.earned, tot.c.predictions, tot.c.in_band, tot.c.rewarded)
+         .select_from(cur.outerjoin(tot, tot.c.predictor == cur.c.name)))
+    if name is not None:
+        q = q.where(cur.c.name == name)
+    earned = func.coalesce(tot.c.earned, 0)
+    return list(conn.execute(q.order_by(earned.desc(), code_point(cur.c.name,
+                                                                   conn.dialect.name)))
+                .mappings().all())
+
+
+def curator_doc(name: str, row: Row | None) -> dict:
+    """A curator's totals and reputation (zeros for a name only rejections know)."""
+    if row is None:
+        row = {"predictor": name, "n": 0, "hits": 0, "open_commits": 0, "earned": 0,
+               "predictions": 0, "in_band": 0, "rewarded": 0}
+    n, hits = row["n"], row["hits"]
+    return {**totals_doc(row), "n": n, "r": hits, "rp": float(reputation(n, hits)[2]),
+            "open_commits": row["open_commits"]}
+
+
+def curator_history(conn: Any, name: str, before: tuple[int, int, int, int] | None = None,
+                    limit: int = 50) -> list[Row]:
+    """The curator's settled predictions, newest first; ``before`` is a commit position."""
+    q = (select(c.c.block, c.c.trx, c.c.op, c.c.sub, c.c.prediction, c.c.qualified,
+                c.c.n, c.c.r, c.c.rp, c.c.reward, c.c.cp, c.c.weight, p.c.author,
+                p.c.permlink, p.c.payout, s.c.time.label("settled_time"),
+                s.c.block.label("settled_block"))
+         .select_from(c.join(p, p.c.id == c.c.post_id).join(s, s.c.post_id == c.c.post_id))
+         .where(c.c.predictor == name, c.c.status == "settled"))
+    if before is not None:
+        q = q.where(tuple_(c.c.block, c.c.trx, c.c.op, c.c.sub) < tuple_(*before))
+    return list(conn.execute(q.order_by(c.c.block.desc(), c.c.trx.desc(), c.c.op.desc(),
+                                        c.c.sub.desc()).limit(limit)).mappings().all())
+
+
+def history_doc(r: Row) -> dict:
+    return {
+        "author": r["author"], "permlink": r["permlink"], "commit_block": r["block"],
+        "prediction": r["prediction"], "final_payout": r["payout"],
+        "qualified": r["qualified"], "n": r["n"], "r": r["r"], "rp": r["rp"],
+        "cp": r["cp"], "weight": r["weight"], "reward": r["reward"],
+        "settled_block": r["settled_block"], "settled_time": iso(r["settled_time"]),
+    }
+
+
+# --- rejections -----------------------------------------------------------------------------
+
+def rejection_counts(conn: Any, account: str | None = None) -> dict[str, int]:
+    """Rejected ops by reason (of one account, or all), reasons in code-point order."""
+    rj = t.rejections
+    q = select(rj.c.reason, func.count()).group_by(rj.c.reason)
+    if account is not None:
+        q = q.where(rj.c.account == account)
+    return dict(conn.execute(q.order_by(code_point(rj.c.reason, conn.dialect.name))).all())
+
+
+def latest_rejections(conn: Any, account: str, limit: int) -> list[dict]:
+    """The account's newest rejected ops, newest first, each with its reason."""
+    rj = t.rejections
+    rows = conn.execute(select(rj).where(rj.c.account == account)
+                        .order_by(rj.c.block.desc(), rj.c.trx.desc(), rj.c.op.desc(),
+                                  rj.c.sub.desc()).limit(limit)).mappings().all()
+    return [{"position": [r["block"], r["trx"], r["op"], r["sub"]], "kind": r["kind"],
+             "reason": r["reason"], "detail": r["detail"], "author": r["author"],
+             "permlink": r["permlink"]} for r in rows]
+
+
+# --- authors --------------------------------------------------------------------------------
+
+def author_entries(conn: Any, name: str) -> list[Any]:
+    """The author's paid posts and replies as (is_reply, time, r, w), oldest first."""
+    ah = t.author_history.c
+    return list(conn.execute(select(ah.is_reply, ah.time, ah.r, ah.w).where(ah.author == name)
+                             .order_by(ah.is_reply, ah.time, ah.post_id)).all())
+
+
+def author_markets(conn: Any, name: str, limit: int) -> list[dict]:
+    """The underdog factors of the author's settled markets, newest first."""
+    rows = conn.execute(
+        select(p.c.permlink, s.c.block, s.c.final_payout, s.c.r, s.c.x, s.c.f,
+               s.c.author_average, s.c.underdog_returned)
+        .select_from(s.join(p, p.c.id == s.c.post_id)).where(p.c.author == name)
+        .order_by(s.c.block.desc(), s.c.post_id.desc()).limit(limit)).mappings().all()
+    return [dict(m) for m in rows]
+
+
+def author_averages(entries: Iterable[Any], now: int, window: int) -> dict[str, float | None]:
+    """Spec §6's weighted average R at ``now``, for posts and for replies apart."""
+    entries = list(entries)
+    avg = {}
+    for reply in (False, True):
+        mine = [AuthorEntry(r.time, r.r, r.w) for r in entries if r.is_reply == reply]
+        avg["replies" if reply else "posts"] = author_average(mine, now, window)
+    return avg
+
+
+# --- outcomes (what the staked rule sets and the lab judge) ----------------------------------
+
+class OutcomeMarket(NamedTuple):
+    post_id: int
+    author: str
+    permlink: str
+    created: int
+    paid_at: int
+    final_payout: int
+    pool: int
+
+
+class SettledCommit(Protocol):
+    """A settled commit, from the database or the engine's state (curation.state.Commit)."""
+
+    post_id: int
+    predictor: str
+    prediction: int | None
+    time: int
+    sp: int
+    stake: int | None
+    bid: float | None
+
+
+def outcome_table(markets: Iterable[OutcomeMarket],
+                  commits: Iterable[SettledCommit]) -> list[Outcome]:
+    """The Outcome table, defined once for the database (:func:`outcomes`) and the lab's
+    in-memory replays (curation_market/lab/evaluate.py): every settled market that received
+    at least one commit, in the order given, with its validly revealed forecasts in commit
+    order (``commits`` in commit order; unrevealed commits carry no stake or bid to judge).
+
+    A market nobody predicted is left out: under every rule set its whole pool goes back,
+    and counting it would only swell the pools an epoch rule set (mmc, yuma) shares out.
+    (Before, ``report`` kept such markets and the lab dropped them.)"""
+    forecasts: dict[int, list[Forecast]] = {}
+    for cm in commits:
+        mine = forecasts.setdefault(cm.post_id, [])
+        if cm.prediction is not None:
+            mine.append(Forecast(cm.predictor, cm.prediction, cm.time, cm.sp, cm.stake, cm.bid))
+    return [Outcome(m.author, m.permlink, m.created, m.paid_at, m.final_payout, m.pool,
+                    tuple(forecasts[m.post_id])) for m in markets if m.post_id in forecasts]
+
+
+def outcomes(conn: Any) -> list[Outcome]:
+    """Every settled market of the database as an :class:`Outcome`, in settlement order."""
+    rows = conn.execute(
+        select(s.c.post_id, p.c.author, p.c.permlink, p.c.created, s.c.time.label("paid_at"),
+               s.c.final_payout, s.c.pool)
+        .join(p, p.c.id == s.c.post_id).order_by(s.c.block, s.c.post_id)).all()
+    commits = conn.execute(
+        select(c.c.post_id, c.c.predictor, c.c.prediction, c.c.time, c.c.sp, c.c.stake,
+               c.c.bid)
+        .where(c.c.status == "settled")
+        .order_by(c.c.post_id, c.c.block, c.c.trx, c.c.op, c.c.sub)).all()
+    return outcome_table((OutcomeMarket(*r) for r in rows), commits)
