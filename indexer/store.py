@@ -59,8 +59,8 @@ from curation.state import (
     SettledMarket,
     State,
 )
-from curation_market.migrations import migrate
 from indexer import schema as t
+from indexer.migrations import migrate
 from rewards.underdog import AuthorEntry
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, inspect
 
-from curation_market.migrations import current, head, script_head, upgrade
 from indexer import schema as t
+from indexer.migrations import current, head, script_head, upgrade
 from indexer.store import Store
 
 

@@ -350,7 +350,7 @@ def test_rows_read_before_tagging_are_read_again(tmp_path: Path) -> None:
 
 
 def test_migration_0004_moves_node_accounts_rows_to_be_read_again(tmp_path: Path) -> None:
-    from curation_market.migrations import upgrade
+    from indexer.migrations import upgrade
 
     url = f"sqlite:///{tmp_path / 'm.db'}"
     upgrade(url, "0003")

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from curation_market.cli.common import open_reader, readonly_url
 from curation_market.cli.main import app
 from curation_market.config import Settings
-from curation_market.migrations import upgrade
+from indexer.migrations import upgrade
 from indexer.store import Store
 
 runner = CliRunner()

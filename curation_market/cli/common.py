@@ -152,8 +152,8 @@ def check_database(engine: Engine, url: str) -> dict | None:
     """Refuse (``fail``, exit 2) a database that is not a curation-market one at this
     program's schema revision; its meta row (None: made by ``db upgrade``, nothing indexed
     yet). Reads only."""
-    from curation_market.migrations import adoptable_of, head, revision_of
     from indexer import schema as t
+    from indexer.migrations import adoptable_of, head, revision_of
 
     shown = safe_url(url)
     try:

@@ -97,8 +97,8 @@ def upgrade(
     config: ConfigOpt = None,
 ) -> None:
     """Bring the database schema to the latest (or given) migration."""
-    from curation_market.migrations import adoptable, current
-    from curation_market.migrations import upgrade as do_upgrade
+    from indexer.migrations import adoptable, current
+    from indexer.migrations import upgrade as do_upgrade
 
     url, _ = _url(db, config)
     found = current(url)

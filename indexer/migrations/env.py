@@ -1,7 +1,7 @@
 """Alembic environment: the target is whatever :mod:`indexer.schema` holds.
 
 The migrations run on ``config.attributes["connection"]`` when the caller gives one
-(:func:`curation_market.migrations.migrate`: the Store's own connection, in its transaction),
+(:func:`indexer.migrations.migrate`: the Store's own connection, in its transaction),
 else on an engine made from ``sqlalchemy.url``.
 """
 
