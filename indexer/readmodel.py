@@ -418,6 +418,25 @@ def rejection_counts(conn: Any, account: str | None = None) -> dict[str, int]:
     return dict(conn.execute(q.order_by(code_point(rj.c.reason, conn.dialect.name))).all())
 
 
+def rejection_rows(conn: Any, reason: str | None = None, account: str | None = None,
+                   limit: int = 50) -> list[dict]:
+    """Rejected ops in chain order (position), every column, optionally of one reason or
+    account: what ``curation-market rejections`` lists."""
+    rj = t.rejections
+    q = select(rj).order_by(rj.c.block, rj.c.trx, rj.c.op, rj.c.sub).limit(limit)
+    if reason:
+        q = q.where(rj.c.reason == reason)
+    if account:
+        q = q.where(rj.c.account == account)
+    return [dict(row) for row in conn.execute(q).mappings()]
+
+
+def meta_row(conn: Any) -> dict | None:
+    """The checkpoint row (None: the tables exist but nothing was indexed yet)."""
+    row = conn.execute(select(t.meta).where(t.meta.c.id == 1)).mappings().first()
+    return dict(row) if row is not None else None
+
+
 def latest_rejections(conn: Any, account: str, limit: int) -> list[dict]:
     """The account's newest rejected ops, newest first, each with its reason."""
     rj = t.rejections

@@ -29,7 +29,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from sqlalchemy import Engine, create_engine, event, inspect, select
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
 from curation.payload import parse_milli
@@ -152,8 +152,8 @@ def check_database(engine: Engine, url: str) -> dict | None:
     """Refuse (``fail``, exit 2) a database that is not a curation-market one at this
     program's schema revision; its meta row (None: made by ``db upgrade``, nothing indexed
     yet). Reads only."""
-    from indexer import schema as t
     from indexer.migrations import adoptable_of, head, revision_of
+    from indexer.readmodel import meta_row
 
     shown = safe_url(url)
     try:
@@ -164,12 +164,12 @@ def check_database(engine: Engine, url: str) -> dict | None:
             if found != head():
                 raise fail(f"{shown} has schema revision {found}; this curation-market reads "
                            f"{head()}: `curation-market db upgrade --db URL` brings it there")
-            row = conn.execute(select(t.meta).where(t.meta.c.id == 1)).mappings().first()
+            row = meta_row(conn)
     except typer.Exit:
         raise
     except Exception as exc:  # noqa: BLE001 - not a database at all, unreadable, unreachable
         raise fail(f"cannot open database {shown!r}: {db_error(exc)}") from None
-    return dict(row) if row is not None else None
+    return row
 
 
 def db_error(exc: BaseException) -> str:

@@ -15,7 +15,6 @@ from typing import Annotated
 import orjson
 import typer
 from rich.markup import escape
-from sqlalchemy import select
 
 from curation_market.cli.common import (
     ConfigOpt,
@@ -38,11 +37,11 @@ from curation_market.report.build import (
     to_json,
 )
 from curation_market.report.render import print_report
-from indexer import schema as t
 from indexer.accounts import read_accounts, read_globals_at
 from indexer.blockfile import TRUNCATED, BadLine, open_text, read_blocks, write_blocks
 from indexer.ingest import Ingester
 from indexer.postdump import Anchor, Events, Payout, Refusal, assemble, post_events
+from indexer.readmodel import rejection_rows
 from indexer.store import Store
 
 
@@ -215,12 +214,6 @@ def rejections(
 ) -> None:
     """List rejected ops with their position and reason (JSON lines)."""
     engine = open_reader(settings_from(config), db)
-    r = t.rejections
-    q = select(r).order_by(r.c.block, r.c.trx, r.c.op, r.c.sub).limit(limit)
-    if reason:
-        q = q.where(r.c.reason == reason)
-    if account:
-        q = q.where(r.c.account == account)
     with engine.connect() as conn:
-        for row in conn.execute(q).mappings():
+        for row in rejection_rows(conn, reason, account, limit):
             sys.stdout.buffer.write(orjson.dumps({str(k): v for k, v in row.items()}) + b"\n")
