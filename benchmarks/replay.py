@@ -3,6 +3,13 @@
     python benchmarks/replay.py --ops 1000000
     python benchmarks/replay.py --ops 5000000 --profile
     python benchmarks/replay.py --ops 1000000 --phases   # where the time goes, in seconds
+    python benchmarks/replay.py --ops 1000000 --baseline ../main   # before/after, same rounds
+
+Figures come from interleaved rounds (replay, bare parse[, baseline replay], ...; ``--rounds``,
+3 by default) and are printed as min and median: on a shared machine the load changes by the
+minute, and halves timed minutes apart gave ratios of 11.4, 11.7 and 23.5 for the same code.
+CPU seconds (user + system of the replay process) are printed beside wall seconds: they move
+least with a neighbour's load.
 
 The input is built by resampling the bundled real block-17M posts (``service/data``): every
 synthetic post is a real post (real author, a fresh permlink) with its real vote timings
@@ -32,6 +39,7 @@ import io
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -300,9 +308,17 @@ def bare_parse(path: Path) -> float:
     return time.perf_counter() - started
 
 
+def bare_parse_cpu(path: Path) -> tuple[float, float]:
+    """(wall, CPU) seconds of the bare parse: CPU time is what a busy neighbour changes least."""
+    cpu = time.process_time()
+    wall = bare_parse(path)
+    return wall, time.process_time() - cpu
+
+
 def phases(path: Path, work: Path, accounts: Path, globals_file: Path) -> dict[str, float]:
-    """Seconds per stage of the same replay, in this process: the ingester's own stages are
-    timed by wrapping them (a few µs per call), so the sum stays close to a plain run."""
+    """Seconds per stage of the same replay as the CLI's (kept rows, fast path), in this
+    process: each stage is timed by wrapping it (a few µs per call, a few per block for the
+    reader), so the sum stays close to a plain run."""
     from collections import Counter
 
     from curation_market.cli.common import open_store
@@ -314,7 +330,7 @@ def phases(path: Path, work: Path, accounts: Path, globals_file: Path) -> dict[s
     cfg = settings.market_config()
     store = open_store(settings, f"sqlite:///{work / 'phases.db'}")
     load_snapshots(store, [accounts], globals_file)
-    ingester = Ingester(store, cfg, settings.ingest.batch_blocks)
+    ingester = Ingester(store, cfg, settings.ingest.batch_blocks, keep_rows=True)
     spent: Counter[str] = Counter()
 
     def timed(obj: object, attr: str, label: str) -> None:
@@ -328,23 +344,35 @@ def phases(path: Path, work: Path, accounts: Path, globals_file: Path) -> dict[s
                 spent[label] += time.perf_counter() - t0
         setattr(obj, attr, wrapper)
 
-    timed(ingester.adapter, "block", "adapter (records from block dicts)")
+    def reader() -> object:
+        source = read_blocks([path], ingester.adapter)
+        while True:
+            t0 = time.perf_counter()
+            item = next(source, None)
+            spent["read + decode + records (fast path)"] += time.perf_counter() - t0
+            if item is None:
+                return
+            yield item
+
+    timed(ingester.adapter, "block", "adapter (lines the fast path handed back)")
     timed(ingester.applier, "apply", "market engine incl. settlement")
     timed(store, "prefetch", "store prefetch (SQLite reads)")
     timed(store, "flush", "store flush (SQLite writes + commit)")
+    timed(store, "keep", "kept rows: forget written, sweep")
     started = time.perf_counter()
-    ingester.run(read_blocks([path]))
+    ingester.run(reader())
     total = time.perf_counter() - started
-    parse = bare_parse(path)
-    out = {"parse (orjson, in read_blocks)": parse, **spent}
-    out["ingest loop, rest (total - above)"] = total - sum(spent.values()) - parse
+    out = {"bare orjson parse, for scale": bare_parse(path), **spent}
+    out["ingest loop, rest (total - above)"] = total - sum(spent.values()) \
+        + out["bare orjson parse, for scale"]
     out["ingest total"] = total
     return out
 
 
 def run_replay(path: Path, db: Path, accounts: Path, globals_file: Path,
-               profile: Path | None) -> tuple[float, int, str]:
-    """(wall seconds, peak RSS bytes, stderr) of ``curation-market replay`` as a child process."""
+               profile: Path | None, code: Path = ROOT) -> tuple[float, int, str, float]:
+    """(wall seconds, peak RSS bytes, stderr, CPU seconds) of ``curation-market replay`` as a
+    child process (CPU: user + system of the process and any children it waited for)."""
     cmd = [sys.executable]
     if profile:
         cmd += ["-m", "cProfile", "-o", str(profile)]
@@ -354,14 +382,52 @@ def run_replay(path: Path, db: Path, accounts: Path, globals_file: Path,
     (db.parent / "bench.toml").write_text("[market]\ninclude_replies = true\n")
     started = time.perf_counter()
     with open(db.parent / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        # ``python -m`` imports from the working directory first: ``code`` is the checkout run
+        proc = subprocess.Popen(cmd, cwd=code, stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     text = (db.parent / "stderr.txt").read_text()
     if proc.returncode != 0:
         raise SystemExit(f"replay failed ({proc.returncode}):\n{text}")
-    return wall, usage.ru_maxrss * 1024, text
+    return wall, usage.ru_maxrss * 1024, text, usage.ru_utime + usage.ru_stime
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    """(min, median) of a few measurements."""
+    return min(values), statistics.median(values)
+
+
+def rounds(path: Path, work: Path, accounts: Path, globals_file: Path, n: int,
+           profile: Path | None, baseline: Path | None = None) -> tuple[list[dict], list[dict]]:
+    """``n`` interleaved rounds of (replay, bare parse): A, B, A, B, ... — with a
+    ``baseline`` checkout, (replay, parse, baseline replay) each round.
+
+    Both halves of a ratio are measured side by side, so a neighbour's load on this shared
+    machine hits them alike; timing them minutes apart printed 11.4, 11.7 and 23.5 for the
+    same code. Each replay starts from a fresh database.
+    """
+    out: list[dict] = []
+    base: list[dict] = []
+    for i in range(n):
+        db = work / f"replay-{i}.db"
+        wall, rss, stderr, cpu = run_replay(path, db, accounts, globals_file,
+                                            profile if i == 0 else None)
+        parse, parse_cpu = bare_parse_cpu(path)
+        m = re.search(r"ops\) in ([0-9.]+)s", stderr)
+        out.append({"wall": wall, "ingest": float(m.group(1)) if m else wall, "rss": rss,
+                    "cpu": cpu, "parse": parse, "parse_cpu": parse_cpu, "stderr": stderr})
+        print(f"  round {i + 1}: replay {wall:6.2f} s (ingest {out[-1]['ingest']:.2f} s, "
+              f"CPU {cpu:.2f} s), parse {parse:5.2f} s (CPU {parse_cpu:.2f} s), "
+              f"ratio {wall / parse:5.2f}, peak RSS {rss / 2**20:,.0f} MB", flush=True)
+        if baseline is not None:
+            bwall, brss, bstderr, bcpu = run_replay(path, work / f"baseline-{i}.db", accounts,
+                                                    globals_file, None, baseline)
+            base.append({"wall": bwall, "rss": brss, "cpu": bcpu, "parse": parse,
+                         "parse_cpu": parse_cpu})
+            print(f"           baseline {bwall:6.2f} s (CPU {bcpu:.2f} s), "
+                  f"ratio {bwall / parse:5.2f}, peak RSS {brss / 2**20:,.0f} MB", flush=True)
+    return out, base
 
 
 def main() -> None:
@@ -371,8 +437,14 @@ def main() -> None:
     ap.add_argument("--payout-days", type=float, default=1.0,
                     help="days from a post to its payout (7 on chain; 1 keeps a 1 M-op file "
                          "in steady state: posts are created, voted, revealed and settled)")
-    ap.add_argument("--keep", action="store_true", help="keep the SQLite file and print it")
-    ap.add_argument("--profile", action="store_true", help="cProfile the replay; top functions")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved (replay, parse) rounds; min and median are reported")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="another checkout (e.g. `git worktree add DIR main`) replayed in the "
+                         "same rounds, for before/after figures taken under the same load")
+    ap.add_argument("--keep", action="store_true", help="keep the SQLite files and print them")
+    ap.add_argument("--profile", action="store_true",
+                    help="cProfile the first round's replay; top functions")
     ap.add_argument("--phases", action="store_true",
                     help="also time each stage of an in-process replay (seconds)")
     args = ap.parse_args()
@@ -381,24 +453,53 @@ def main() -> None:
     print(f"input: {path} ({path.stat().st_size / 1e6:,.0f} MB, generated in "
           f"{info['generate_seconds']} s)")
     work = Path(tempfile.mkdtemp(prefix="bench-", dir=CACHE))
-    db = work / "replay.db"
     accounts, globals_file = snapshot_files(work)
     prof = work / "replay.prof" if args.profile else None
-    wall, rss, stderr = run_replay(path, db, accounts, globals_file, prof)
-    parse = bare_parse(path)
+    runs, base = rounds(path, work, accounts, globals_file, max(1, args.rounds), prof,
+                        args.baseline)
     ops, blocks = info["ops"], info["blocks"]
-    print(" ".join(stderr.split()))
-    print(f"{'ops':<22}{ops:>14,}")
-    print(f"{'blocks':<22}{blocks:>14,}")
-    print(f"{'replay wall s':<22}{wall:>14.2f}")
-    ingest = re.search(r"ops\) in ([0-9.]+)s", stderr)
-    if ingest:  # the rest of the wall time: interpreter start, imports, account snapshot
-        print(f"{'  of which ingest s':<22}{float(ingest.group(1)):>14.2f}")
-    print(f"{'ops/s':<22}{ops / wall:>14,.0f}")
-    print(f"{'blocks/s':<22}{blocks / wall:>14,.0f}")
-    print(f"{'peak RSS MB':<22}{rss / 2**20:>14.1f}")
-    print(f"{'bare orjson parse s':<22}{parse:>14.2f}")
-    print(f"{'replay / parse':<22}{wall / parse:>14.2f}")
+    print(" ".join(runs[-1]["stderr"].split()))
+    wall = _stats([r["wall"] for r in runs])
+    ingest = _stats([r["ingest"] for r in runs])
+    parse = _stats([r["parse"] for r in runs])
+    ratio = _stats([r["wall"] / r["parse"] for r in runs])
+    ingest_ratio = _stats([r["ingest"] / r["parse"] for r in runs])
+    cpu = _stats([r["cpu"] for r in runs])
+    parse_cpu = _stats([r["parse_cpu"] for r in runs])
+    cpu_ratio = _stats([r["cpu"] / r["parse_cpu"] for r in runs])
+    rss = max(r["rss"] for r in runs)
+    print(f"{'':<28}{'min':>12}{'median':>12}   ({len(runs)} interleaved rounds)")
+    print(f"{'ops':<28}{ops:>12,}")
+    print(f"{'blocks':<28}{blocks:>12,}")
+    print(f"{'replay wall s':<28}{wall[0]:>12.2f}{wall[1]:>12.2f}")
+    # the rest of the wall time: interpreter start, imports, account snapshot
+    print(f"{'  of which ingest s':<28}{ingest[0]:>12.2f}{ingest[1]:>12.2f}")
+    print(f"{'bare orjson parse s':<28}{parse[0]:>12.2f}{parse[1]:>12.2f}")
+    print(f"{'replay / parse (wall)':<28}{ratio[0]:>12.2f}{ratio[1]:>12.2f}")
+    print(f"{'ingest / parse':<28}{ingest_ratio[0]:>12.2f}{ingest_ratio[1]:>12.2f}")
+    print(f"{'best replay / best parse':<28}{wall[0] / parse[0]:>12.2f}")
+    print(f"{'replay CPU s':<28}{cpu[0]:>12.2f}{cpu[1]:>12.2f}")
+    print(f"{'parse CPU s':<28}{parse_cpu[0]:>12.2f}{parse_cpu[1]:>12.2f}")
+    print(f"{'replay / parse (CPU)':<28}{cpu_ratio[0]:>12.2f}{cpu_ratio[1]:>12.2f}")
+    print(f"{'ops/s (wall)':<28}{ops / wall[0]:>12,.0f}{ops / wall[1]:>12,.0f}")
+    print(f"{'blocks/s (wall)':<28}{blocks / wall[0]:>12,.0f}{blocks / wall[1]:>12,.0f}")
+    print(f"{'peak RSS MB (max)':<28}{rss / 2**20:>12.1f}")
+    if base:
+        bwall = _stats([r["wall"] for r in base])
+        bcpu = _stats([r["cpu"] for r in base])
+        print(f"baseline {args.baseline}:")
+        print(f"{'  replay wall s':<28}{bwall[0]:>12.2f}{bwall[1]:>12.2f}")
+        print(f"{'  replay / parse (wall)':<28}"
+              f"{min(r['wall'] / r['parse'] for r in base):>12.2f}"
+              f"{statistics.median(r['wall'] / r['parse'] for r in base):>12.2f}")
+        print(f"{'  replay CPU s':<28}{bcpu[0]:>12.2f}{bcpu[1]:>12.2f}")
+        print(f"{'  replay / parse (CPU)':<28}"
+              f"{min(r['cpu'] / r['parse_cpu'] for r in base):>12.2f}"
+              f"{statistics.median(r['cpu'] / r['parse_cpu'] for r in base):>12.2f}")
+        print(f"{'  ops/s (wall)':<28}{ops / bwall[0]:>12,.0f}{ops / bwall[1]:>12,.0f}")
+        print(f"{'  peak RSS MB (max)':<28}{max(r['rss'] for r in base) / 2**20:>12.1f}")
+        print(f"{'speed-up (baseline / this)':<28}{bwall[0] / wall[0]:>12.2f}"
+              f"{bwall[1] / wall[1]:>12.2f}   wall; CPU {bcpu[1] / cpu[1]:.2f} (medians)")
     if prof:
         import pstats
 
@@ -411,7 +512,7 @@ def main() -> None:
         for label, sec in phases(path, work, accounts, globals_file).items():
             print(f"{label:<40}{sec:>8.2f}{sec * per:>12.2f}")
     if args.keep:
-        print(f"kept: {db}")
+        print(f"kept: {work}")
     else:
         for f in work.iterdir():
             f.unlink()

@@ -3,11 +3,18 @@
 The indexer turns either node encoding (condenser or block_api) into these, so the core
 never sees JSON, amounts-as-strings or encodings. A position ``(block, trx, op)`` is an op's
 identity and its order; virtual ops sit after every transaction of their block (trx = VOP_TRX).
+
+Records are frozen ``msgspec`` structs rather than frozen dataclasses: as immutable, compared
+and hashed field by field, but built about eight times faster (a frozen dataclass sets each
+field through ``object.__setattr__``), and a replay builds half a million per million ops.
+They hold no reference cycles, so the garbage collector does not track them (``gc=False``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from msgspec import Struct
 
 VOP_TRX = 2**31 - 1  # virtual ops come after all transactions of their block
 
@@ -15,8 +22,7 @@ Pos = tuple[int, int, int]
 PostKey = tuple[str, str]  # (author, permlink)
 
 
-@dataclass(slots=True, frozen=True)
-class Comment:
+class Comment(Struct, frozen=True, gc=False):
     pos: Pos
     author: str
     permlink: str
@@ -24,8 +30,7 @@ class Comment:
     parent_permlink: str
 
 
-@dataclass(slots=True, frozen=True)
-class CommentOptions:
+class CommentOptions(Struct, frozen=True, gc=False):
     pos: Pos
     author: str
     permlink: str
@@ -33,15 +38,13 @@ class CommentOptions:
     max_accepted_payout: int | None  # milli-units; 0 means payout declined
 
 
-@dataclass(slots=True, frozen=True)
-class DeleteComment:
+class DeleteComment(Struct, frozen=True, gc=False):
     pos: Pos
     author: str
     permlink: str
 
 
-@dataclass(slots=True, frozen=True)
-class Vote:
+class Vote(Struct, frozen=True, gc=False):
     """A vote op: carries no rshares, but tells who voted (voters may be flagged)."""
 
     pos: Pos
@@ -50,8 +53,7 @@ class Vote:
     permlink: str
 
 
-@dataclass(slots=True, frozen=True)
-class EffectiveVote:
+class EffectiveVote(Struct, frozen=True, gc=False):
     """The rshares a vote really had (Hive vop, importer vop or live node lookup)."""
 
     pos: Pos
@@ -61,8 +63,7 @@ class EffectiveVote:
     rshares: int
 
 
-@dataclass(slots=True, frozen=True)
-class PostVotes:
+class PostVotes(Struct, frozen=True, gc=False):
     """A post's votes as a node reports them after the fact: each voter's last vote, at its
     time, with its rshares (steemd's ``get_active_votes``).
 
@@ -78,15 +79,13 @@ class PostVotes:
     votes: tuple[tuple[int, str, int], ...]  # (chain time, voter, rshares)
 
 
-@dataclass(slots=True, frozen=True)
-class CommitMsg:
+class CommitMsg(Struct, frozen=True, gc=False):
     author: str
     permlink: str
     commitment: str
 
 
-@dataclass(slots=True, frozen=True)
-class RevealMsg:
+class RevealMsg(Struct, frozen=True, gc=False):
     author: str
     permlink: str
     prediction: int  # milli-units
@@ -95,8 +94,7 @@ class RevealMsg:
     bid: float | None = None
 
 
-@dataclass(slots=True, frozen=True)
-class BadMsg:
+class BadMsg(Struct, frozen=True, gc=False):
     reason: str
     detail: str = ""
 
@@ -104,8 +102,7 @@ class BadMsg:
 Msg = CommitMsg | RevealMsg | BadMsg
 
 
-@dataclass(slots=True, frozen=True)
-class MarketOp:
+class MarketOp(Struct, frozen=True, gc=False):
     """A custom_json with the market's id: one signer, one or more judged messages."""
 
     pos: Pos
@@ -114,8 +111,7 @@ class MarketOp:
     signer_problem: str = ""
 
 
-@dataclass(slots=True, frozen=True)
-class Payout:
+class Payout(Struct, frozen=True, gc=False):
     """A realised payout (comment_reward) or the end of a cashout (comment_payout_update).
 
     ``amount`` is F in milli-units when the op carries it, else None.
@@ -127,8 +123,7 @@ class Payout:
     amount: int | None
 
 
-@dataclass(slots=True, frozen=True)
-class VestingDelta:
+class VestingDelta(Struct, frozen=True, gc=False):
     """A change to an account's vesting, for Steem Power at commit time.
 
     ``kind`` says which column moves: ``own`` (vesting_shares), ``delegation`` (absolute
@@ -146,8 +141,7 @@ class VestingDelta:
     other: str = ""
 
 
-@dataclass(slots=True, frozen=True)
-class BadOp:
+class BadOp(Struct, frozen=True, gc=False):
     """An op we care about that could not be read: kept so nothing is lost silently."""
 
     pos: Pos

@@ -15,9 +15,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import orjson
+
+from curation.records import Block
+
+if TYPE_CHECKING:
+    from indexer.ops import Adapter
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +52,13 @@ def open_text(path: str | Path) -> Iterator[IO[bytes]]:
             raw.close()
 
 
-def read_blocks(paths: Iterable[str | Path]) -> Iterator[dict | BadLine]:
+def read_blocks(paths: Iterable[str | Path],
+                adapter: Adapter | None = None) -> Iterator[dict | Block | BadLine]:
     """Block dicts, or a :class:`BadLine` for each line that cannot be read.
+
+    Given the ingester's ``adapter``, a line is first offered to the fast path
+    (:class:`indexer.fastblock.FastDecoder`), which yields it already adapted as a
+    :class:`Block`; a line the fast path is not certain of is read as below, unchanged.
 
     A line orjson refuses (a lone surrogate escape, ``1e309``) is read again by the standard
     library's parser, which takes both: a bad value in an op nobody looks at must not cost the
@@ -56,12 +66,22 @@ def read_blocks(paths: Iterable[str | Path]) -> Iterator[dict | BadLine]:
     truncated or corrupt gzip stream ends the file with a BadLine naming the line it stopped
     at, instead of an exception.
     """
+    fast = None
+    if adapter is not None:
+        from indexer.fastblock import FastDecoder
+
+        fast = FastDecoder(adapter).decode
     for path in paths:
         line_no = 0
         with open_text(path) as fh:
             loads = orjson.loads
             try:
                 for line_no, line in enumerate(fh, 1):  # noqa: B007 - read after the loop
+                    if fast is not None:
+                        block = fast(line)
+                        if block is not None:
+                            yield block
+                            continue
                     try:
                         yield loads(line)
                     except orjson.JSONDecodeError as exc:

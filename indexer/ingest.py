@@ -17,7 +17,7 @@ from curation.records import Block
 from curation.state import Rejection, State
 from indexer.blockfile import BadLine
 from indexer.ops import Adapter, BadBlock
-from indexer.store import Store
+from indexer.store import Kept, Store
 
 
 @dataclass
@@ -60,7 +60,11 @@ def fewer_collections() -> Iterator[None]:
 class Ingester:
     def __init__(self, store: Store, cfg: MarketConfig, batch_blocks: int = 2000,
                  batch_ops: int = 50_000,
-                 before_batch: Callable[[list[Block]], None] | None = None):
+                 before_batch: Callable[[list[Block]], None] | None = None,
+                 keep_rows: bool = False):
+        """``keep_rows``: keep the rows a batch loaded or wrote for the next batches
+        (:class:`indexer.store.Kept`), for a run that is the database's only writer (a
+        replay); the daemon, whose jobs write accounts between batches, reads them fresh."""
         self.store, self.cfg = store, cfg
         # sees each batch, adapted, before its rows are loaded (the daemon reads the vesting
         # of new committers from the node here, so the batch's prefetch finds it)
@@ -69,6 +73,7 @@ class Ingester:
         self.batch_blocks, self.batch_ops = batch_blocks, batch_ops
         self.state: State = store.new_state()
         self.applier = Applier(self.state, cfg)
+        self.kept = Kept() if keep_rows else None
         # a bad line is keyed by the last block read before it and its rank after that block,
         # so re-reading the same file records it once, however the batches fall
         self._last_seen = 0
@@ -80,14 +85,14 @@ class Ingester:
     def checkpoint(self) -> int:
         return self.state.meta.last_block
 
-    def run(self, source: Iterable[dict | BadLine],
+    def run(self, source: Iterable[dict | Block | BadLine],
             progress: Callable[[Stats], None] | None = None,
             stop: Callable[[], bool] | None = None) -> Stats:
         """Ingest until the source ends (or ``stop()`` says so at a batch boundary)."""
         with fewer_collections():
             return self._run(source, progress, stop)
 
-    def _run(self, source: Iterable[dict | BadLine],
+    def _run(self, source: Iterable[dict | Block | BadLine],
              progress: Callable[[Stats], None] | None,
              stop: Callable[[], bool] | None) -> Stats:
         stats = Stats(last_block=self.checkpoint)
@@ -114,12 +119,16 @@ class Ingester:
         stats.seconds = time.perf_counter() - started
         return stats
 
-    def _adapt(self, raw: dict | BadLine, batch: list[Block], stats: Stats) -> Block | None:
+    def _adapt(self, raw: dict | Block | BadLine, batch: list[Block],
+               stats: Stats) -> Block | None:
         last = batch[-1].num if batch else self.checkpoint
         try:
-            if isinstance(raw, BadLine):
+            if type(raw) is Block:  # adapted already (read_blocks' fast path)
+                block = raw
+            elif isinstance(raw, BadLine):
                 raise BadBlock(f"{raw.source}:{raw.line_no}: {raw.reason}")
-            block = self.adapter.block(raw)
+            else:
+                block = self.adapter.block(raw)
         except BadBlock as exc:
             stats.bad_lines += 1
             self._bad_since += 1
@@ -164,12 +173,16 @@ class Ingester:
             self._claimed = True
         if self.before_batch and batch:
             self.before_batch(batch)
-        self.store.prefetch(state, batch)
+        self.store.prefetch(state, batch, self.kept)
+        first_new_id = state.meta.next_post_id
         for block in batch:
             self.applier.apply(block)
             stats.blocks += 1
             stats.ops += block.n_ops
             stats.records += len(block.records)
         self.store.flush(state)
-        state.clear_written()
+        if self.kept is not None:
+            self.store.keep(state, self.kept, first_new_id)
+        else:
+            state.clear_written()
         stats.last_block = state.meta.last_block

@@ -135,6 +135,38 @@ def _int(value: Any) -> int:
 
 Handler = Callable[[Pos, dict], "Record | list[Record] | None"]
 
+# Every field of an op's value that its handler below (or ``_who``, naming a bad op's
+# account) may read. The replay's fast path (indexer/fastblock.py) decodes only these and
+# hands a handler back a dict of them: a handler that reads a new field must name it here
+# (tests/test_fastblock.py checks each handler against this table).
+WHO_FIELDS = ("voter", "author", "account", "curator", "delegator", "from_account")
+FIELDS_READ: dict[str, tuple[str, ...]] = {
+    "comment": ("author", "permlink", "parent_author", "parent_permlink"),
+    "comment_options": ("author", "permlink", "max_accepted_payout", "extensions"),
+    "delete_comment": ("author", "permlink"),
+    "vote": ("voter", "author", "permlink"),
+    "effective_comment_vote": ("voter", "author", "permlink", "rshares"),
+    "custom_json": ("id", "json", "required_auths", "required_posting_auths"),
+    "comment_reward": ("total_payout_value", "curator_payout_value",
+                       "beneficiary_payout_value", "payout", "author", "comment_author",
+                       "permlink", "comment_permlink"),
+    "comment_payout_update": ("author", "permlink"),
+    "delegate_vesting_shares": ("delegator", "delegatee", "vesting_shares"),
+    "withdraw_vesting": ("account", "vesting_shares"),
+    "fill_vesting_withdraw": ("from_account", "to_account", "withdrawn", "deposited"),
+    "return_vesting_delegation": ("account", "vesting_shares"),
+    "claim_reward_balance": ("reward_vests", "account"),
+    "curation_reward": ("payout_must_be_claimed", "curator", "reward"),
+    "author_reward": ("payout_must_be_claimed", "author", "vesting_payout"),
+    "producer_reward": ("vesting_shares", "producer"),
+    "transfer_to_vesting": ("to", "from", "amount"),
+    "account_create": ("new_account_name", "fee", "delegation", "creator"),
+    "account_create_with_delegation": ("new_account_name", "fee", "delegation", "creator"),
+    "transfer_to_vesting_completed": ("to_account", "vesting_shares_received"),
+    "account_created": ("new_account_name", "initial_vesting_shares", "initial_delegation",
+                        "creator"),
+}
+
 
 class Adapter:
     """Holds the few settings the translation needs (market id, payload limits, chain).

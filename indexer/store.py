@@ -7,7 +7,7 @@ transaction, so a crash leaves either the whole batch or none of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -148,18 +148,31 @@ class Needs:
     curators: set[str] = field(default_factory=set)
 
     @classmethod
-    def of(cls, blocks: Iterable[Block]) -> Needs:
+    def of(cls, blocks: Iterable[Block], held: State | None = None,
+           complete: Container[int] = ()) -> Needs:
+        """With ``held``, the votes and vesting deltas (most records) whose rows it already
+        holds are left out here rather than by the loaders: a replay keeping rows between
+        batches (:class:`Kept`) holds nearly all of them, and ``complete`` posts hold every
+        vote."""
         n = cls()
         posts, votes, accounts, add = n.posts, n.votes, n.accounts, n._add
+        have_posts = held.posts if held is not None else {}
+        have_accounts = held.accounts if held is not None else {}
+        missing = _MISSING
         for block in blocks:
             for rec in block.records:
                 kind = type(rec)
                 if kind is EffectiveVote or kind is Vote:  # most records: inlined
                     key = (rec.author, rec.permlink)  # type: ignore[union-attr]
-                    posts.add(key)
-                    votes.add((key, rec.voter))  # type: ignore[union-attr]
+                    post = have_posts.get(key, missing)
+                    if post is missing:
+                        posts.add(key)
+                        votes.add((key, rec.voter))  # type: ignore[union-attr]
+                    elif post is not None and post.id not in complete:  # type: ignore[union-attr]
+                        votes.add((key, rec.voter))  # type: ignore[union-attr]
                 elif kind is VestingDelta and rec.kind in _ONE_ACCOUNT:  # type: ignore[union-attr]
-                    accounts.add(rec.account)  # type: ignore[union-attr]
+                    if rec.account not in have_accounts:  # type: ignore[union-attr]
+                        accounts.add(rec.account)  # type: ignore[union-attr]
                 else:
                     add(rec)
         return n
@@ -198,6 +211,53 @@ class Needs:
 
 
 _ONE_ACCOUNT = frozenset(("own", "powerdown", "withdrawn", "to_vesting"))
+_MISSING = object()
+
+
+@dataclass
+class Kept:
+    """What a replay keeps in its :class:`State` between batches, instead of reading the same
+    rows again for every batch (``Ingester(keep_rows=True)``).
+
+    Kept rows equal the database's because the replay is its only writer while it runs (the
+    daemon, whose jobs also write accounts, does not keep rows). ``complete`` holds the ids
+    of posts created by this run and held since: all their votes and commits are in memory,
+    so a vote or commit missing there is missing from the database too, and nothing of them
+    is read. Memory stays bounded: when the held rows pass ``next_sweep``, posts already
+    paid leave with their votes and commits (they are done), then the oldest posts if the
+    rest still passes ``max_rows``; accounts, curators and delegations are dropped whole
+    beyond ``max_rows``. A dropped row is read back from the database when needed.
+    """
+
+    max_rows: int = 600_000
+    min_sweep: int = 150_000
+    complete: set[int] = field(default_factory=set)
+    paid: set[int] = field(default_factory=set)  # paid since the last sweep
+    next_sweep: int = 150_000
+    sweeps: int = 0
+
+    @staticmethod
+    def size(state: State) -> int:
+        return len(state.posts) + len(state.votes) + len(state.commits)
+
+    def sweep(self, state: State) -> None:
+        self.sweeps += 1
+        gone = set(self.paid)
+        self.paid.clear()
+        held = [p.id for p in state.posts.values() if p is not None and p.id not in gone]
+        if len(held) + len(state.votes) + len(state.commits) > self.max_rows:
+            held.sort()  # the oldest half goes: votes and commits gather on young posts
+            gone.update(held[:len(held) // 2])
+        state.posts = {k: p for k, p in state.posts.items() if p is not None and p.id not in gone}
+        state.votes = {k: v for k, v in state.votes.items() if k[0] not in gone}
+        state.commits = {k: c for k, c in state.commits.items() if k[0] not in gone}
+        state.commits_of_post = {i: s for i, s in state.commits_of_post.items()
+                                 if i not in gone}
+        self.complete -= gone
+        for rows in (state.accounts, state.curators, state.delegations, state.returns):
+            if len(rows) > self.max_rows // 4:
+                rows.clear()
+        self.next_sweep = max(self.min_sweep, 2 * self.size(state))
 
 
 def check_meta(row: Mapping[str, Any], chain_id: str | None, rules_label: str) -> None:
@@ -300,28 +360,59 @@ class Store:
         return len(rows)
 
     # --- loading the rows a batch needs ---------------------------------------------
-    def prefetch(self, state: State, blocks: Sequence[Block]) -> None:
-        needs = Needs.of(blocks)
+    def prefetch(self, state: State, blocks: Sequence[Block], kept: Kept | None = None) -> None:
+        """Load what ``blocks`` can touch and ``state`` does not hold yet.
+
+        With ``kept`` (a replay keeping rows between batches), a post this run created and
+        still holds has all its votes and commits in ``state``: nothing of it is read."""
+        complete = kept.complete if kept is not None else frozenset()
+        needs = Needs.of(blocks, state, complete)
+        posts = state.posts
         with self.engine.connect() as conn:
             self._load_posts(conn, state, needs.posts)
-            known = {k: p for k, p in state.posts.items() if p is not None}
-            vote_keys = [(known[k].id, v) for k, v in needs.votes if k in known]
-            commit_keys = [(known[k].id, p) for k, p in needs.commits if k in known]
-            whole_ids = [known[k].id for k in needs.whole_posts if k in known]
+            vote_keys = [(p.id, v) for k, v in needs.votes
+                         if (p := posts.get(k)) is not None and p.id not in complete]
+            commit_keys = [(p.id, c) for k, c in needs.commits
+                           if (p := posts.get(k)) is not None and p.id not in complete]
+            paid = [p for k in needs.whole_posts if (p := posts.get(k)) is not None]
+            whole_ids = [p.id for p in paid]
             self._load_votes(conn, state, vote_keys)
-            self._load_commits(conn, state, commit_keys, whole_ids)
-            whole = set(whole_ids)
-            predictors = {p for (pid, p) in state.commits if pid in whole}
-            self._load_votes(conn, state, [(pid, p) for pid in whole_ids for p in predictors
-                                           if (pid, p) in state.commits])
+            self._load_commits(conn, state, commit_keys,
+                               [i for i in whole_ids if i not in complete])
+            of_post = state.commits_of_post
+            predictors = {c for pid in whole_ids for c in of_post.get(pid, ())}
+            self._load_votes(conn, state, [(pid, c) for pid in whole_ids if pid not in complete
+                                           for c in of_post.get(pid, ())])
             self._load_curators(conn, state, needs.curators | predictors)
             self._load_accounts(conn, state, needs.accounts)
             self._load_delegations(conn, state, needs.delegations)
             self._load_returns(conn, state, needs.returns)
             if blocks:
                 self._load_prices(conn, state, blocks[0].num, blocks[-1].num)
-            paid = [known[k] for k in needs.whole_posts if k in known]
             self._load_author_history(conn, state, paid, blocks[0].time if blocks else 0)
+
+    def keep(self, state: State, kept: Kept, first_new_id: int) -> None:
+        """After a flush, instead of :meth:`State.clear_written`: keep the rows for the next
+        batch (they equal the database's: this run is its only writer), forget what was
+        written, and keep memory bounded (:class:`Kept`)."""
+        posts, complete = state.posts, kept.complete
+        for key in state.dirty_posts:
+            post = posts[key]
+            if post is not None and post.id >= first_new_id:  # created in this batch
+                complete.add(post.id)
+        kept.paid.update(pid for pid, _, _, _ in state.new_author_entries)
+        for s in (state.dirty_posts, state.dirty_votes, state.dirty_commits,
+                  state.dirty_curators, state.dirty_accounts, state.dirty_delegations,
+                  state.dirty_returns):
+            s.clear()
+        state.new_author_entries.clear()
+        state.settled.clear()
+        state.rejections.clear()
+        # reloaded each batch: its rows come back in (time, post id) order, which a float sum
+        # over them depends on, and the engine appends in payout order
+        state.author_history.clear()
+        if kept.size(state) > kept.next_sweep:
+            kept.sweep(state)
 
     def _insert(self, table: t.Table) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
@@ -386,6 +477,8 @@ class Store:
         todo = sorted(p for p in pairs if p not in state.delegations)
         for a, b, vests in self._keyed(conn, "ss", todo, _Q_DELEGATIONS):
             state.delegations[(a, b)] = vests
+        for pair in todo:  # none yet: the engine reads a missing pair as 0 too
+            state.delegations.setdefault(pair, 0)
 
     def _load_returns(self, conn: Any, state: State, delegators: set[str]) -> None:
         todo = sorted(d for d in delegators if d not in state.returns)

@@ -89,14 +89,16 @@ def replay(
     settings = settings_from(config)
     store = open_store(settings, db, writes_chain=True)
     load_snapshots(store, accounts or [], globals_file)
-    ingester = Ingester(store, settings.market_config(), settings.ingest.batch_blocks)
+    # the only writer while it runs: rows are kept between batches (indexer.store.Kept)
+    ingester = Ingester(store, settings.market_config(), settings.ingest.batch_blocks,
+                        keep_rows=True)
     start = ingester.checkpoint
     missing = [f for f in files if str(f) != "-" and not f.exists()]
     if missing:
         raise fail(f"no such block file: {missing[0]}")
     bad: list[BadLine] = []
     with progress_bar("replay", files) as update:
-        stats = ingester.run(told(read_blocks(files), bad), progress=update)
+        stats = ingester.run(told(read_blocks(files, ingester.adapter), bad), progress=update)
     for line in bad[:5]:
         err.print(f"  [yellow]bad line[/yellow] {escape(line.source)}:{line.line_no}: "
                   f"{escape(line.reason)}")
@@ -154,7 +156,10 @@ def import_posts(
                         raise ValueError("not a JSON object")
                     settled = post_events(post, anchor, events, settle_pending,
                                           beneficiaries_included)
-                except (ValueError, KeyError, TypeError) as exc:
+                except KeyError as exc:  # a field every post has is missing
+                    refused.append(f"{where}: unreadable post: no field {exc!s:.60}")
+                    continue
+                except (ValueError, TypeError) as exc:
                     refused.append(f"{where}: unreadable post: {exc!s:.120}")
                     continue
                 if isinstance(settled, Refusal):

@@ -15,6 +15,8 @@ import typer
 from curation_market.cli.common import (
     ConfigOpt,
     DbOpt,
+    db_error,
+    fail,
     open_reader,
     readonly_url,
     safe_url,
@@ -101,9 +103,12 @@ def upgrade(
     from indexer.migrations import upgrade as do_upgrade
 
     url, _ = _url(db, config)
-    found = current(url)
-    adopted = adoptable(url) if found is None else None
-    before, after = do_upgrade(url, revision)
+    try:
+        found = current(url)
+        adopted = adoptable(url) if found is None else None
+        before, after = do_upgrade(url, revision)
+    except Exception as exc:  # noqa: BLE001 - no server, bad credentials, not a database
+        raise fail(f"cannot upgrade {safe_url(url)}: {db_error(exc)}") from None
     if found is not None:
         what = f"at revision {found}" + (", nothing to do" if found == after else
                                          f" → {after}")
