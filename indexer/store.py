@@ -223,41 +223,52 @@ class Kept:
     daemon, whose jobs also write accounts, does not keep rows). ``complete`` holds the ids
     of posts created by this run and held since: all their votes and commits are in memory,
     so a vote or commit missing there is missing from the database too, and nothing of them
-    is read. Memory stays bounded: when the held rows pass ``next_sweep``, posts already
-    paid leave with their votes and commits (they are done), then the oldest posts if the
-    rest still passes ``max_rows``; accounts, curators and delegations are dropped whole
-    beyond ``max_rows``. A dropped row is read back from the database when needed.
+    is read. Memory stays bounded by what is live, not by the length of the run: a post
+    leaves with its votes and commits in the batch that pays it (it is done; a late op on it
+    reads it back), and when the held rows still pass ``max_rows`` the oldest half of the
+    posts goes too; posts known to be absent, accounts, curators and delegations are dropped
+    whole beyond a quarter of ``max_rows``. A dropped row is read back when needed.
     """
 
     max_rows: int = 600_000
-    min_sweep: int = 150_000
     complete: set[int] = field(default_factory=set)
-    paid: set[int] = field(default_factory=set)  # paid since the last sweep
-    next_sweep: int = 150_000
-    sweeps: int = 0
+    voters: dict[int, set[str]] = field(default_factory=dict)  # held vote rows, by post id
+    evicted: int = 0  # posts let go
+    trims: int = 0  # times the oldest half went
 
-    @staticmethod
-    def size(state: State) -> int:
-        return len(state.posts) + len(state.votes) + len(state.commits)
+    def hold_votes(self, keys: Iterable[tuple[int, str]]) -> None:
+        voters = self.voters
+        for post_id, voter in keys:
+            held = voters.get(post_id)
+            if held is None:
+                voters[post_id] = {voter}
+            else:
+                held.add(voter)
 
-    def sweep(self, state: State) -> None:
-        self.sweeps += 1
-        gone = set(self.paid)
-        self.paid.clear()
-        held = [p.id for p in state.posts.values() if p is not None and p.id not in gone]
-        if len(held) + len(state.votes) + len(state.commits) > self.max_rows:
-            held.sort()  # the oldest half goes: votes and commits gather on young posts
-            gone.update(held[:len(held) // 2])
-        state.posts = {k: p for k, p in state.posts.items() if p is not None and p.id not in gone}
-        state.votes = {k: v for k, v in state.votes.items() if k[0] not in gone}
-        state.commits = {k: c for k, c in state.commits.items() if k[0] not in gone}
-        state.commits_of_post = {i: s for i, s in state.commits_of_post.items()
-                                 if i not in gone}
-        self.complete -= gone
+    def evict(self, state: State, post: Post) -> None:
+        """``post`` with its votes and commits."""
+        state.posts.pop(post.key, None)
+        votes, commits = state.votes, state.commits
+        for voter in self.voters.pop(post.id, ()):
+            votes.pop((post.id, voter), None)
+        for who in state.commits_of_post.pop(post.id, ()):
+            commits.pop((post.id, who), None)
+        self.complete.discard(post.id)
+        self.evicted += 1
+
+    def bound(self, state: State) -> None:
+        quarter = self.max_rows // 4
+        if len(state.posts) + len(state.votes) + len(state.commits) > self.max_rows:
+            self.trims += 1
+            held = sorted((p for p in state.posts.values() if p is not None),
+                          key=lambda p: p.id)
+            for post in held[:len(held) // 2]:  # votes and commits gather on young posts
+                self.evict(state, post)
+        if len(state.posts) > quarter:  # mostly posts known to be absent
+            state.posts = {k: p for k, p in state.posts.items() if p is not None}
         for rows in (state.accounts, state.curators, state.delegations, state.returns):
-            if len(rows) > self.max_rows // 4:
+            if len(rows) > quarter:
                 rows.clear()
-        self.next_sweep = max(self.min_sweep, 2 * self.size(state))
 
 
 def check_meta(row: Mapping[str, Any], chain_id: str | None, rules_label: str) -> None:
@@ -376,13 +387,13 @@ class Store:
                            if (p := posts.get(k)) is not None and p.id not in complete]
             paid = [p for k in needs.whole_posts if (p := posts.get(k)) is not None]
             whole_ids = [p.id for p in paid]
-            self._load_votes(conn, state, vote_keys)
+            self._load_votes(conn, state, vote_keys, kept)
             self._load_commits(conn, state, commit_keys,
                                [i for i in whole_ids if i not in complete])
             of_post = state.commits_of_post
             predictors = {c for pid in whole_ids for c in of_post.get(pid, ())}
             self._load_votes(conn, state, [(pid, c) for pid in whole_ids if pid not in complete
-                                           for c in of_post.get(pid, ())])
+                                           for c in of_post.get(pid, ())], kept)
             self._load_curators(conn, state, needs.curators | predictors)
             self._load_accounts(conn, state, needs.accounts)
             self._load_delegations(conn, state, needs.delegations)
@@ -400,7 +411,11 @@ class Store:
             post = posts[key]
             if post is not None and post.id >= first_new_id:  # created in this batch
                 complete.add(post.id)
-        kept.paid.update(pid for pid, _, _, _ in state.new_author_entries)
+        kept.hold_votes(state.dirty_votes)
+        for key in state.dirty_posts:
+            post = posts.get(key)
+            if post is not None and post.paid_block is not None:
+                kept.evict(state, post)  # paid: done (after this write)
         for s in (state.dirty_posts, state.dirty_votes, state.dirty_commits,
                   state.dirty_curators, state.dirty_accounts, state.dirty_delegations,
                   state.dirty_returns):
@@ -411,8 +426,7 @@ class Store:
         # reloaded each batch: its rows come back in (time, post id) order, which a float sum
         # over them depends on, and the engine appends in payout order
         state.author_history.clear()
-        if kept.size(state) > kept.next_sweep:
-            kept.sweep(state)
+        kept.bound(state)
 
     def _insert(self, table: t.Table) -> Any:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
@@ -445,10 +459,15 @@ class Store:
         for k in todo:
             state.posts.setdefault(k, None)
 
-    def _load_votes(self, conn: Any, state: State, keys: list[tuple[int, str]]) -> None:
+    def _load_votes(self, conn: Any, state: State, keys: list[tuple[int, str]],
+                    kept: Kept | None) -> None:
         todo = sorted(set(k for k in keys if k not in state.votes))
+        loaded = []
         for post_id, voter, rshares in self._keyed(conn, "is", todo, _Q_VOTES):
             state.votes[(post_id, voter)] = rshares
+            loaded.append((post_id, voter))
+        if kept is not None:
+            kept.hold_votes(loaded)
 
     def _load_commits(self, conn: Any, state: State, keys: list[tuple[int, str]],
                       whole_ids: list[int]) -> None:

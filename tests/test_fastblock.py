@@ -301,6 +301,9 @@ def test_every_handled_op_has_a_table_entry() -> None:
 
 
 # --- kept rows -------------------------------------------------------------------------
+_trims: list[int] = []
+
+
 def _replay(path: Path, cfg: MarketConfig, batch: int, keep: bool, fast: bool,
             max_rows: int | None = None) -> tuple[bytes, dict]:
     store = new_store(cfg=cfg)
@@ -308,10 +311,10 @@ def _replay(path: Path, cfg: MarketConfig, batch: int, keep: bool, fast: bool,
     if max_rows is not None:
         assert ing.kept is not None
         ing.kept.max_rows = max_rows
-        ing.kept.min_sweep = ing.kept.next_sweep = max(1, max_rows // 4)
     ing.run(read_blocks([path], ing.adapter if fast else None))
     if ing.kept is not None and max_rows is not None:
-        assert ing.kept.sweeps > 0  # the bound was really exercised
+        assert ing.kept.evicted + ing.kept.trims > 0  # the bound was really exercised
+        _trims.append(ing.kept.trims)
     return report_json(store), dump(store.engine)
 
 
@@ -329,6 +332,18 @@ def test_kept_rows_and_the_fast_path_change_nothing(tmp_path_factory: Any, seed:
     kept = _replay(path, cfg, batch, keep=True, fast=True,
                    max_rows=max_rows if max_rows and posts > 2 else None)
     assert kept == plain
+
+
+def test_kept_rows_trimmed_to_the_oldest_half(tmp_path: Path) -> None:
+    """The hard bound (``max_rows``) lets the oldest posts go, with their votes and commits,
+    before they are paid: still the same database."""
+    path = tmp_path / "blocks.jsonl"
+    path.write_bytes(b"\n".join(_lines(random_stream(7, 8, 5).blocks())) + b"\n")
+    cfg = CONFIGS[2]
+    _trims.clear()
+    assert _replay(path, cfg, 1, keep=True, fast=True, max_rows=3) == \
+        _replay(path, cfg, 3, keep=False, fast=False)
+    assert _trims and _trims[0] >= 3
 
 
 def test_kept_rows_resume_and_rerun(tmp_path: Path) -> None:
