@@ -346,7 +346,7 @@ def test_kept_rows_trimmed_to_the_oldest_half(tmp_path: Path) -> None:
     assert _trims and _trims[0] >= 3
 
 
-def test_kept_rows_resume_and_rerun(tmp_path: Path) -> None:
+def test_kept_rows_resume_and_rerun(tmp_path: Path, db_url: Any) -> None:
     """Stopping anywhere and resuming, or replaying the same file again, with kept rows:
     the database is the one a single plain run writes (a resumed run's rows come from the
     database, the held ones from memory)."""
@@ -355,7 +355,7 @@ def test_kept_rows_resume_and_rerun(tmp_path: Path) -> None:
     whole.write_bytes(b"\n".join(_lines(blocks)) + b"\n")
     cfg = CONFIGS[2]
     ref = _replay(whole, cfg, 4, keep=False, fast=False)
-    store = new_store(f"sqlite:///{tmp_path / 'resumed.db'}", cfg)
+    store = new_store(db_url("resumed"), cfg)
     for cut in (len(blocks) // 3, 2 * len(blocks) // 3, len(blocks)):
         part = tmp_path / f"part{cut}.jsonl"
         part.write_bytes(b"\n".join(_lines(blocks[:cut])) + b"\n")
