@@ -368,14 +368,29 @@ def phases(path: Path, work: Path, accounts: Path, globals_file: Path) -> dict[s
     return out
 
 
+def fresh_db(db: Path, url: str | None) -> str:
+    """The database URL of one replay: a new SQLite file, or ``url`` emptied first."""
+    if url is None:
+        return f"sqlite:///{db}"
+    from sqlalchemy import MetaData, create_engine
+
+    engine = create_engine(url)
+    tables = MetaData()
+    tables.reflect(engine)
+    tables.drop_all(engine)
+    engine.dispose()
+    return url
+
+
 def run_replay(path: Path, db: Path, accounts: Path, globals_file: Path,
-               profile: Path | None, code: Path = ROOT) -> tuple[float, int, str, float]:
+               profile: Path | None, code: Path = ROOT,
+               url: str | None = None) -> tuple[float, int, str, float]:
     """(wall seconds, peak RSS bytes, stderr, CPU seconds) of ``curation-market replay`` as a
     child process (CPU: user + system of the process and any children it waited for)."""
     cmd = [sys.executable]
     if profile:
         cmd += ["-m", "cProfile", "-o", str(profile)]
-    cmd += ["-m", "curation_market", "replay", str(path), "--db", f"sqlite:///{db}",
+    cmd += ["-m", "curation_market", "replay", str(path), "--db", fresh_db(db, url),
             "--accounts", str(accounts), "--globals", str(globals_file),
             "--config", str(db.parent / "bench.toml")]
     (db.parent / "bench.toml").write_text("[market]\ninclude_replies = true\n")
@@ -398,7 +413,8 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 
 def rounds(path: Path, work: Path, accounts: Path, globals_file: Path, n: int,
-           profile: Path | None, baseline: Path | None = None) -> tuple[list[dict], list[dict]]:
+           profile: Path | None, baseline: Path | None = None,
+           url: str | None = None) -> tuple[list[dict], list[dict]]:
     """``n`` interleaved rounds of (replay, bare parse): A, B, A, B, ... — with a
     ``baseline`` checkout, (replay, parse, baseline replay) each round.
 
@@ -411,7 +427,7 @@ def rounds(path: Path, work: Path, accounts: Path, globals_file: Path, n: int,
     for i in range(n):
         db = work / f"replay-{i}.db"
         wall, rss, stderr, cpu = run_replay(path, db, accounts, globals_file,
-                                            profile if i == 0 else None)
+                                            profile if i == 0 else None, url=url)
         parse, parse_cpu = bare_parse_cpu(path)
         m = re.search(r"ops\) in ([0-9.]+)s", stderr)
         out.append({"wall": wall, "ingest": float(m.group(1)) if m else wall, "rss": rss,
@@ -421,7 +437,7 @@ def rounds(path: Path, work: Path, accounts: Path, globals_file: Path, n: int,
               f"ratio {wall / parse:5.2f}, peak RSS {rss / 2**20:,.0f} MB", flush=True)
         if baseline is not None:
             bwall, brss, bstderr, bcpu = run_replay(path, work / f"baseline-{i}.db", accounts,
-                                                    globals_file, None, baseline)
+                                                    globals_file, None, baseline, url)
             base.append({"wall": bwall, "rss": brss, "cpu": bcpu, "parse": parse,
                          "parse_cpu": parse_cpu})
             print(f"           baseline {bwall:6.2f} s (CPU {bcpu:.2f} s), "
@@ -441,6 +457,9 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path, metavar="DIR",
                     help="another checkout (e.g. `git worktree add DIR main`) replayed in the "
                          "same rounds, for before/after figures taken under the same load")
+    ap.add_argument("--db", metavar="URL",
+                    help="replay into this database (emptied before each replay), e.g. "
+                         "PostgreSQL from .ci/pg-start.sh; default: a new SQLite file each")
     ap.add_argument("--keep", action="store_true", help="keep the SQLite files and print them")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile the first round's replay; top functions")
@@ -455,7 +474,7 @@ def main() -> None:
     accounts, globals_file = snapshot_files(work)
     prof = work / "replay.prof" if args.profile else None
     runs, base = rounds(path, work, accounts, globals_file, max(1, args.rounds), prof,
-                        args.baseline)
+                        args.baseline, args.db)
     ops, blocks = info["ops"], info["blocks"]
     print(" ".join(runs[-1]["stderr"].split()))
     wall = _stats([r["wall"] for r in runs])
