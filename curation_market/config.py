@@ -29,6 +29,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _amount_text(value: str, example: str) -> str:
+    """An amount of the dollar token as a decimal string (milli-units, never a float)."""
+    if parse_milli(value) is None:
+        raise ValueError(f'expected an amount string like "{example}"')
+    return value
+
+
 def _decimal_text(value: str, what: str) -> str:
     try:
         d = Decimal(value)
@@ -79,9 +86,7 @@ class Market(_Section):
     @field_validator("max_prediction")
     @classmethod
     def _milli(cls, v: str) -> str:
-        if parse_milli(v) is None:
-            raise ValueError('expected an amount string like "10000000.000"')
-        return v
+        return _amount_text(v, "10000000.000")
 
 
 KNOWN_RULES = (*RULE_SETS, *STAKED_RULES)
@@ -131,9 +136,7 @@ class RulesSection(_Section):
     @field_validator("reputation_min_payout")
     @classmethod
     def _amount(cls, v: str) -> str:
-        if parse_milli(v) is None:
-            raise ValueError('expected an amount string like "1.000"')
-        return v
+        return _amount_text(v, "1.000")
 
 
 class Ingest(_Section):

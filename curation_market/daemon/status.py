@@ -10,7 +10,7 @@ import orjson
 from sqlalchemy import Engine
 
 from indexer.chain import NodeClient
-from indexer.store import Store, read_node_status
+from indexer.store import read_node_status
 
 if TYPE_CHECKING:
     from curation_market.daemon.context import Context
@@ -50,7 +50,7 @@ def write_status(ctx: Context) -> None:
         "provisional": orjson.dumps(ctx.provisional).decode()})
 
 
-def status(store: Store | Engine, client: NodeClient | None = None, health_seconds: float = 10.0,
+def status(engine: Engine, client: NodeClient | None = None, health_seconds: float = 10.0,
            now: float | None = None) -> dict:
     """What ``curation-market status`` prints: from the database, fresh from a node if given.
 
@@ -60,7 +60,7 @@ def status(store: Store | Engine, client: NodeClient | None = None, health_secon
     then history and are reported as 0, with the last ones beside them. The row's age is
     given in wall time and, with a node, in chain time too.
     """
-    meta, row = read_node_status(store.engine if isinstance(store, Store) else store)
+    meta, row = read_node_status(engine)
     doc = {"indexed_block": meta["last_block"], "indexed_time": meta["last_time"]}
     node = dict(row) if row else {}
     if row:

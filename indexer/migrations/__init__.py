@@ -11,6 +11,7 @@ already has (see ``ADOPT``), then upgraded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -123,20 +124,20 @@ def _sqlite_head() -> tuple[str, ...]:
 
 
 def current(url: str) -> str | None:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return revision_of(conn)
-    finally:
-        engine.dispose()
+    """:func:`revision_of` for a URL."""
+    return _on_url(url, revision_of)
 
 
 def adoptable(url: str) -> str | None:
     """:func:`adoptable_of` for a URL."""
+    return _on_url(url, adoptable_of)
+
+
+def _on_url(url: str, read: Callable[[Connection], str | None]) -> str | None:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return adoptable_of(conn)
+            return read(conn)
     finally:
         engine.dispose()
 
