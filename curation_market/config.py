@@ -166,12 +166,21 @@ class Node(_Section):
     start_block: int = Field(default=0, ge=0)
 
 
+class Serve(_Section):
+    """``curation-market serve``: what the page is told (``/api/client-config``)."""
+
+    # JSON-RPC node the page broadcasts curators' signed ops to (the browser calls it
+    # directly, so it must answer CORS); None: the page signs only through Keychain
+    node_url: str | None = Field(default=None, pattern=r"^https?://")
+
+
 class Settings(_Section):
     chain: Chain = Chain()
     market: Market = Market()
     rules: RulesSection = RulesSection()
     ingest: Ingest = Ingest()
     node: Node = Node()
+    serve: Serve = Serve()
 
     def market_config(self) -> MarketConfig:
         r = self.rules

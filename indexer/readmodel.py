@@ -197,6 +197,8 @@ def market_summary_doc(row: Row, now: int, windows: Windows | None) -> dict:
     }
     if windows is not None:
         out["commit_until"] = iso(row["created"] + windows.window)
+        # the first second a reveal counts (spec §2: window < t_reveal - created)
+        out["reveal_from"] = iso(row["created"] + windows.window + 1)
         out["reveal_until"] = iso(row["created"] + windows.window + windows.reveal_period)
     out.update({
         "n_commits": row["n_commits"] or 0, "n_revealed": row["n_revealed"] or 0,
@@ -237,7 +239,7 @@ def market_doc(row: Row, commits: Sequence[Row], now: int, windows: Windows | No
 # address in its block: an unrelated transaction placed before it moves it, and a report of
 # the same markets must stay the same bytes; ``commit_block`` stays). Every other field is
 # the same, with the same value.
-NOT_IN_REPORT = ("id", "commit_until", "reveal_until")
+NOT_IN_REPORT = ("id", "commit_until", "reveal_from", "reveal_until")
 PREDICTION_NOT_IN_REPORT = ("position",)
 
 

@@ -54,7 +54,8 @@ from sqlalchemy.pool import QueuePool
 from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
-from curation_market.api import authors, curators, leaderboard, markets, status
+from curation_market.api import authors, client, curators, leaderboard, markets, status
+from curation_market.api.client import ClientSettings
 from curation_market.api.common import ApiError, Context, is_timeout
 
 STATIC = resources.files("curation_market.api") / "static"
@@ -215,10 +216,12 @@ class Admission:
 # --- the app --------------------------------------------------------------------------------
 
 def create_app(engine: Engine, cfg: MarketConfig | None = None,
-               limits: Limits | None = None, currency: str = "SBD") -> FastAPI:
+               limits: Limits | None = None, currency: str = "SBD",
+               client_settings: ClientSettings | None = None) -> FastAPI:
     """The API (``/api/...``), its schema (``/openapi.json``), its docs (``/docs``,
     ``/redoc``) and the page (``/``). ``currency`` is the chain's dollar token (SBD on
-    Steem, HBD on Hive), the unit of every amount served."""
+    Steem, HBD on Hive), the unit of every amount served; ``client_settings`` what only the
+    page reads (the node it broadcasts to, the staked rule set: ``/api/client-config``)."""
     cfg = cfg or MarketConfig()
     limits = limits or Limits()
     pool = engine.pool
@@ -233,6 +236,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
                   "503 with Retry-After.")
     app.add_middleware(Admission, limits=limits)
     app.state.ctx = Context(engine, cfg, currency)
+    app.state.client = client_settings or ClientSettings(chain=cfg.chain)
 
     # --- errors ---------------------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -273,7 +277,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
         raise exc
 
     for router in (status.router, markets.router, curators.router, authors.router,
-                   leaderboard.router):
+                   leaderboard.router, client.router):
         app.include_router(router)
 
     # --- the page -------------------------------------------------------------------------
@@ -318,7 +322,8 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
 
 def app_from_url(url: str, cfg: MarketConfig | None = None,
                  statement_timeout: float = 5.0, limits: Limits | None = None,
-                 currency: str = "SBD") -> FastAPI:
+                 currency: str = "SBD", client_settings: ClientSettings | None = None
+                 ) -> FastAPI:
     limits = limits or Limits()
     return create_app(make_engine(url, statement_timeout, limits.active), cfg, limits,
-                      currency)
+                      currency, client_settings)

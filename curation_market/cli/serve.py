@@ -54,6 +54,9 @@ def serve(
                                  "Retry-After")] = 256,
     queue_timeout: Annotated[float, typer.Option(
         min=0.0, help="seconds a request may wait for its turn before a 503")] = 10.0,
+    node_url: Annotated[str | None, typer.Option(
+        help="JSON-RPC node the page broadcasts curators' signed ops to (overrides "
+             "[serve] node_url; it must answer CORS)")] = None,
 ) -> None:
     """Serve the read-only HTTP API (/api/..., schema at /openapi.json, docs at /docs) and the
     page at /. Each request is logged (method, path, status, milliseconds)."""
@@ -63,6 +66,7 @@ def serve(
 
     from curation_market import logs
     from curation_market.api.app import Limits, app_from_url
+    from curation_market.api.client import ClientSettings
 
     if not logging.getLogger().handlers:  # called without the app's callback (a library)
         logs.setup()
@@ -70,8 +74,14 @@ def serve(
     open_reader(settings, url, check_rules=False).dispose()
     limits = Limits(max_active, max_queue, queue_timeout)
     currency = "HBD" if settings.chain.name == "hive" else "SBD"
+    node_url = node_url or settings.serve.node_url
+    if node_url is not None and not node_url.startswith(("http://", "https://")):
+        raise typer.BadParameter("expected an http:// or https:// URL", param_hint="--node-url")
+    staked = settings.staked_rules()
+    page = ClientSettings(chain=settings.chain.name, node_url=node_url,
+                          staked=staked[0] if staked else None)
     app = app_from_url(readonly_url(url), settings.market_config(),
-                       statement_timeout, limits, currency)
+                       statement_timeout, limits, currency, page)
     # Bind first so that the line below names the real port (with --port 0 the kernel picks).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

@@ -1563,9 +1563,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         self._send(orjson.dumps(self.node.status()))
 
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        """CORS preflight: the curator's page (another origin) posts JSON-RPC here, as it
+        does to a public API node (which answer ``Access-Control-Allow-Origin: *``)."""
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "Content-Type")
+        self.send_header("Access-Control-Max-Age", "600")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _send(self, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(200 if data else 204)
         self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Access-Control-Allow-Origin", "*")
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
