@@ -134,7 +134,9 @@ function whoWon(m, s) {
     RP·SP·CP (track record, stake, closeness to earlier predictions).`;
   if (!winners.length) {
     const why = !m.n_commits ? "nobody predicted" : !revealed ? "no prediction was revealed"
-      : "no revealed prediction landed in the band";
+      : inBand ? `the ${inBand} prediction${inBand === 1 ? "" : "s"} in the band weighed 0
+        (weight RP·SP·CP: no known Steem Power, or a copy of an earlier prediction)`
+        : "no revealed prediction landed in the band";
     return `<div class="won"><b>No winner</b>: ${why}; the pool ${milli(s.pool)} was returned.
       <br><small>${rule}</small></div>`;
   }

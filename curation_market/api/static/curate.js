@@ -350,6 +350,8 @@ const curate = (() => {
   }
 
   function countdowns(m, now) {
+    if (m.phase === "settled") return `<span id="cd-settled">paid in block ${esc(m.paid_block)}</span>`;
+    if (m.phase === "deleted") return "<span>deleted: nothing is paid</span>";
     if (now === null || !m.commit_until) return "";
     const left = (iso) => (msOf(iso) - now) / 1000;
     const parts = [];
@@ -391,7 +393,7 @@ const curate = (() => {
     return `<div class="curate-head"><span class="phase ${esc(phase)}">${esc(phase)}</span>
       <span class="countdowns">${countdowns(m, now)}</span></div>
       <p class="why">${note} Chain time, as of block ${esc(state && state.block)}.</p>
-      <p id="n-commits">${n} commitment${n === 1 ? "" : "s"} so far${n ? ":" : "."}</p>
+      <p id="n-commits">${n} commitment${n === 1 ? "" : "s"}${phase === "open" ? " so far" : ""}${n ? ":" : "."}</p>
       ${n ? `<ul class="times">${times}</ul>` : ""}
       ${revealBlock}
       <div class="actions">${actions}<span id="curate-status" role="status"></span></div>
@@ -441,6 +443,8 @@ const curate = (() => {
     }
     dlg.innerHTML = dialogHtml(cfg, m, mode);
     dlg.dataset.mode = mode === "commit" ? "commit" : "reveal";
+    dlg.dataset.market = `${m.author}/${m.permlink}`;
+    delete dlg.dataset.done;
     const form = dlg.querySelector("form");
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -458,6 +462,7 @@ const curate = (() => {
           const done = await commit(cfg, m, f);
           say("dialog-status", `committed: trx ${done.trx_id || "(sent by Keychain)"}; reveal after ${hms(m.reveal_from)}`);
           dlg.dataset.done = "1";
+          document.getElementById("dialog-cancel").textContent = "Close";
         } else {
           await doReveal(revealEntry);
           dlg.close();
@@ -533,6 +538,8 @@ const curate = (() => {
   // Called by the market view: the market document as served, and its envelope.
   async function mount(m, envelope) {
     stop();
+    const open = document.getElementById("predict-dialog");
+    if (open && open.open && open.dataset.market !== `${m.author}/${m.permlink}`) open.close();
     setAsOf(envelope.as_of_time);
     const cfg = await config();
     prune(envelope.as_of_time);
