@@ -95,7 +95,7 @@ class Chain:
         return requests.get(f"{self.api}/api/markets/bob/hello-market", timeout=10).json()["market"]
 
 
-def make_chain(tmp_path: Path, name: str) -> Iterator[Chain]:
+def make_chain(tmp_path: Path, name: str, staked: str | None = None) -> Iterator[Chain]:
     from curation_market.api.app import app_from_url
     from curation_market.api.client import ClientSettings
     from curation_market.config import load_settings
@@ -121,7 +121,8 @@ def make_chain(tmp_path: Path, name: str) -> Iterator[Chain]:
             chain = Chain(node, ctx, "", wif, node.state.chain_id)
             chain.index()
             app = app_from_url(db, ctx.cfg, currency="HBD" if name == "hive" else "SBD",
-                               client_settings=ClientSettings(chain=name, node_url=node.url))
+                               client_settings=ClientSettings(chain=name, node_url=node.url,
+                                                              staked=staked))
             srv, chain.api = serve(app)
             try:
                 yield chain
@@ -137,6 +138,11 @@ def steem(tmp_path: Path) -> Iterator[Chain]:
 @pytest.fixture()
 def hive(tmp_path: Path) -> Iterator[Chain]:
     yield from make_chain(tmp_path, "hive")
+
+
+@pytest.fixture()
+def staked(tmp_path: Path) -> Iterator[Chain]:
+    yield from make_chain(tmp_path, "steem", staked="numerai-2018")
 
 
 def open_market(browser: object, chain: Chain, init: str | None = None) -> object:
@@ -428,4 +434,44 @@ def test_salts_are_pruned_only_after_the_reveal_window(browser, steem: Chain) ->
         return [removed, curate.entries().map((x) => x.commitment[0])];
     }""")
     assert kept == [1, ["b"]]
+    page.close()
+
+
+# --- a staked rule set: stake and bid sealed with the prediction ---------------------------------
+
+def test_staked_rule_set_seals_stake_and_bid(browser, staked: Chain) -> None:
+    page = open_market(browser, staked)
+    page.click("#predict")
+    assert "numerai-2018" in page.inner_text("dialog#predict-dialog")
+    page.fill("input[name=account]", "alice")
+    page.fill("input[name=prediction]", "12.000")
+    page.fill("input[name=stake]", "10")
+    page.fill("input[name=bid]", "1.5")  # a bid is a confidence in 0..1: refused, nothing kept
+    page.fill("input[name=wif]", staked.wif)
+    page.click("#dialog-go")
+    page.wait_for_function("document.getElementById('dialog-status').textContent"
+                           ".includes('bid must be')", timeout=10_000)
+    assert stored(page) == [] and "condenser_api.broadcast_transaction" not in staked.node.calls
+    page.fill("input[name=bid]", "0.6")
+    page.click("#dialog-go")
+    page.wait_for_function("document.getElementById('dialog-status').textContent"
+                           ".startsWith('committed')", timeout=15_000)
+    page.click("#dialog-cancel")
+    [entry] = stored(page)
+    assert (entry["stake"], entry["bid"]) == ("10000", "600")
+    staked.advance(3)
+    [pred] = staked.market()["predictions"]
+    assert pred["commitment"] == commitment(staked.chain_id, "bob", "hello-market", "alice",
+                                            12000, bytes.fromhex(entry["salt"]), 10000, 600)
+    staked.advance(600)
+    page.evaluate("location.hash = '#/'")
+    page.wait_for_selector("h2:text('Markets')")
+    page.evaluate(f"location.hash = '{MARKET}'")
+    page.click("#curate[data-phase=revealing] button.reveal-now")
+    page.wait_for_function("document.getElementById('curate-status').textContent"
+                           ".startsWith('revealed for alice')", timeout=15_000)
+    staked.advance(300)
+    [pred] = staked.market()["predictions"]
+    assert (pred["prediction"], pred["stake"], pred["bid"]) == (12000, 10000, 0.6)
+    assert not page.errors
     page.close()
