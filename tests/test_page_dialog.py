@@ -95,7 +95,8 @@ class Chain:
         return requests.get(f"{self.api}/api/markets/bob/hello-market", timeout=10).json()["market"]
 
 
-def make_chain(tmp_path: Path, name: str, staked: str | None = None) -> Iterator[Chain]:
+def make_chain(tmp_path: Path, name: str, staked: str | None = None,
+               market: str = "") -> Iterator[Chain]:
     from curation_market.api.app import app_from_url
     from curation_market.api.client import ClientSettings
     from curation_market.config import load_settings
@@ -110,7 +111,7 @@ def make_chain(tmp_path: Path, name: str, staked: str | None = None) -> Iterator
     first = blocks[0]["block_num"]
     cfg = tmp_path / "config.toml"
     cfg.write_text("[node]\npoll_seconds = 0.05\nbatch_size = 100\nhealth_seconds = 60\n"
-                   "sweep_seconds = 60\n")
+                   "sweep_seconds = 60\n" + market)
     db = f"sqlite:///{tmp_path / 'market.db'}"
     with TestNode.from_files([tmp_path / "blocks.jsonl"], head=first + 3, lag=1,
                              chain=name) as node:
@@ -138,6 +139,13 @@ def steem(tmp_path: Path) -> Iterator[Chain]:
 @pytest.fixture()
 def hive(tmp_path: Path) -> Iterator[Chain]:
     yield from make_chain(tmp_path, "hive")
+
+
+@pytest.fixture()
+def short(tmp_path: Path) -> Iterator[Chain]:
+    """Windows of 2 and 5 minutes: the reveal window closes long before the 45-minute payout."""
+    yield from make_chain(tmp_path, "steem",
+                          market="[market]\nwindow_seconds = 120\nreveal_period_seconds = 300\n")
 
 
 @pytest.fixture()
@@ -473,5 +481,38 @@ def test_staked_rule_set_seals_stake_and_bid(browser, staked: Chain) -> None:
     staked.advance(300)
     [pred] = staked.market()["predictions"]
     assert (pred["prediction"], pred["stake"], pred["bid"]) == (12000, 10000, 0.6)
+    assert not page.errors
+    page.close()
+
+
+# --- closed: public before the payout; the salt's job is done -----------------------------------
+
+def test_closed_market_charts_revealed_values_and_drops_the_salt(browser, short: Chain) -> None:
+    page = open_market(browser, short)
+    page.click("#predict")
+    page.fill("input[name=account]", "alice")
+    page.fill("input[name=prediction]", "12.000")
+    page.fill("input[name=wif]", short.wif)
+    page.click("#dialog-go")
+    page.wait_for_function("document.getElementById('dialog-status').textContent"
+                           ".startsWith('committed')", timeout=15_000)
+    page.click("#dialog-cancel")
+    short.advance(3 + 40)  # past the 2-minute commit window
+    page.evaluate("location.hash = '#/'")
+    page.wait_for_selector("h2:text('Markets')")
+    page.evaluate(f"location.hash = '{MARKET}'")
+    page.click("#curate[data-phase=revealing] button.reveal-now")
+    page.wait_for_function("document.getElementById('curate-status').textContent"
+                           ".startsWith('revealed for alice')", timeout=15_000)
+    assert len(stored(page)) == 1
+    short.advance(3 + 100)  # past the reveal window, long before the payout
+    m = short.market()
+    assert (m["phase"], m["sealed"], m["predictions"][0]["prediction"]) == ("closed", False, 12000)
+    page.reload()
+    page.wait_for_selector("#curate[data-phase=closed]")
+    page.wait_for_selector("canvas#chart[data-drawn='1']")  # public now: on the chart
+    assert "reveals closed" in page.inner_text("#curate")
+    assert page.locator("#curate button").count() == 0
+    assert stored(page) == []  # its reveal window has passed on chain time: dropped
     assert not page.errors
     page.close()
