@@ -375,6 +375,22 @@ def test_keychain_signs_with_the_posting_key_when_present(browser, hive: Chain) 
     page.wait_for_function("document.getElementById('dialog-status').textContent"
                            ".includes('user canceled')", timeout=15_000)
     assert sorted(e["state"] for e in stored(page)) == ["committed", "failed"]
+    page.click("#dialog-cancel")
+    assert "(committed)" in page.inner_text("#stored-here")
+
+    # after the commit window, Reveal now sends the stored salt through Keychain in one click
+    hive.advance(600)
+    page.evaluate("window.keychainAnswer = null")
+    page.evaluate("location.hash = '#/'")
+    page.wait_for_selector("h2:text('Markets')")
+    page.evaluate(f"location.hash = '{MARKET}'")
+    page.click("#curate[data-phase=revealing] button.reveal-now")
+    page.wait_for_function("document.getElementById('curate-status').textContent"
+                           ".startsWith('revealed for alice')", timeout=15_000)
+    reveal = page.evaluate("window.keychainCalls")[-1]
+    assert (reveal["account"], reveal["key"]) == ("alice", "Posting")
+    assert reveal["json"] == custom_json_op("curation_market", "alice", reveal_payload(
+        "bob", "hello-market", 7500, bytes.fromhex(entry["salt"])))[1]["json"]
     assert not page.errors
     page.close()
 
@@ -410,14 +426,18 @@ def test_backup_download_and_import_on_another_device(browser, steem: Chain,
     assert "No salt for this market is stored in this browser" in page.inner_text("#curate")
     bad = json.loads(path.read_text())
     bad["entries"][0]["prediction"] = "4000"  # a damaged file never replaces a salt
+    bad["entries"].append(dict(entry, predictor="<img src=x onerror=alert(1)>"))
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     page.set_input_files("#import", str(tmp_path / "bad.json"))
     page.wait_for_function("document.getElementById('curate-status').textContent"
-                           ".includes('1 rejected')", timeout=10_000)
+                           ".includes('2 rejected')", timeout=10_000)
+    assert stored(page) == []
     page.set_input_files("#import", str(path))
     page.wait_for_function("document.getElementById('curate-status').textContent"
                            ".includes('1 added')", timeout=10_000)
-    assert stored(page) == [entry]
+    [got] = stored(page)
+    assert {k: v for k, v in got.items() if v is not None} == \
+        {k: v for k, v in entry.items() if v is not None}
     # the reveal needs the key again on this device: the dialog asks, then reveals
     page.click("button.reveal-now")
     page.wait_for_selector("dialog#predict-dialog[open][data-mode=reveal]")

@@ -138,11 +138,13 @@ const curate = (() => {
     if (raw === null) return;
     saveEntry({ ...JSON.parse(raw), ...changes });
   }
-  // A salt is dropped only once its reveal window has passed on chain time (the indexed head).
-  function prune(chainNow) {
+  // A salt is dropped only once its reveal window has passed on chain time (the indexed head
+  // of a database on the same chain: another chain's clock says nothing about this one).
+  function prune(chainNow, chainId) {
     if (!chainNow) return 0;
     let n = 0;
     for (const e of entries()) {
+      if (chainId && e.chain_id !== chainId) continue;
       if (e.reveal_until && e.reveal_until < chainNow) { localStorage.removeItem(STORE + e.commitment); n++; }
     }
     return n;
@@ -162,6 +164,19 @@ const curate = (() => {
     setTimeout(() => URL.revokeObjectURL(a.href), 10000);
   }
   const RANK = { saved: 0, failed: 0, committed: 1, revealed: 2 };
+  const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/;
+  // only the fields the page writes, each of its own form: a file is data, never markup
+  function clean(e) {
+    const str = (v, re) => (typeof v === "string" && re.test(v) ? v : null);
+    return { v: 1, chain_id: e.chain_id, custom_json_id: str(e.custom_json_id, /^[\x21-\x7e]{1,32}$/),
+      author: e.author, permlink: e.permlink, predictor: e.predictor, prediction: String(e.prediction),
+      stake: e.stake == null ? null : String(e.stake), bid: e.bid == null ? null : String(e.bid),
+      salt: e.salt, commitment: e.commitment, created: str(e.created, ISO),
+      reveal_from: str(e.reveal_from, ISO), reveal_until: str(e.reveal_until, ISO),
+      saved_at: str(e.saved_at, /^[0-9T:.Z-]{10,30}$/) || new Date().toISOString(),
+      state: e.state in RANK ? e.state : "saved", commit_trx: str(e.commit_trx, /^[0-9a-f]{40}$/),
+      reveal_trx: str(e.reveal_trx, /^[0-9a-f]{40}$/), via: str(e.via, /^(keychain|key)$/) };
+  }
   // Every imported entry is checked: its commitment must hash from its own fields, so a
   // damaged file can never overwrite a good salt.
   async function importBackup(raw) {
@@ -170,9 +185,10 @@ const curate = (() => {
       throw new Error("not a curation-market salt backup");
     }
     const result = { added: 0, kept: 0, rejected: 0 };
-    for (const e of doc.entries) {
-      let ok = false;
+    for (const raw of doc.entries) {
+      let ok = false, e = null;
       try {
+        e = clean(raw);
         ok = (await commitment(e.chain_id, e.author, e.permlink, e.predictor, e.prediction,
           e.salt, e.stake, e.bid)) === e.commitment;
       } catch (_) { ok = false; }
@@ -376,6 +392,11 @@ const curate = (() => {
       ${e.state === "revealed" ? `<span class="ok">revealed${e.reveal_trx ? ` (trx ${esc(e.reveal_trx.slice(0, 10))}…)` : ""}</span>
         <button class="reveal-now secondary" data-c="${esc(e.commitment)}">Reveal again</button>`
         : `<button class="reveal-now primary" data-c="${esc(e.commitment)}">Reveal now</button>`}</li>`).join("");
+    const stored = phase === "open" ? entries().filter((e) => e.chain_id === cfg.chain_id
+      && e.author === m.author && e.permlink === m.permlink) : [];
+    const storedBlock = stored.length ? `<p class="why" id="stored-here">Stored in this browser:
+      ${stored.map((e) => `${esc(e.predictor)} · <code>${esc(e.commitment.slice(0, 12))}…</code> (${esc(e.state)})`).join(" · ")}.
+      A new commit by the same account replaces the earlier one on chain.</p>` : "";
     const revealBlock = phase === "revealing"
       ? (rows ? `<p>Salts stored in this browser for this market:</p><ul class="mine">${rows}</ul>`
         : "<p><i>No salt for this market is stored in this browser: import the backup from the device you committed on.</i></p>")
@@ -395,7 +416,7 @@ const curate = (() => {
       <p class="why">${note} Chain time, as of block ${esc(state && state.block)}.</p>
       <p id="n-commits">${n} commitment${n === 1 ? "" : "s"}${phase === "open" ? " so far" : ""}${n ? ":" : "."}</p>
       ${n ? `<ul class="times">${times}</ul>` : ""}
-      ${revealBlock}
+      ${revealBlock}${storedBlock}
       <div class="actions">${actions}<span id="curate-status" role="status"></span></div>
       <p class="why">${signer} Salts stay in this browser until their reveal window has passed:
       <a href="#" id="backup">download a backup</a> ·
@@ -542,7 +563,7 @@ const curate = (() => {
     if (open && open.open && open.dataset.market !== `${m.author}/${m.permlink}`) open.close();
     setAsOf(envelope.as_of_time);
     const cfg = await config();
-    prune(envelope.as_of_time);
+    prune(envelope.as_of_time, cfg.chain_id);
     state = { cfg, m, block: envelope.as_of_block, phase: null, timer: setInterval(tick, 1000) };
     render();
     pending();
