@@ -54,7 +54,7 @@ from sqlalchemy.pool import QueuePool
 from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
-from curation_market.api import authors, curators, leaderboard, markets, status
+from curation_market.api import authors, curators, forecasts, leaderboard, markets, status
 from curation_market.api.common import ApiError, Context, is_timeout
 
 STATIC = resources.files("curation_market.api") / "static"
@@ -273,7 +273,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
         raise exc
 
     for router in (status.router, markets.router, curators.router, authors.router,
-                   leaderboard.router):
+                   leaderboard.router, forecasts.router):
         app.include_router(router)
 
     # --- the page -------------------------------------------------------------------------
