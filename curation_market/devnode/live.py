@@ -31,7 +31,7 @@ clock fast, never a wall-clock sleep in this logic):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from indexer.ops import chain_time, format_time
@@ -72,8 +72,12 @@ def shift_post(post: dict, created: int, payout_after: int | None) -> dict:
 
 
 def plan(posts: Iterable[dict], anchor: Anchor, lead: int = 60, spacing: int | None = None,
-         payout_after: int | None = None, roots_only: bool = True) -> LivePlan:
-    """The blocks after ``anchor`` that carry ``posts`` (oldest first), shifted."""
+         payout_after: int | None = None, roots_only: bool = True,
+         taken: Container[tuple[str, str]] = ()) -> LivePlan:
+    """The blocks after ``anchor`` that carry ``posts`` (oldest first), shifted. A post whose
+    ``(author, permlink)`` is ``taken`` (the chain already has it: ``--demo`` serves these
+    very posts, paid in 2017) gets ``-live`` appended to its permlink, else its comment would
+    be an edit of the old post, not a new market."""
     chosen = sorted((p for p in posts if not roots_only or not p.get("parent_author")),
                     key=lambda p: (str(p["created"]), p["author"], p["permlink"]))
     events = Events.empty()
@@ -84,6 +88,8 @@ def plan(posts: Iterable[dict], anchor: Anchor, lead: int = 60, spacing: int | N
         for i, post in enumerate(chosen):
             offset = i * spacing if spacing is not None else chain_time(post["created"]) - t0
             moved = shift_post(post, start + offset, payout_after)
+            while (moved["author"], moved["permlink"]) in taken:
+                moved["permlink"] += "-live"
             got = post_events(moved, anchor, events, settle_pending=True)
             if isinstance(got, Refusal):
                 refused.append(got.message(moved, f"live post #{i + 1}"))

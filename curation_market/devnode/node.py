@@ -964,8 +964,10 @@ class TestNode:
         with self.lock:
             st = self.state
             last = max(st.head, st.numbers[-1])
+            if st.comments is None:
+                st.comments = build_comments(st)
             planned = live_plan(posts, Anchor(last, chain_time(st.timestamp(last))), lead,
-                                spacing, payout_after)
+                                spacing, payout_after, taken=st.comments)
             st.add_live(planned)
             return planned
 
