@@ -225,3 +225,45 @@ def test_an_expired_unincluded_reveal_is_sent_again_and_node_errors_back_off(set
     rev.head = flaky_head  # type: ignore[method-assign]
     code = rev.run(poll_seconds=0.01, stop=lambda: calls["n"] >= 5, sleep=slept.append)
     assert code == 0 and slept[:3] == [0.5, 1.0, 2.0] and slept[3] == 0.01
+
+
+def test_a_broadcast_without_answer_stays_in_flight_a_refused_one_is_retried(
+        setup, monkeypatch) -> None:
+    from beem.transactionbuilder import TransactionBuilder
+    from beemapi.exceptions import UnhandledRPCError
+
+    from curation.phase import Windows
+    from curation_market.curator.autoreveal import AutoRevealer
+
+    s = setup
+    node: TestNode = s["node"]
+    curator = Curator(connect(node.url, s["wif"]), s["wif"], "alice", salt_file=s["salts"])
+    rev = AutoRevealer(curator, Windows(WINDOW, PERIOD), s["salts"])
+    key = next(k for k in json.loads(s["salts"].read_text()) if k.endswith("post-0"))
+
+    def lost(self) -> None:
+        raise ConnectionError("connection reset")
+
+    monkeypatch.setattr(TransactionBuilder, "broadcast", lost)
+    assert rev.step().sent == [key]
+    rec = entries(s)["post-0"]["auto_reveal"]
+    assert rec["status"] == "sending" and "connection reset" in rec["error"]
+    st = rev.step()
+    assert key in st.waiting and not st.sent  # it may have arrived: not resent
+
+    def refused(self) -> None:
+        raise UnhandledRPCError("missing required posting authority")
+
+    monkeypatch.setattr(TransactionBuilder, "broadcast", refused)
+    now = chain_time(node.state.timestamp(node.head))
+    salt = entries(s)["post-0"]["salt"]
+    salts.update(s["salts"], key, salt, auto_reveal={**rec, "expiration": now - 1})  # expired
+    assert rev.step().sent == [key]  # sent again: the node answers with an error
+    rec = entries(s)["post-0"]["auto_reveal"]
+    assert (rec["status"], rec["attempts"]) == ("refused", 2)
+    assert rev.step().sent == [key]  # a refused reveal is retried at the next poll
+    assert entries(s)["post-0"]["auto_reveal"]["attempts"] == 3
+    monkeypatch.undo()
+    assert rev.step().sent == [key] and len(node.state.pending) == 1
+    node.advance(1)
+    assert key in rev.step().included

@@ -21,8 +21,10 @@ The rules it keeps:
   unincluded is the reveal sent anew. A reveal of this salt found in the history (sent by
   anyone, from anywhere) also counts as done.
 * **Retries.** A node error (unreachable, refused, timed out) is logged and retried with a
-  doubling back-off (0.5 s to 30 s); a reveal the node refuses is retried at the next poll,
-  at most ``max_attempts`` times per salt.
+  doubling back-off (0.5 s to 30 s); a reveal the node refuses (it answered with an error)
+  is retried at the next poll, at most ``max_attempts`` times per salt. A broadcast that got
+  no answer may still have arrived: it stays in flight until its expiration, like one sent
+  by a process that was killed.
 * **Salts are kept.** An entry is retired (``"retired"`` set, the entry and its salt stay in
   the file) only once its reveal window has passed on chain time: revealed, or missed.
 """
@@ -219,22 +221,30 @@ class AutoRevealer:
         signed = tb.sign()
         trx_id = signed.id
         expiration = chain_time(str(tb.json()["expiration"]))
+        _, now = self.head()  # signing took node calls: is the next block still in time?
+        if now + BLOCK_SECONDS - created > self.windows.window + self.windows.reveal_period:
+            log.error("%s: the reveal window closed while the reveal was being signed", where)
+            return
         rec.update(status="sending", trx_id=trx_id, expiration=expiration,
                    attempts=rec.get("attempts", 0) + 1)
         rec.pop("error", None)
         salts.update(self.salt_file, e.key, e.entry["salt"], auto_reveal=rec)  # before sending
         try:
-            _, now = self.head()  # signing took node calls: is the next block still in time?
-            if now + BLOCK_SECONDS - created > self.windows.window + self.windows.reveal_period:
-                raise RuntimeError("the reveal window closed while the reveal was signed")
             tb.broadcast()
-        except Exception as exc:  # noqa: BLE001 - the node refused it: retried next poll
+        except Exception as exc:  # noqa: BLE001 - see below: refused, or outcome unknown
+            from beemapi.exceptions import RPCError
+
             from curation_market.logs import describe_exception
 
-            rec.update(status="refused", error=describe_exception(exc)[:300])
+            rec["error"] = describe_exception(exc)[:300]
+            if isinstance(exc, RPCError):  # the node answered with an error: not accepted
+                rec["status"] = "refused"
+                log.warning("%s: the node refused the reveal (attempt %s): %s", where,
+                            rec["attempts"], rec["error"])
+            else:  # no answer: it may have arrived, so it stays in flight until it expires
+                log.warning("%s: broadcast outcome unknown (%s); not resent before it "
+                            "expires at %s", where, rec["error"], format_time(expiration))
             salts.update(self.salt_file, e.key, e.entry["salt"], auto_reveal=rec)
-            log.warning("%s: the node refused the reveal (attempt %s): %s", where,
-                        rec["attempts"], rec["error"])
             return
         rec["status"] = "sent"
         salts.update(self.salt_file, e.key, e.entry["salt"], auto_reveal=rec)
