@@ -23,10 +23,11 @@ Design points, each for a reason:
   holding a request that waited for a connection, the requests holding connections waited
   for a thread until the pool timed out (500s after 30 s, then client timeouts).
 * **One read model.** The endpoints (one router per resource: ``markets.py``,
-  ``curators.py``, ``leaderboard.py``, ``authors.py``, ``status.py``) hold no SQL and no
-  serialisation: they check parameters, call :mod:`indexer.readmodel` and wrap its documents
-  with ``as_of_block``, so ``report --format json`` shows a market exactly as they do. This
-  module is only the setup: engine, admission, error handlers, the page and the docs.
+  ``curators.py``, ``leaderboard.py``, ``authors.py``, ``status.py``, ``forecasts.py``) hold
+  no SQL and no serialisation: they check parameters, call :mod:`indexer.readmodel` and
+  wrap its documents with ``as_of_block``, so ``report --format json`` shows a market
+  exactly as they do. This module is only the setup: engine, admission, error handlers, the
+  page and the docs.
 * **Docs offline.** ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from the
   ``fastapi-offline`` package's files, served under ``/docs-assets``: nothing from a CDN.
 """
@@ -54,7 +55,7 @@ from sqlalchemy.pool import QueuePool
 from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
-from curation_market.api import authors, client, curators, leaderboard, markets, status
+from curation_market.api import authors, client, curators, forecasts, leaderboard, markets, status
 from curation_market.api.client import ClientSettings
 from curation_market.api.common import ApiError, Context, is_timeout
 
@@ -277,7 +278,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
         raise exc
 
     for router in (status.router, markets.router, curators.router, authors.router,
-                   leaderboard.router, client.router):
+                   leaderboard.router, client.router, forecasts.router):
         app.include_router(router)
 
     # --- the page -------------------------------------------------------------------------
