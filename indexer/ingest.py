@@ -61,11 +61,17 @@ class Ingester:
     def __init__(self, store: Store, cfg: MarketConfig, batch_blocks: int = 2000,
                  batch_ops: int = 50_000,
                  before_batch: Callable[[list[Block]], None] | None = None,
-                 keep_rows: bool = False):
+                 keep_rows: bool = False, reversible_blocks: int = 0):
         """``keep_rows``: keep the rows a batch loaded or wrote for the next batches
         (:class:`indexer.store.Kept`), for a run that is the database's only writer (a
-        replay); the daemon, whose jobs write accounts between batches, reads them fresh."""
+        replay); the daemon, whose jobs write accounts between batches, reads them fresh.
+
+        ``reversible_blocks`` (K, ``[ingest] reversible_blocks``): the last K blocks of every
+        batch are written one block per transaction with undo data, so that the state after
+        any of the last K blocks can be restored (``Store.rewind``); 0 writes none."""
         self.store, self.cfg = store, cfg
+        self.reversible_blocks = reversible_blocks
+        store.reversible_blocks = reversible_blocks
         # sees each batch, adapted, before its rows are loaded (the daemon reads the vesting
         # of new committers from the node here, so the batch's prefetch finds it)
         self.before_batch = before_batch
@@ -106,7 +112,7 @@ class Ingester:
             batch.append(block)
             pending_ops += block.n_ops
             if len(batch) >= self.batch_blocks or pending_ops >= self.batch_ops:
-                self._commit(batch, stats)
+                self._commit_batch(batch, stats)
                 batch, pending_ops = [], 0
                 stats.seconds = time.perf_counter() - started
                 if progress:
@@ -115,7 +121,7 @@ class Ingester:
                     break
         self._key_leading(0)
         if batch or self.state.rejections:
-            self._commit(batch, stats)
+            self._commit_batch(batch, stats)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -164,7 +170,24 @@ class Ingester:
             self.state.rejections.append(bad)
         self._leading.clear()
 
-    def _commit(self, batch: list[Block], stats: Stats) -> None:
+    def _commit_batch(self, batch: list[Block], stats: Stats) -> None:
+        """The batch in one transaction, or with undo data: its first blocks in one (which
+        forgets older undo data: they are out of the window once the batch is written), then
+        each of its last ``reversible_blocks`` in its own, logged. The state after a batch
+        does not depend on where batches end, so the split changes nothing but the undo
+        data."""
+        k = self.reversible_blocks
+        if k <= 0:
+            self._commit(batch, stats)
+            return
+        if len(batch) > k:
+            self._commit(batch[:-k], stats)
+        for block in batch[-k:]:
+            self._commit([block], stats, logged=True)
+        if not batch:  # only rejections (bad lines after the last block): part of it
+            self._commit([], stats, logged=True)
+
+    def _commit(self, batch: list[Block], stats: Stats, logged: bool = False) -> None:
         state = self.state
         if not self._claimed:
             # the database keeps the chain id its reveals were judged with: bound at the first
@@ -180,7 +203,7 @@ class Ingester:
             stats.blocks += 1
             stats.ops += block.n_ops
             stats.records += len(block.records)
-        self.store.flush(state)
+        self.store.flush(state, logged)
         if self.kept is not None:
             self.store.keep(state, self.kept, first_new_id)
         else:

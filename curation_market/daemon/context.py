@@ -114,4 +114,5 @@ def new_ingester(ctx: Context) -> Ingester:
         snapshot_committers(ctx, blocks)
 
     return Ingester(ctx.store, ctx.cfg, ctx.settings.ingest.batch_blocks,
-                    before_batch=before_batch)
+                    before_batch=before_batch,
+                    reversible_blocks=ctx.settings.ingest.reversible_blocks)

@@ -1,0 +1,192 @@
+"""Rewinding the database to an earlier block (issue 12, item 7a): the undo log of the last
+``[ingest] reversible_blocks`` blocks (indexer.store, "reversible blocks") and
+``curation-market rewind --to BLOCK``.
+
+The reference for every comparison is an honest incremental run of the same blocks: its
+whole database (tests/dbdump.py) after each block. A rewind to block b must give that
+database back exactly, undo log included, and ingesting again from there must end where a
+run that never went past b ends.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select
+from typer.testing import CliRunner
+
+from curation.market import MarketConfig
+from curation_market.cli.main import app
+from indexer import schema as t
+from indexer.ingest import Ingester
+from indexer.store import UNDO_EXEMPT, RewindRefused, Store
+from tests.dbdump import dump
+from tests.helpers import CHAIN_ID, PAYOUT_AT, REVEAL_AT, Stream, market_stream, new_store
+
+K = 10**9  # every block of the stream inside the window (it spans 200,000 block numbers)
+
+
+def full_stream() -> list[dict]:
+    """Every kind of write a block can cause: posts, votes, commits, reveals, payouts and
+    settlements (author history, curators), rejections, delegations and their returns."""
+    s = market_stream(posts=3, curators=3, stream=Stream())
+    s.reveal(REVEAL_AT + 3, "stranger", "author0", "post-0", 5)  # no commitment: rejected
+    s.tx(40, ["delegate_vesting_shares", {"delegator": "curator1", "delegatee": "curator2",
+                                          "vesting_shares": "1000.000000 VESTS"}])
+    s.tx(PAYOUT_AT // 2, ["delegate_vesting_shares", {
+        "delegator": "curator1", "delegatee": "curator2", "vesting_shares": "0.000000 VESTS"}])
+    s.vop(PAYOUT_AT // 2 + 5 * 86400, ["return_vesting_delegation", {
+        "account": "curator1", "vesting_shares": "1000.000000 VESTS"}])
+    return s.blocks()
+
+
+BLOCKS = full_stream()
+NUMS = [int(b["block_id"][:8], 16) for b in BLOCKS]
+
+
+def incremental(db: str = "sqlite://", k: int = K) -> tuple[Store, dict[int, dict]]:
+    """An honest run, one block at a time, and its database after each block."""
+    store = new_store(db)
+    store.claim_chain(CHAIN_ID)  # a rewind keeps the database bound to its chain
+    dumps = {0: dump(store.engine)}
+    for n in range(1, len(BLOCKS) + 1):
+        Ingester(store, MarketConfig(), batch_blocks=5, reversible_blocks=k).run(BLOCKS[:n])
+        dumps[NUMS[n - 1]] = dump(store.engine)
+    return store, dumps
+
+
+@pytest.fixture(scope="module")
+def honest() -> tuple[Store, dict[int, dict]]:
+    return incremental()
+
+
+def test_the_stream_writes_every_table_a_rewind_restores(honest) -> None:
+    """Forgetting a table is impossible: every table of indexer/schema.py is either declared
+    exempt (indexer.store.UNDO_EXEMPT) or written by this stream, and then the tests below
+    show that a rewind restores it. A new table that the stream does not fill fails here:
+    extend full_stream() so it is written, or declare it exempt with the reason."""
+    _, dumps = honest
+    final = dumps[NUMS[-1]]
+    written = {name for d in dumps.values() for name, rows in d.items() if rows}
+    restored = set(t.metadata.tables) - UNDO_EXEMPT - {"account_snapshots"}  # the daemon's
+    assert set(t.metadata.tables) >= UNDO_EXEMPT
+    assert restored - written == set(), "tables this stream never writes"
+    assert final["delegation_returns"] == [] and final["settlements"]
+    assert any(d["delegation_returns"] for d in dumps.values())  # a pending return came and went
+
+
+def test_rewind_to_every_block_gives_each_earlier_database_back(honest, tmp_path) -> None:
+    store, dumps = honest
+    db = f"sqlite:///{tmp_path / 'full.db'}"
+    copy, _ = incremental(db)
+    deadline = time.monotonic() + 60
+    for num in reversed([0, *NUMS]):  # all the way back, one block at a time
+        assert time.monotonic() < deadline
+        copy.rewind(num)
+        assert dump(copy.engine) == dumps[num], f"rewind to {num}"
+        copy.rewind(num)  # idempotent
+        assert dump(copy.engine) == dumps[num]
+    Ingester(copy, MarketConfig(), batch_blocks=5, reversible_blocks=K).run(BLOCKS)
+    assert dump(copy.engine) == dumps[NUMS[-1]]
+
+
+def test_random_rewinds_and_reingests_are_idempotent(honest) -> None:
+    """A table of random walks: rewind to a random block of the window, ingest up to a
+    random later one, again and again; the database is always the honest run's at that
+    block."""
+    _, dumps = honest
+    rng = random.Random(12)
+    store = new_store()
+    deadline = time.monotonic() + 60
+    at = 0
+    for _ in range(25):
+        assert time.monotonic() < deadline
+        target = rng.randrange(len(BLOCKS) + 1)
+        if target <= NUMS.index(at) + 1 if at else target == 0:
+            store.rewind(NUMS[target - 1] if target else 0)
+        else:
+            Ingester(store, MarketConfig(), batch_blocks=rng.randrange(1, 9),
+                     reversible_blocks=K).run(BLOCKS[:target])
+        at = store.new_state().meta.last_block
+        assert dump(store.engine) == dumps[at]
+
+
+def test_refused_outside_the_window_changes_nothing() -> None:
+    store = new_store()
+    Ingester(store, MarketConfig(), batch_blocks=4, reversible_blocks=3).run(BLOCKS)
+    w = store.undo_window()
+    assert w.checkpoint == NUMS[-1]
+    # the last 3 blocks by number: their bases are restorable, the horizon is the oldest
+    assert w.horizon == max(n for n in NUMS if n <= NUMS[-1] - 3)
+    before = dump(store.engine)
+    with pytest.raises(RewindRefused, match=f"older than the undo horizon, block {w.horizon:,}"):
+        store.rewind(w.horizon - 1)
+    with pytest.raises(RewindRefused, match="newer than the checkpoint"):
+        store.rewind(w.checkpoint + 1)
+    assert dump(store.engine) == before
+    store.rewind(w.checkpoint)  # nothing to do
+    assert dump(store.engine) == before
+
+
+def test_without_a_window_nothing_is_logged_and_nothing_rewinds() -> None:
+    store = new_store()
+    Ingester(store, MarketConfig(), batch_blocks=4, reversible_blocks=0).run(BLOCKS)
+    d = dump(store.engine)
+    assert d["undo_log"] == [] and d["undo_blocks"] == []
+    with pytest.raises(RewindRefused, match="undo horizon"):
+        store.rewind(NUMS[-2])
+
+
+def test_a_rewind_that_fails_midway_changes_nothing(honest, tmp_path, monkeypatch) -> None:
+    """One transaction: an error after half the rows were put back rolls all of it back."""
+    import indexer.store as store_module
+
+    db = f"sqlite:///{tmp_path / 'crash.db'}"
+    store, dumps = incremental(db)
+    before = dump(store.engine)
+    real, calls = store_module._restore, []
+
+    def failing(conn, table, key, image) -> None:  # type: ignore[no-untyped-def]
+        calls.append(table.name)
+        if len(calls) == 20:
+            raise OSError("disk gone")
+        real(conn, table, key, image)
+
+    monkeypatch.setattr(store_module, "_restore", failing)
+    with pytest.raises(OSError, match="disk gone"):
+        store.rewind(NUMS[2])
+    assert len(calls) == 20
+    assert dump(create_engine(db)) == before
+    monkeypatch.setattr(store_module, "_restore", real)
+    store.rewind(NUMS[2])
+    assert dump(store.engine) == dumps[NUMS[2]]
+
+
+def test_rewind_command(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    store, dumps = incremental(db)
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[chain]\nchain_id = "' + "0" * 64 + '"\n')
+    runner = CliRunner()
+    target = NUMS[-4]
+    res = runner.invoke(app, ["rewind", "--to", str(target), "--db", db, "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert f"rewound from block {NUMS[-1]:,} to block {target:,}" in res.output
+    assert dump(store.engine) == dumps[target]
+    again = runner.invoke(app, ["rewind", "--to", str(target), "--db", db, "--config", str(cfg)])
+    assert again.exit_code == 0 and "already at block" in again.output
+    assert dump(store.engine) == dumps[target]
+    late = runner.invoke(app, ["rewind", "--to", str(NUMS[-1]), "--db", db,
+                               "--config", str(cfg)])
+    assert late.exit_code == 2 and "newer than the checkpoint" in late.output
+    assert len([ln for ln in late.output.splitlines() if ln.strip()]) == 1
+    with store.engine.begin() as conn:  # the window shrinks: older blocks are refused
+        conn.execute(t.undo_blocks.delete().where(t.undo_blocks.c.num <= NUMS[-6]))
+        horizon = conn.execute(select(t.undo_blocks.c.base).order_by(t.undo_blocks.c.num)
+                               ).scalars().first()
+    old = runner.invoke(app, ["rewind", "--to", str(NUMS[0]), "--db", db, "--config", str(cfg)])
+    assert old.exit_code == 2 and f"undo horizon, block {horizon:,}" in old.output
+    assert dump(store.engine)["posts"] == dumps[target]["posts"]
