@@ -51,10 +51,10 @@ def incremental(db: str = "sqlite://", k: int = K) -> tuple[Store, dict[int, dic
     """An honest run, one block at a time, and its database after each block."""
     store = new_store(db)
     store.claim_chain(CHAIN_ID)  # a rewind keeps the database bound to its chain
-    dumps = {0: dump(store.engine)}
+    dumps = {0: dump(store.engine, undo=True)}
     for n in range(1, len(BLOCKS) + 1):
         Ingester(store, MarketConfig(), batch_blocks=5, reversible_blocks=k).run(BLOCKS[:n])
-        dumps[NUMS[n - 1]] = dump(store.engine)
+        dumps[NUMS[n - 1]] = dump(store.engine, undo=True)
     return store, dumps
 
 
@@ -86,11 +86,11 @@ def test_rewind_to_every_block_gives_each_earlier_database_back(honest, tmp_path
     for num in reversed([0, *NUMS]):  # all the way back, one block at a time
         assert time.monotonic() < deadline
         copy.rewind(num)
-        assert dump(copy.engine) == dumps[num], f"rewind to {num}"
+        assert dump(copy.engine, undo=True) == dumps[num], f"rewind to {num}"
         copy.rewind(num)  # idempotent
-        assert dump(copy.engine) == dumps[num]
+        assert dump(copy.engine, undo=True) == dumps[num]
     Ingester(copy, MarketConfig(), batch_blocks=5, reversible_blocks=K).run(BLOCKS)
-    assert dump(copy.engine) == dumps[NUMS[-1]]
+    assert dump(copy.engine, undo=True) == dumps[NUMS[-1]]
 
 
 def test_random_rewinds_and_reingests_are_idempotent(honest) -> None:
@@ -111,7 +111,7 @@ def test_random_rewinds_and_reingests_are_idempotent(honest) -> None:
             Ingester(store, MarketConfig(), batch_blocks=rng.randrange(1, 9),
                      reversible_blocks=K).run(BLOCKS[:target])
         at = store.new_state().meta.last_block
-        assert dump(store.engine) == dumps[at]
+        assert dump(store.engine, undo=True) == dumps[at]
 
 
 def test_refused_outside_the_window_changes_nothing() -> None:
@@ -121,20 +121,20 @@ def test_refused_outside_the_window_changes_nothing() -> None:
     assert w.checkpoint == NUMS[-1]
     # the last 3 blocks by number: their bases are restorable, the horizon is the oldest
     assert w.horizon == max(n for n in NUMS if n <= NUMS[-1] - 3)
-    before = dump(store.engine)
+    before = dump(store.engine, undo=True)
     with pytest.raises(RewindRefused, match=f"older than the undo horizon, block {w.horizon:,}"):
         store.rewind(w.horizon - 1)
     with pytest.raises(RewindRefused, match="newer than the checkpoint"):
         store.rewind(w.checkpoint + 1)
-    assert dump(store.engine) == before
+    assert dump(store.engine, undo=True) == before
     store.rewind(w.checkpoint)  # nothing to do
-    assert dump(store.engine) == before
+    assert dump(store.engine, undo=True) == before
 
 
 def test_without_a_window_nothing_is_logged_and_nothing_rewinds() -> None:
     store = new_store()
     Ingester(store, MarketConfig(), batch_blocks=4, reversible_blocks=0).run(BLOCKS)
-    d = dump(store.engine)
+    d = dump(store.engine, undo=True)
     assert d["undo_log"] == [] and d["undo_blocks"] == []
     with pytest.raises(RewindRefused, match="undo horizon"):
         store.rewind(NUMS[-2])
@@ -146,7 +146,7 @@ def test_a_rewind_that_fails_midway_changes_nothing(honest, tmp_path, monkeypatc
 
     db = f"sqlite:///{tmp_path / 'crash.db'}"
     store, dumps = incremental(db)
-    before = dump(store.engine)
+    before = dump(store.engine, undo=True)
     real, calls = store_module._restore, []
 
     def failing(conn, table, key, image) -> None:  # type: ignore[no-untyped-def]
@@ -159,10 +159,10 @@ def test_a_rewind_that_fails_midway_changes_nothing(honest, tmp_path, monkeypatc
     with pytest.raises(OSError, match="disk gone"):
         store.rewind(NUMS[2])
     assert len(calls) == 20
-    assert dump(create_engine(db)) == before
+    assert dump(create_engine(db), undo=True) == before
     monkeypatch.setattr(store_module, "_restore", real)
     store.rewind(NUMS[2])
-    assert dump(store.engine) == dumps[NUMS[2]]
+    assert dump(store.engine, undo=True) == dumps[NUMS[2]]
 
 
 def test_rewind_command(tmp_path: Path) -> None:
@@ -175,10 +175,10 @@ def test_rewind_command(tmp_path: Path) -> None:
     res = runner.invoke(app, ["rewind", "--to", str(target), "--db", db, "--config", str(cfg)])
     assert res.exit_code == 0, res.output
     assert f"rewound from block {NUMS[-1]:,} to block {target:,}" in res.output
-    assert dump(store.engine) == dumps[target]
+    assert dump(store.engine, undo=True) == dumps[target]
     again = runner.invoke(app, ["rewind", "--to", str(target), "--db", db, "--config", str(cfg)])
     assert again.exit_code == 0 and "already at block" in again.output
-    assert dump(store.engine) == dumps[target]
+    assert dump(store.engine, undo=True) == dumps[target]
     late = runner.invoke(app, ["rewind", "--to", str(NUMS[-1]), "--db", db,
                                "--config", str(cfg)])
     assert late.exit_code == 2 and "newer than the checkpoint" in late.output
@@ -189,4 +189,4 @@ def test_rewind_command(tmp_path: Path) -> None:
                                ).scalars().first()
     old = runner.invoke(app, ["rewind", "--to", str(NUMS[0]), "--db", db, "--config", str(cfg)])
     assert old.exit_code == 2 and f"undo horizon, block {horizon:,}" in old.output
-    assert dump(store.engine)["posts"] == dumps[target]["posts"]
+    assert dump(store.engine, undo=True)["posts"] == dumps[target]["posts"]
