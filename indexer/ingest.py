@@ -66,9 +66,9 @@ class Ingester:
         (:class:`indexer.store.Kept`), for a run that is the database's only writer (a
         replay); the daemon, whose jobs write accounts between batches, reads them fresh.
 
-        ``reversible_blocks`` (K, ``[ingest] reversible_blocks``): the last K blocks of every
-        batch are written one block per transaction with undo data, so that the state after
-        any of the last K blocks can be restored (``Store.rewind``); 0 writes none."""
+        ``reversible_blocks`` (K, ``[ingest] reversible_blocks``): the last K blocks of a run
+        are written one block per transaction with undo data, so that the state after any of
+        them can be restored (``Store.rewind``; see :meth:`_commit_batch`); 0 writes none."""
         self.store, self.cfg = store, cfg
         self.reversible_blocks = reversible_blocks
         store.reversible_blocks = reversible_blocks
@@ -105,15 +105,23 @@ class Ingester:
         started = time.perf_counter()
         batch: list[Block] = []
         pending_ops = 0
+        hold = self.reversible_blocks  # the last blocks wait for the next batch (see below)
         for raw in source:
             block = self._adapt(raw, batch, stats)
             if block is None:
                 continue
             batch.append(block)
             pending_ops += block.n_ops
-            if len(batch) >= self.batch_blocks or pending_ops >= self.batch_ops:
-                self._commit_batch(batch, stats)
-                batch, pending_ops = [], 0
+            if len(batch) >= self.batch_blocks + hold or pending_ops >= self.batch_ops:
+                if hold:
+                    if len(batch) <= hold:
+                        continue
+                    self._commit_batch(batch[:-hold], stats, final=False)
+                    batch = batch[-hold:]
+                    pending_ops = sum(b.n_ops for b in batch)
+                else:
+                    self._commit_batch(batch, stats)
+                    batch, pending_ops = [], 0
                 stats.seconds = time.perf_counter() - started
                 if progress:
                     progress(stats)
@@ -170,19 +178,26 @@ class Ingester:
             self.state.rejections.append(bad)
         self._leading.clear()
 
-    def _commit_batch(self, batch: list[Block], stats: Stats) -> None:
-        """The batch in one transaction, or with undo data: its first blocks in one (which
-        forgets older undo data: they are out of the window once the batch is written), then
-        each of its last ``reversible_blocks`` in its own, logged. The state after a batch
-        does not depend on where batches end, so the split changes nothing but the undo
-        data."""
+    def _commit_batch(self, batch: list[Block], stats: Stats, final: bool = True) -> None:
+        """Write ``batch``; with ``reversible_blocks`` (K), so that the state after each of
+        the run's last K blocks can be restored at a cost a long replay does not notice.
+
+        A run holds the last K blocks of every batch back for the next one (:meth:`_run`), so
+        only the run's final batch (the source ended, or ``stop``) ends with K blocks still
+        unwritten: they are written one block per transaction with undo data (``logged``),
+        after the rest in one transaction (which forgets older undo data, out of the window
+        from then on). A batch before the final one is written in one transaction but for its
+        last block, logged on its own: a run killed mid-way can still undo the block its
+        checkpoint names. The state after a batch does not depend on where batches end, so
+        none of this changes anything but the undo data."""
         k = self.reversible_blocks
         if k <= 0:
             self._commit(batch, stats)
             return
-        if len(batch) > k:
-            self._commit(batch[:-k], stats)
-        for block in batch[-k:]:
+        tail = k if final else 1
+        if len(batch) > tail:
+            self._commit(batch[:-tail], stats)
+        for block in batch[-tail:]:
             self._commit([block], stats, logged=True)
         if not batch:  # only rejections (bad lines after the last block): part of it
             self._commit([], stats, logged=True)
@@ -194,6 +209,11 @@ class Ingester:
             # write, refused when it was built on another chain (never a silent mix)
             self.store.claim_chain(self.cfg.chain_id)
             self._claimed = True
+        later = []  # bad lines read after this batch's last block (held-back blocks)
+        if batch and any(r.block > batch[-1].num for r in state.rejections):
+            last = batch[-1].num
+            later = [r for r in state.rejections if r.block > last]
+            state.rejections[:] = [r for r in state.rejections if r.block <= last]
         if self.before_batch and batch:
             self.before_batch(batch)
         self.store.prefetch(state, batch, self.kept)
@@ -208,4 +228,5 @@ class Ingester:
             self.store.keep(state, self.kept, first_new_id)
         else:
             state.clear_written()
+        state.rejections.extend(later)
         stats.last_block = state.meta.last_block
