@@ -2,7 +2,9 @@
 
 ``prefetch`` loads exactly the rows a batch of blocks can touch (a few set queries, never one
 per op); ``flush`` writes back what the engine changed *and* the checkpoint in the same
-transaction, so a crash leaves either the whole batch or none of it.
+transaction, so a crash leaves either the whole batch or none of it. A batch that is one of
+the last ``reversible_blocks`` blocks also records the prior image of every row it writes
+(the undo log, section "reversible blocks"), so ``rewind`` can restore the state after it.
 """
 
 from __future__ import annotations
@@ -947,7 +949,12 @@ class _UndoTx:
 
     def before_rows(self, conn: Any, table: Table, cols: Sequence[str],
                     rows: Sequence[tuple]) -> None:
-        at = [cols.index(c.name) for c in table.primary_key.columns]
+        try:
+            at = [cols.index(c.name) for c in table.primary_key.columns]
+        except ValueError:
+            raise ValueError(f"undo log: {table.name} is written without its whole primary "
+                             "key, so its prior rows cannot be found: write the key, or list "
+                             "the table in indexer.store.UNDO_EXEMPT with the reason") from None
         self.before_keys(conn, table, [tuple(r[i] for i in at) for r in rows])
 
     def before_keys(self, conn: Any, table: Table, keys: Iterable[tuple]) -> None:
