@@ -126,6 +126,11 @@ class Ingester:
                 if progress:
                     progress(stats)
                 if stop and stop():
+                    if hold:  # stop at this batch's end: the held blocks are read again by
+                        batch = []  # the next run (blocks above the checkpoint), their bad
+                        last = self.checkpoint  # lines with them
+                        self.state.rejections[:] = [r for r in self.state.rejections
+                                                    if r.block <= last]
                     break
         self._key_leading(0)
         if batch or self.state.rejections:
@@ -183,10 +188,11 @@ class Ingester:
         the run's last K blocks can be restored at a cost a long replay does not notice.
 
         A run holds the last K blocks of every batch back for the next one (:meth:`_run`), so
-        only the run's final batch (the source ended, or ``stop``) ends with K blocks still
-        unwritten: they are written one block per transaction with undo data (``logged``),
-        after the rest in one transaction (which forgets older undo data, out of the window
-        from then on). A batch before the final one is written in one transaction but for its
+        only the run's final batch (the source ended) ends with K blocks still unwritten (a
+        ``stop`` leaves the held blocks to the next run, which reads them again): they are
+        written one block per transaction with undo data (``logged``), after the rest in one
+        transaction (which forgets older undo data, out of the window from then on). A batch
+        before the final one is written in one transaction but for its
         last block, logged on its own: a run killed mid-way can still undo the block its
         checkpoint names. The state after a batch does not depend on where batches end, so
         none of this changes anything but the undo data."""
