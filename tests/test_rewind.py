@@ -199,3 +199,30 @@ def test_rewind_command(tmp_path: Path) -> None:
     old = runner.invoke(app, ["rewind", "--to", str(NUMS[0]), "--db", db, "--config", str(cfg)])
     assert old.exit_code == 2 and f"undo horizon, block {horizon:,}" in old.output
     assert snap(store.engine)["posts"] == dumps[target]["posts"]
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 5, 40])
+@pytest.mark.parametrize("batch", [1, 3, 7])
+def test_the_window_changes_no_market_table(k: int, batch: int) -> None:
+    """Holding blocks back and writing the last ones one by one changes nothing but the undo
+    log, whatever the window and the batch size, bad lines and a stop included; a rerun after
+    a stop reads the held blocks again."""
+    from indexer.blockfile import BadLine
+
+    source = [*BLOCKS[:5], BadLine("f", 6, "not json"), *BLOCKS[5:], BadLine("f", 99, "cut")]
+    reference = new_store()
+    Ingester(reference, MarketConfig(), batch_blocks=4).run(source)
+    store = new_store()
+    stops = iter([False, True])
+    Ingester(store, MarketConfig(), batch_blocks=batch, reversible_blocks=k).run(
+        source, stop=lambda: next(stops, False))
+    if k + 2 * batch < len(BLOCKS):  # two batches were written before the source ended
+        assert store.new_state().meta.last_block < NUMS[-1]  # stopped mid-way
+    Ingester(store, MarketConfig(), batch_blocks=batch, reversible_blocks=k).run(source)
+    assert dump(store.engine) == dump(reference.engine)
+    horizon = store.undo_window().horizon  # the window counts block numbers (gaps here)
+    if k == 0:
+        assert horizon == NUMS[-1]
+    else:
+        lowest = NUMS[-1 - k] if k < len(NUMS) else 0
+        assert lowest <= horizon < NUMS[-1] and horizon in [0, *NUMS]
