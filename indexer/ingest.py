@@ -61,16 +61,21 @@ class Ingester:
     def __init__(self, store: Store, cfg: MarketConfig, batch_blocks: int = 2000,
                  batch_ops: int = 50_000,
                  before_batch: Callable[[list[Block]], None] | None = None,
-                 keep_rows: bool = False, reversible_blocks: int = 0):
+                 keep_rows: bool = False, reversible_blocks: int = 0,
+                 tip: Callable[[], int | None] | None = None):
         """``keep_rows``: keep the rows a batch loaded or wrote for the next batches
         (:class:`indexer.store.Kept`), for a run that is the database's only writer (a
         replay); the daemon, whose jobs write accounts between batches, reads them fresh.
 
         ``reversible_blocks`` (K, ``[ingest] reversible_blocks``): the last K blocks of a run
         are written one block per transaction with undo data, so that the state after any of
-        them can be restored (``Store.rewind``; see :meth:`_commit_batch`); 0 writes none."""
+        them can be restored (``Store.rewind``; see :meth:`_commit_batch`); 0 writes none.
+        ``tip``: the highest block the source will reach soon, if known (the daemon: the
+        node's LIB), so that a run ending far below it (a catch-up between two fetches) logs
+        only its last block, not K."""
         self.store, self.cfg = store, cfg
         self.reversible_blocks = reversible_blocks
+        self.tip = tip
         store.reversible_blocks = reversible_blocks
         # sees each batch, adapted, before its rows are loaded (the daemon reads the vesting
         # of new committers from the node here, so the batch's prefetch finds it)
@@ -201,6 +206,9 @@ class Ingester:
             self._commit(batch, stats)
             return
         tail = k if final else 1
+        top = self.tip() if final and self.tip is not None and batch else None
+        if top is not None:  # only the blocks within K of where the source is going
+            tail = max(1, sum(1 for b in batch if b.num > top - k))
         if len(batch) > tail:
             self._commit(batch[:-tail], stats)
         for block in batch[-tail:]:

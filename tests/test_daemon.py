@@ -118,9 +118,14 @@ def test_catch_up_then_follow_equals_replay(tmp_path: Path) -> None:
                         until=1_250)
         thread, codes = run_in_thread(daemon)
         wait_for(lambda: daemon.ingester.checkpoint >= 1_080)  # caught up with the LIB
-        scrape = requests.get(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=5).text
-        assert "curation_indexed_block 1080.0" in scrape or "curation_indexed_block 108" in scrape
-        assert "curation_irreversible_block 1080.0" in scrape
+
+        def scrape() -> str:
+            return requests.get(f"http://127.0.0.1:{daemon.metrics_port}/metrics",
+                                timeout=5).text
+        # published when the follow run that wrote the block returns (its last blocks are
+        # written one by one, with undo data: a moment after the checkpoint moved)
+        wait_for(lambda: "curation_indexed_block 108" in scrape(), 5)
+        assert "curation_irreversible_block 1080.0" in scrape()
         for _ in range(170):  # then follow: blocks become irreversible one by one
             node.advance(1)
             time.sleep(0.005)

@@ -114,9 +114,17 @@ def new_ingester(ctx: Context) -> Ingester:
     def before_batch(blocks: list[Block]) -> None:
         snapshot_committers(ctx, blocks)
 
+    def tip() -> int | None:
+        """Where the fetcher is heading: the node's LIB (or ``until``), so that a catch-up
+        run ending far below it writes undo data for its last block only."""
+        if ctx.node is None:
+            return ctx.until
+        return ctx.node.irreversible if ctx.until is None else \
+            min(ctx.until, ctx.node.irreversible)
+
     return Ingester(ctx.store, ctx.cfg, ctx.settings.ingest.batch_blocks,
                     before_batch=before_batch,
-                    reversible_blocks=ctx.settings.ingest.reversible_blocks)
+                    reversible_blocks=ctx.settings.ingest.reversible_blocks, tip=tip)
 
 
 def new_fetcher(ctx: Context, start: int) -> Fetcher:
