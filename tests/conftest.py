@@ -36,7 +36,7 @@ BACKENDS = [
 UNIT = {"test_market", "test_spec_numbers", "test_properties", "test_seed_rules",
         "test_vesting", "test_staked", "test_layers"}
 SLOW = {"test_daemon", "test_page", "test_evaluate", "test_api_fuzz", "test_conformance",
-        "test_client", "test_testnode", "test_forks"}
+        "test_client", "test_testnode"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,6 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "unit: the pure core, no database, files or network")
     config.addinivalue_line("markers", "integration: a database, files or an in-process app")
     config.addinivalue_line("markers", "slow: real processes, servers, nodes or a browser")
+
+
+SLOW.add("test_forks")  # the daemon against the test node and a faulty one (rw12)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
