@@ -80,11 +80,37 @@ def test_the_stream_writes_every_table_a_rewind_restores(honest) -> None:
     _, dumps = honest
     final = dumps[NUMS[-1]]
     written = {name for d in dumps.values() for name, rows in d.items() if rows}
-    restored = set(t.metadata.tables) - UNDO_EXEMPT - {"account_snapshots"}  # the daemon's
+    restored = set(t.metadata.tables) - UNDO_EXEMPT - {"account_snapshots"}  # next test
     assert set(t.metadata.tables) >= UNDO_EXEMPT
     assert restored - written == set(), "tables this stream never writes"
     assert final["delegation_returns"] == [] and final["settlements"]
     assert any(d["delegation_returns"] for d in dumps.values())  # a pending return came and went
+
+
+def test_node_snapshots_read_for_a_block_are_part_of_it() -> None:
+    """The daemon's account snapshots (read from the node before a batch, the one table the
+    stream cannot write) belong to the block they were read for: a rewind to the block
+    before puts accounts, delegations and account_snapshots back; a rewind to the block
+    after keeps them."""
+    from curation.state import Account
+    from indexer.history import Reconstruction
+
+    store = new_store()
+    store.claim_chain(CHAIN_ID)
+    ingester = Ingester(store, MarketConfig(), batch_blocks=5, reversible_blocks=K)
+    ingester.run(BLOCKS[:10])
+    before = snap(store.engine)
+    rec = Reconstruction(Account("curator1", 123_456, as_of_block=NUMS[9]),
+                         {("curator1", "newcomer"): 77}, True, ["read"], 0)
+    store.write_account_snapshots({"curator1": rec}, NUMS[9] + 5, NUMS[10], "test")
+    read = snap(store.engine)
+    assert read["account_snapshots"] and read != before
+    ingester.run(BLOCKS[:11])  # the block the snapshot was read for
+    after = snap(store.engine)
+    store.rewind(NUMS[10])
+    assert snap(store.engine) == after
+    store.rewind(NUMS[9])
+    assert snap(store.engine) == before
 
 
 def test_rewind_to_every_block_gives_each_earlier_database_back(honest, db_url) -> None:
