@@ -218,11 +218,26 @@ def test_rewind_command(tmp_path: Path) -> None:
                                "--config", str(cfg)])
     assert late.exit_code == 2 and "newer than the checkpoint" in late.output
     assert len([ln for ln in late.output.splitlines() if ln.strip()]) == 1
+    store.write_node_status({"url": "http://n", "head": 1, "irreversible": 1, "head_time": 1,
+                             "ops_per_second": 0.0, "blocks_per_second": 0.0,
+                             "checked_at": int(time.time()), "metrics_port": 0,
+                             "provisional": "{}"})
+    running = runner.invoke(app, ["rewind", "--to", str(NUMS[-5]), "--db", db,
+                                  "--config", str(cfg)])
+    assert running.exit_code == 2 and "the daemon looks running" in running.output
+    assert snap(store.engine)["posts"] == dumps[target]["posts"]
+    forced = runner.invoke(app, ["rewind", "--to", str(NUMS[-5]), "--db", db,
+                                 "--config", str(cfg), "--force"])
+    assert forced.exit_code == 0, forced.output
+    target = NUMS[-5]
+    assert {k: v for k, v in snap(store.engine).items() if k != "node_status"} == \
+        {k: v for k, v in dumps[target].items() if k != "node_status"}
     with store.engine.begin() as conn:  # the window shrinks: older blocks are refused
         conn.execute(t.undo_blocks.delete().where(t.undo_blocks.c.num <= NUMS[-6]))
         horizon = conn.execute(select(t.undo_blocks.c.base).order_by(t.undo_blocks.c.num)
                                ).scalars().first()
-    old = runner.invoke(app, ["rewind", "--to", str(NUMS[0]), "--db", db, "--config", str(cfg)])
+    old = runner.invoke(app, ["rewind", "--to", str(NUMS[0]), "--db", db, "--config", str(cfg),
+                              "--force"])
     assert old.exit_code == 2 and f"undo horizon, block {horizon:,}" in old.output
     assert snap(store.engine)["posts"] == dumps[target]["posts"]
 

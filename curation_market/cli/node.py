@@ -75,14 +75,23 @@ def rewind(
     to: Annotated[int, typer.Option("--to", help="the block whose state to restore", min=0)],
     config: Config = None,
     db: Db = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="rewind even though the daemon's status row is fresh")] = False,
 ) -> None:
     """Put the database back to the state right after block TO (a wrong or forked block
     above it), in one transaction; the daemon then resumes at TO + 1. Stop the daemon first.
     Only the last [ingest] reversible_blocks blocks can be rewound."""
+    from curation_market.daemon.status import status as read_status
     from indexer.store import RewindRefused
 
     settings = settings_from(config)
     store = open_store(settings, db)
+    doc = read_status(store.engine, None, settings.node.health_seconds)
+    if doc.get("daemon") == "running" and not force:
+        # its state in memory would be written over the rewound one at its next batch
+        raise fail(f"the daemon looks running (its status row is {doc['status_age_seconds']}"
+                   f" s old, fresh for {doc['status_stale_after_seconds']} s): stop it first "
+                   "and wait that long, or --force")
     try:
         done = store.rewind(to)
     except RewindRefused as exc:
