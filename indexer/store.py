@@ -714,8 +714,9 @@ class Store:
             span = conn.execute(select(b.base, b.num).where(b.base < to, b.num > to)).first()
             if span is not None:
                 raise RewindRefused(
-                    f"block {to:,} was written in one batch with the blocks after it up to "
-                    f"{span.num:,}: rewind to block {span.base:,} or {span.num:,}")
+                    f"the state after block {to:,} was never committed on its own (blocks "
+                    f"{span.base + 1:,}..{span.num:,} were written in one step): rewind to "
+                    f"block {span.base:,} or {span.num:,}")
             u = t.undo_log.c
             rows = conn.execute(select(u.tbl, u.key, u.image).where(u.block > to)
                                 .order_by(u.seq.desc())).all()

@@ -161,6 +161,10 @@ def test_refused_outside_the_window_changes_nothing() -> None:
         store.rewind(w.horizon - 1)
     with pytest.raises(RewindRefused, match="newer than the checkpoint"):
         store.rewind(w.checkpoint + 1)
+    gap = NUMS[-1] - 1  # the stream has no block there: written with the last one
+    assert gap not in NUMS
+    with pytest.raises(RewindRefused, match=f"rewind to block {NUMS[-2]:,} or {NUMS[-1]:,}"):
+        store.rewind(gap)
     assert snap(store.engine) == before
     store.rewind(w.checkpoint)  # nothing to do
     assert snap(store.engine) == before
