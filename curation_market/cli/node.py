@@ -80,7 +80,7 @@ def rewind(
 ) -> None:
     """Put the database back to the state right after block TO (a wrong or forked block
     above it), in one transaction; the daemon then resumes at TO + 1. Stop the daemon first.
-    Only the last [ingest] reversible_blocks blocks can be rewound."""
+    Only the last reversible_blocks blocks (the config's ingest section) can be rewound."""
     from curation_market.daemon.status import status as read_status
     from indexer.store import RewindRefused
 
