@@ -142,6 +142,9 @@ class RulesSection(_Section):
 class Ingest(_Section):
     db: str = "sqlite:///curation.db"
     batch_blocks: int = Field(default=2000, ge=1, le=100_000)
+    # the last N blocks written keep undo data: `curation-market rewind --to BLOCK` and the
+    # daemon's fork rewind go back at most this far (0: none, the fastest replay)
+    reversible_blocks: int = Field(default=100, ge=0, le=100_000)
 
 
 class Node(_Section):

@@ -107,6 +107,10 @@ them (with the node's chain id) must satisfy the posting (or active/owner) autho
 required account in the node's account table. A valid transaction goes into the next produced
 block, after that block's recorded transactions, with its real transaction id.
 
+A faulty node: ``misreport(num)`` serves block ``num`` under a wrong id (the blocks around it
+unchanged, so the next block's ``previous`` names the true one) until ``misreport(num, False)``:
+what a follower stores from it is wrong, and an honest node later disagrees.
+
 Micro-forks: ``fork(depth)`` makes the next ``depth`` produced blocks provisional: served with
 other ids (the ``previous`` chain stays consistent inside the branch) and without their last
 recorded transaction. Producing the block after them switches to the canonical branch at once:
@@ -356,6 +360,7 @@ class ChainState:
     posts: dict[tuple[str, str], dict] = field(default_factory=dict)  # for get_active_votes
     clear_votes: bool = False  # steemd's default build: a post's votes go at its payout
     producer_rewards: bool = True  # every served block has a producer_reward virtual op
+    wrong_ids: dict[int, str] = field(default_factory=dict)  # a faulty node's ids (misreport)
 
     def __post_init__(self) -> None:
         self.numbers = sorted(self.recorded)
@@ -433,7 +438,9 @@ class ChainState:
         if num < self.first or num > self.head:
             return None
         var = self.variants.get(num)
-        return var if var is not None else self.canonical_block(num)
+        block = var if var is not None else self.canonical_block(num)
+        wrong = self.wrong_ids.get(num)
+        return block if wrong is None else {**block, "block_id": wrong}
 
     def virtual_ops(self, num: int) -> list[dict]:
         """The recorded virtual ops, and the producer_reward every real block has when the
@@ -936,6 +943,18 @@ class TestNode:
             raise ValueError("a fork needs depth >= 1")
         with self.lock:
             self.state.fork_requested = depth
+
+    def misreport(self, num: int, wrong: bool = True) -> str:
+        """Be a faulty node for block ``num``: serve it under another id (its content and the
+        next block's ``previous`` unchanged), until ``misreport(num, False)``. Returns the id
+        now served."""
+        with self.lock:
+            if wrong:
+                self.state.wrong_ids[num] = block_id(num, "faulty:")
+            else:
+                self.state.wrong_ids.pop(num, None)
+            self.state.forget(num)
+            return self.state.wrong_ids.get(num) or self.state.block_id(num)
 
     def add_account(self, name: str, posting_key: str | None = None,
                     vests: str = "0.000000 VESTS") -> str | None:
