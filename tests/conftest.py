@@ -34,7 +34,7 @@ BACKENDS = [
 # skips what starts processes, servers and browsers. Plain ``pytest`` runs all of them. A
 # module not named here counts as integration (a database or files, no long-lived processes).
 UNIT = {"test_market", "test_spec_numbers", "test_properties", "test_seed_rules",
-        "test_vesting", "test_staked", "test_layers"}
+        "test_vesting", "test_staked", "test_layers", "test_staked_fidelity", "test_bootstrap"}
 SLOW = {"test_daemon", "test_page", "test_evaluate", "test_api_fuzz", "test_conformance",
         "test_client", "test_testnode"}
 

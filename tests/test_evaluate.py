@@ -207,7 +207,7 @@ def test_sybil_ring_and_twin_have_the_same_sp(small: Path) -> None:
 
 def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
         small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The staked registry is replaced by a stand-in settle() (the real ones live in
+    """The staked settle() is replaced by a stand-in (the real ones live in
     rewards/staked.py, tested there): this checks the plumbing — reveals carry stake and bid
     into the Outcome table, awards are summed per agent, negative awards count as burned."""
     from curation_market.lab import runner as ev_mod
@@ -230,7 +230,7 @@ def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
                 amount = o.pool if f is best else -(f.stake or 0)
                 yield Award(f.predictor, o.author, o.permlink, amount)
 
-    monkeypatch.setattr(ev_mod, "staked_registry", lambda: {"stand-in": stand_in})
+    monkeypatch.setattr(Variant, "settle_staked", lambda self, outs: stand_in(outs))
     r = ev_mod.run_on_stream(stream, Variant("staked:stand-in", "stand-in", staked=True),
                              True)
     assert r.paid == sum(o.pool for o in outcomes if o.forecasts)
