@@ -19,6 +19,7 @@ from curation_market.lab.runner import Evaluation
 from curation_market.lab.stats import (
     ATTACKS,
     LEVEL,
+    REPLICATES,
     Headline,
     agent_types,
     fmt_interval,
@@ -167,7 +168,8 @@ def intro(ev: Evaluation) -> str:
             f"the pooled rewards. Replies are markets: {e.include_replies}. "
             f"Pending posts older than {e.pending_min_age_hours} h settle at their cashout "
             f"with the pending value at block 17M: {e.settle_pending}. Stake per prediction: "
-            f"SP × {e.stake_per_sp:g}.")
+            f"SP × {e.stake_per_sp:g}. Intervals: {100 * LEVEL:g} % percentile bootstrap, "
+            f"{REPLICATES:,} replicates, resampling runs and settlement units (crossed).")
 
 
 def _ci(i: Any) -> str:

@@ -3,10 +3,12 @@
 Variant syntax (``examples/eval.toml``): ``base[+key=value…]`` with base a seed-family rule
 set (``seed``, ``seed-as-written``, ``commit-reveal``) and keys ``closeness``, ``ia``
 (on/off), ``underdog``, ``voters`` (flagged/out), ``window``, ``reveal`` (seconds); or
-``staked:NAME[+unrevealed=burn|free]`` for a rule set of the staked registry
-(``rewards/staked.py``), which judges the settled markets of the seed replay; ``unrevealed``
-says whether a commitment never revealed forfeits its stake (``burn``, the default) or costs
-nothing (``free``, the rule before issue 15).
+``staked:NAME[+unrevealed=burn|free][+default_stake=AMOUNT]`` for a rule set of the staked
+registry (``rewards/staked.py``), which judges the settled markets of the seed replay;
+``unrevealed`` says whether a commitment never revealed forfeits its stake (``burn``, the
+default) or costs nothing (``free``, the rule before issue 15); ``default_stake`` (e.g.
+``15.000``) is the stake of a forecast naming none — in the evaluation, where every reveal
+names its stake, that is what an unrevealed commitment forfeits (default: its SP).
 
 Agents know the rules they play under (the market's timing, what a staked bid means), so
 variants are grouped by the stream they need: one task per run × (window, reveal period, bid
@@ -20,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from curation.market import MarketConfig
+from curation.payload import parse_milli
 from rewards.outcome import UNREVEALED, Award, Outcome
 from rewards.rules import RULE_SETS, named
 from rewards.staked import STAKED_RULES
@@ -84,13 +87,20 @@ def parse_variant(text: str) -> Variant:
         staked_overrides: list[tuple[str, object]] = []
         for mod in mods:
             key, _, value = mod.partition("=")
-            if key != "unrevealed":
+            if key == "unrevealed":
+                if value not in UNREVEALED:
+                    raise ValueError(f"bad value {value!r} for unrevealed; expected "
+                                     f"{' or '.join(UNREVEALED)}")
+                staked_overrides.append((key, value))
+            elif key == "default_stake":
+                milli = parse_milli(value)
+                if milli is None:
+                    raise ValueError(f"bad value {value!r} for default_stake; expected an "
+                                     'amount like "15.000"')
+                staked_overrides.append((key, milli))
+            else:
                 raise ValueError(f"unknown modifier {key!r} for a staked rule set; expected "
-                                 "unrevealed")
-            if value not in UNREVEALED:
-                raise ValueError(f"bad value {value!r} for unrevealed; expected "
-                                 f"{' or '.join(UNREVEALED)}")
-            staked_overrides.append((key, value))
+                                 "unrevealed or default_stake")
         return Variant(text, name, staked=True, overrides=tuple(staked_overrides))
     base, *mods = text.split("+")
     if base not in RULE_SETS:
