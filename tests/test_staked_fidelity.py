@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -218,3 +219,18 @@ def test_unrevealed_policy_is_validated_and_defaults_to_burn() -> None:
     w = Withheld("x", 0, 0)
     assert withheld_stake(w, None) == 0  # unknown SP forfeits nothing unless configured
     assert withheld_stake(w, 500) == 500
+
+
+def test_config_selects_the_unrevealed_policy(tmp_path: Path) -> None:
+    from curation_market.config import ConfigError, load_settings
+
+    good = tmp_path / "good.toml"
+    good.write_text('[rules]\nname = "numerai-2019"\nunrevealed = "free"\n')
+    name, params = load_settings(good).staked_rules()
+    assert name == "numerai-2019" and params.unrevealed == "free"
+    good.write_text('[rules]\nname = "yuma"\n')
+    assert load_settings(good).staked_rules()[1].unrevealed == "burn"  # the default
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[rules]\nname = "mmc"\nunrevealed = "sometimes"\n')
+    with pytest.raises(ConfigError, match="unrevealed"):
+        load_settings(bad)
