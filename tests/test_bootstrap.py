@@ -85,6 +85,11 @@ def test_twin_at_or_below_zero_gives_an_open_ended_interval() -> None:
     assert fmt_interval(i) == "∞ [∞, ∞]"
     nobody = bootstrap(np.zeros((2, 3, 2)), RATIO, seed=3)  # 0/0 everywhere: undefined
     assert nobody.point is None and nobody.low is None and nobody.replicates == 0
+    ring_loses = np.zeros((4, 10, 2))
+    ring_loses[:, :, 0], ring_loses[0, 0, 0], ring_loses[0, 0, 1] = -1.0, 30.0, -1.0
+    mostly = bootstrap(ring_loses, RATIO, seed=3)  # both ≤ 0 in most replicates: undefined
+    assert mostly.point is None and mostly.low is None and 0 < mostly.replicates < 1900
+    assert fmt_interval(mostly) == "n/a"
     x[0, 0, 1] = 1.0  # the twin earns in one cell only: some replicates miss it → ∞
     mixed = bootstrap(x, RATIO, seed=3)
     assert math.isfinite(mixed.point) and mixed.high == math.inf

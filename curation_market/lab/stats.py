@@ -163,7 +163,8 @@ def bootstrap(x: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray],
               replicates: int = REPLICATES, level: float = LEVEL, seed: int = 0) -> Interval:
     """Crossed (pigeonhole) percentile bootstrap of ``statistic`` over ``x`` (runs × units ×
     agents). ``statistic`` maps totals per agent, shape (B, agents), to B values (NaN:
-    undefined, dropped). Deterministic for a seed. One run: only units are resampled; one
+    undefined, dropped; undefined in more than 1 − level of them: no interval).
+    Deterministic for a seed. One run: only units are resampled; one
     unit and one run: the interval is the point."""
     runs, n_units, n_agents = x.shape
     if runs == 0 or n_units == 0:
@@ -177,8 +178,10 @@ def bootstrap(x: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray],
     totals = np.einsum("bu,bua->ba", v, by_unit)
     values = np.asarray(statistic(totals), dtype=float)
     values = values[~np.isnan(values)]
-    if len(values) == 0:
-        return Interval(point_v, None, None, level, 0)
+    if len(values) < level * replicates:
+        # undefined in more replicates than the interval may leave out: no interval (a
+        # percentile of the defined ones alone would describe a different population)
+        return Interval(point_v, None, None, level, len(values))
     tail = (1 - level) / 2
     low, high = np.quantile(values, [tail, 1 - tail], method="inverted_cdf")
     return Interval(point_v, float(low), float(high), level, len(values))
@@ -277,4 +280,6 @@ def fmt_interval(i: Interval, digits: int = 2) -> str:
 
     if i.point is None and i.low is None:
         return "n/a"
+    if i.low is None:
+        return f"{one(i.point)} [n/a]"
     return f"{one(i.point)} [{one(i.low)}, {one(i.high)}]"
