@@ -277,6 +277,8 @@ def test_selective_revealer_before_and_after_the_forfeit(small: Path) -> None:
                 per_agent[k] = per_agent.get(k, 0) + v
         assert per_agent == {k: v for k, v in after.rewards.items() if v}
     for bad in ("staked:mmc+unrevealed=later", "staked:mmc+default_stake=lots",
-                "staked:mmc+closeness=off"):
+                "staked:mmc+closeness=off", "staked:mmc+miners=author",
+                "staked:yuma+miners=validator"):
         with pytest.raises(ValueError):
             parse_variant(bad)
+    assert parse_variant("staked:yuma+miners=author").overrides == (("miners", "author"),)

@@ -3,8 +3,9 @@
 Variant syntax (``examples/eval.toml``): ``base[+key=value…]`` with base a seed-family rule
 set (``seed``, ``seed-as-written``, ``commit-reveal``) and keys ``closeness``, ``ia``
 (on/off), ``underdog``, ``voters`` (flagged/out), ``window``, ``reveal`` (seconds); or
-``staked:NAME[+unrevealed=burn|free][+default_stake=AMOUNT]`` for a rule set of the staked
-registry (``rewards/staked.py``), which judges the settled markets of the seed replay;
+``staked:NAME[+unrevealed=burn|free][+default_stake=AMOUNT][+miners=post|author]`` (miners:
+yuma only) for a rule set of the staked registry (``rewards/staked.py``), which judges the
+settled markets of the seed replay;
 ``unrevealed`` says whether a commitment never revealed forfeits its stake (``burn``, the
 default) or costs nothing (``free``, the rule before issue 15); ``default_stake`` (e.g.
 ``15.000``) is the stake of a forecast naming none — in the evaluation, where every reveal
@@ -92,6 +93,10 @@ def parse_variant(text: str) -> Variant:
                     raise ValueError(f"bad value {value!r} for unrevealed; expected "
                                      f"{' or '.join(UNREVEALED)}")
                 staked_overrides.append((key, value))
+            elif key == "miners" and name == "yuma":
+                if value not in ("post", "author"):
+                    raise ValueError(f"bad value {value!r} for miners; expected post or author")
+                staked_overrides.append((key, value))
             elif key == "default_stake":
                 milli = parse_milli(value)
                 if milli is None:
@@ -100,7 +105,7 @@ def parse_variant(text: str) -> Variant:
                 staked_overrides.append((key, milli))
             else:
                 raise ValueError(f"unknown modifier {key!r} for a staked rule set; expected "
-                                 "unrevealed or default_stake")
+                                 "unrevealed, default_stake (or miners, for yuma)")
         return Variant(text, name, staked=True, overrides=tuple(staked_overrides))
     base, *mods = text.split("+")
     if base not in RULE_SETS:
