@@ -277,7 +277,7 @@ def plot(ev: Evaluation, out: Path, heads: dict[str, Headline] | None = None) ->
         twin.append(twin_r * 1000 / twin_sp if twin_sp else 0)
         ci = _ci(heads[r.label].ring_twin)
         ratios.append(("ring/twin n/a (twin net ≤ 0)" if ratio is None
-                       else f"ring/twin {ratio:.2f}×") + f" {ci}")
+                       else f"ring/twin {ratio:.2f}×") + ("" if ci == "n/a" else f" {ci}"))
     kinds = {a.kind for a in ev.agents}  # a legend names only agents the population has
     ax.barh([i - 0.2 for i in y], ring, height=0.4, color="tab:red",
             label="sybil ring" if "sybil" in kinds else "_nolegend_")
@@ -289,7 +289,8 @@ def plot(ev: Evaluation, out: Path, heads: dict[str, Headline] | None = None) ->
     ax.set_xlim(min([*ring, *twin, 0]) - 0.01 * top, top * 1.75)
     ax.axvline(0, color="black", lw=0.5)
     ax.set_xlabel("net reward per 1000 SP (milli-units, pooled over the runs)")
-    ax.set_title("Sybil ring vs honest curator with the same total SP")
+    ax.set_title("Sybil ring vs honest curator with the same total SP "
+                 f"(ratio [{100 * LEVEL:g} % bootstrap interval])")
     finish(fig, ax, "sybil.png", ncol=2)
 
     fig, ax = plt.subplots(figsize=(11, height))
