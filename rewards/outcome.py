@@ -63,6 +63,8 @@ class Award:
 
     Per-post rule sets name the post; epoch rule sets (mmc, yuma) pay a predictor once per
     epoch: then ``author``/``permlink`` are empty and ``epoch`` is the epoch's start time.
+    A forfeited unrevealed commitment (:func:`forfeits`) names its post, and under an epoch
+    rule set also the epoch of the post's payout.
     """
 
     predictor: str
