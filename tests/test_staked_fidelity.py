@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rewards import mmc, yuma
 from rewards.outcome import WEEK, Forecast, Outcome, Withheld, withheld_stake
@@ -234,3 +236,29 @@ def test_config_selects_the_unrevealed_policy(tmp_path: Path) -> None:
     bad.write_text('[rules]\nname = "mmc"\nunrevealed = "sometimes"\n')
     with pytest.raises(ConfigError, match="unrevealed"):
         load_settings(bad)
+
+
+names = st.sampled_from(["ann", "ben", "cat", "dan"])
+forecast = st.builds(Forecast, names, st.integers(0, 500_000), st.just(0),
+                     st.integers(0, 50_000), st.one_of(st.none(), st.integers(0, 300_000)),
+                     st.one_of(st.none(), st.integers(0, 1000).map(lambda m: m / 1000)))
+withheld = st.builds(Withheld, names, st.just(0), st.integers(0, 50_000))
+market = st.builds(
+    lambda k, t, final, fc, wh: Outcome("bob", f"p{k}", t - 3600, t, final, final // 4,
+                                        tuple(fc), tuple(wh)),
+    st.integers(0, 10_000), st.integers(1_500_000_000, 1_500_000_000 + 4 * WEEK),
+    st.integers(0, 400_000), st.lists(forecast, max_size=5), st.lists(withheld, max_size=3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(market, max_size=10), st.sampled_from(sorted(STAKED_RULES)),
+       st.one_of(st.none(), st.integers(0, 9_000)))
+def test_forfeits_keep_every_pool_exact(outs: list[Outcome], name: str,
+                                        default_stake: int | None) -> None:
+    burn = settle_staked(name, outs, default_stake=default_stake)
+    free = settle_staked(name, outs, default_stake=default_stake, unrevealed="free")
+    lost = sum(withheld_stake(w, default_stake) for o in outs for w in o.unrevealed)
+    assert burn.paid + burn.returned == burn.pools == free.pools
+    assert (burn.paid, burn.returned) == (free.paid, free.returned)
+    assert burn.burned == free.burned + lost
+    assert all(isinstance(a.amount, int) and a.amount != 0 for a in burn.awards)
