@@ -34,7 +34,7 @@ BACKENDS = [
 # skips what starts processes, servers and browsers. Plain ``pytest`` runs all of them. A
 # module not named here counts as integration (a database or files, no long-lived processes).
 UNIT = {"test_market", "test_spec_numbers", "test_properties", "test_seed_rules",
-        "test_vesting", "test_staked", "test_layers", "test_staked_fidelity", "test_bootstrap"}
+        "test_vesting", "test_staked", "test_layers"}
 SLOW = {"test_daemon", "test_page", "test_evaluate", "test_api_fuzz", "test_conformance",
         "test_client", "test_testnode"}
 
@@ -44,6 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "unit: the pure core, no database, files or network")
     config.addinivalue_line("markers", "integration: a database, files or an in-process app")
     config.addinivalue_line("markers", "slow: real processes, servers, nodes or a browser")
+
+
+UNIT |= {"test_staked_fidelity", "test_bootstrap"}  # staked rules vs sources, intervals
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
