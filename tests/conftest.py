@@ -46,14 +46,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: real processes, servers, nodes or a browser")
 
 
-UNIT |= {"test_staked_fidelity", "test_bootstrap"}  # staked rules vs sources, intervals
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         tier = "unit" if module in UNIT else "slow" if module in SLOW else "integration"
         item.add_marker(getattr(pytest.mark, tier))
+
+
+# issue 15: the staked rule sets against their sources, and the bootstrap intervals
+UNIT.update({"test_staked_fidelity", "test_bootstrap"})
 
 
 @pytest.fixture(scope="session")
