@@ -300,14 +300,23 @@ def plot(ev: Evaluation, out: Path, heads: dict[str, Headline] | None = None) ->
             color="tab:gray")
     ax.barh([i + 0.2 for i in y], s, height=0.4,
             label="ρ(skill, reward per SP) — Spearman, on pooled rewards", color="tab:green")
+    rho = [heads[r.label].rho for r in done]
+    # the ρ interval as a whisker; a rule set without one (undefined) draws none
+    lo = [max(v - (i.low if i.low is not None else v), 0) for v, i in zip(s, rho, strict=True)]
+    hi = [max((i.high if i.high is not None else v) - v, 0) for v, i in zip(s, rho, strict=True)]
+    ax.errorbar(s, [i + 0.2 for i in y], xerr=[lo, hi], fmt="none", ecolor="black",
+                elinewidth=0.8, capsize=2,
+                label=f"{100 * LEVEL:g} % bootstrap interval of ρ")
     for i in y:
         ax.text(max(g[i], 0) + 0.01, i - 0.2, f"{g[i]:.2f}", va="center", fontsize=7)
-        ax.text(max(s[i], 0) + 0.01, i + 0.2, f"{s[i]:.2f}", va="center", fontsize=7)
-    ax.set_xlim(min([*s, 0]) - 0.05, 1.08)
+        ax.text(max(s[i] + hi[i], 0) + 0.01, i + 0.2, f"{s[i]:.2f}", va="center", fontsize=7)
+    ax.set_xlim(min([*(v - d for v, d in zip(s, lo, strict=True)), 0]) - 0.05, 1.12)
     ax.axvline(0, color="black", lw=0.5)
     ax.set_xlabel("Gini coefficient (0 equal … 1 one agent takes all) and Spearman ρ "
                   "(−1 … 1), unitless")
-    ax.set_title("Concentration and skill–reward rank correlation")
+    ax.set_title("Concentration and skill–reward rank correlation (whiskers: ρ's interval; "
+                 "dashed: ρ = 0.8)")
+    ax.axvline(0.8, color="tab:green", lw=0.8, ls="--")  # the findings' "skill paid" bar
     finish(fig, ax, "gini_skill.png", ncol=2)
     return names
 
