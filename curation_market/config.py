@@ -107,6 +107,8 @@ class RulesSection(_Section):
     # staked rule sets (spec §5): epoch length of mmc/yuma, stake of a reveal that names none
     epoch_days: int = Field(default=7, ge=1, le=365)
     default_stake: str = "sp"
+    # a commitment never revealed forfeits (burns) the default stake, as a wrong forecast
+    unrevealed: Literal["burn", "free"] = "burn"
 
     @field_validator("name")
     @classmethod
@@ -221,7 +223,8 @@ class Settings(_Section):
             return None
         params = STAKED_RULES[r.name].params
         overrides: dict[str, object] = {
-            "default_stake": None if r.default_stake == "sp" else parse_milli(r.default_stake)}
+            "default_stake": None if r.default_stake == "sp" else parse_milli(r.default_stake),
+            "unrevealed": r.unrevealed}
         if hasattr(params, "epoch_seconds"):
             overrides["epoch_seconds"] = r.epoch_days * 86400
         return r.name, replace(params, **overrides)

@@ -39,7 +39,7 @@ from curation.phase import Phase, Windows
 from indexer import schema as t
 from indexer.ops import format_time
 from rewards.band import band, in_band
-from rewards.outcome import Forecast, Outcome
+from rewards.outcome import Forecast, Outcome, Withheld
 from rewards.rules import label_fraction
 from rewards.settle import reputation
 from rewards.underdog import AuthorEntry, author_average
@@ -508,18 +508,22 @@ def outcome_table(markets: Iterable[OutcomeMarket],
     """The Outcome table, defined once for the database (:func:`outcomes`) and the lab's
     in-memory replays (curation_market/lab/evaluate.py): every settled market that received
     at least one commit, in the order given, with its validly revealed forecasts in commit
-    order (``commits`` in commit order; unrevealed commits carry no stake or bid to judge).
+    order (``commits`` in commit order); unrevealed commits ride along as ``unrevealed``.
 
     A market nobody predicted is left out: under every rule set its whole pool goes back,
     and counting it would only swell the pools an epoch rule set (mmc, yuma) shares out.
     (Before, ``report`` kept such markets and the lab dropped them.)"""
     forecasts: dict[int, list[Forecast]] = {}
+    withheld: dict[int, list[Withheld]] = {}
     for cm in commits:
         mine = forecasts.setdefault(cm.post_id, [])
         if cm.prediction is not None:
             mine.append(Forecast(cm.predictor, cm.prediction, cm.time, cm.sp, cm.stake, cm.bid))
+        else:  # a miss: staked rule sets burn its stake (rewards.outcome.forfeits)
+            withheld.setdefault(cm.post_id, []).append(Withheld(cm.predictor, cm.time, cm.sp))
     return [Outcome(m.author, m.permlink, m.created, m.paid_at, m.final_payout, m.pool,
-                    tuple(forecasts[m.post_id])) for m in markets if m.post_id in forecasts]
+                    tuple(forecasts[m.post_id]), tuple(withheld.get(m.post_id, ())))
+            for m in markets if m.post_id in forecasts]
 
 
 def outcomes(conn: Any) -> list[Outcome]:

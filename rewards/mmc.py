@@ -16,6 +16,19 @@ vector of spec §5 goes through that path, the curation targets ``ln(1 + F)`` do
 ``corr-ind``: the seed's own proposal ``CORR × (1 − corr with consensus) × c``, CORR being
 the Pearson correlation of the gaussianised predictions with the centred target.
 
+Where this departs from numerai-tools (numerai/numerai-tools ``numerai_tools/scoring.py``,
+``correlation_contribution``, read at commit 54ef5f10): when the consensus is constant over
+the predictor's posts — or they forecast a single post — its tie-kept rank is ½ everywhere,
+``norm.ppf(½) = 0``, and numerai-tools' ``orthogonalize(v, u) = v − u·(vᵀu)/(uᵀu)`` divides
+0 by 0: the score is NaN. Here the projection on the zero vector is taken as zero (the
+orthogonal complement of span{0} is everything), so :func:`mmc` returns the plain
+covariance of the gaussianised predictions with the centred target. Why pay it rather than
+skip the predictor: a consensus that ranks every post alike carries no ranking, so whatever
+ranking the predictor adds is wholly their contribution; and a NaN would otherwise leave
+the stake neither paid nor burned, a free pass exactly when the crowd knows nothing. A
+single post gives p = Φ⁻¹(½) = 0, so the plain covariance is 0 (and ``min_posts`` ≥ 2 keeps
+it from being settled at all). ``corr-ind`` is unaffected: Pearson with a constant is 0.
+
 Money: like Numerai, a score is a return on stake — ``stake × clip(multiplier·score, ±cap)``
 where stake is the predictor's summed stake in the epoch. Positive returns are paid from the
 epoch's pool (Σ curation pools of its posts), scaled down by an exact split when they would
@@ -38,6 +51,8 @@ from rewards.outcome import (
     Settled,
     build_settled,
     by_epoch,
+    check_unrevealed,
+    forfeits,
     log_payout,
     stake_of,
 )
@@ -54,8 +69,10 @@ class MMCParams:
     cap: float = 0.25  # |return| per epoch at most this share of the stake (Numerai: 25 %)
     min_posts: int = 3  # fewer forecasts in an epoch → no score (a correlation needs a few)
     default_stake: int | None = None  # milli; None → the predictor's SP at commit
+    unrevealed: str = "burn"  # "burn": an unrevealed commitment forfeits its stake; "free"
 
     def __post_init__(self) -> None:
+        check_unrevealed(self.unrevealed)
         if self.score not in SCORES:
             raise ValueError(f"score must be one of {SCORES}, got {self.score!r}")
         if self.epoch_seconds <= 0 or self.min_posts < 2 or not 0 < self.cap <= 1:
@@ -86,6 +103,9 @@ def mmc(predictions: Sequence[float], consensus: Sequence[float], target: Sequen
         y = y * 4
     y = y - y.mean()
     if not (m @ m) > 0:
+        # a constant consensus (or a single post) gaussianises to the zero vector: there is
+        # nothing to neutralise against, so the contribution is the plain covariance.
+        # numerai-tools computes 0/0 here and returns NaN (see the module docstring).
         return float(y @ p / len(y))
     return float(y @ orthogonalize(p, m) / len(y))
 
@@ -157,4 +177,6 @@ def settle(outcomes: Sequence[Outcome], params: MMCParams = MMCParams()) -> Sett
         info = (("posts", float(len(posts))), ("scored", float(len(names))),
                 ("mean_score", float(np.mean(scores)) if scores else 0.0))
         rounds.append(Round(f"epoch:{start}", pool, paid, pool - paid, burned, info))
-    return build_settled("mmc", outcomes, awards, rounds)
+    lost, forfeited = forfeits(outcomes, params.default_stake, params.unrevealed,
+                               params.epoch_seconds)
+    return build_settled("mmc", outcomes, awards + lost, rounds + forfeited)

@@ -37,6 +37,8 @@ from rewards.outcome import (
     Settled,
     bid_of,
     build_settled,
+    check_unrevealed,
+    forfeits,
     stake_of,
 )
 
@@ -47,6 +49,10 @@ PAYOUT_CURVES = ("sign", "clip", "tanh")
 class Numerai2018Params:
     default_stake: int | None = None  # milli; None → the predictor's SP at commit
     default_bid: float = 0.5  # p when the reveal names none: "a coin flip"
+    unrevealed: str = "burn"  # "burn": an unrevealed commitment forfeits its stake; "free"
+
+    def __post_init__(self) -> None:
+        check_unrevealed(self.unrevealed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +62,10 @@ class Numerai2019Params:
     default_bid: float = 0.9
     curve: str = "clip"  # the seed's proposal: clipped linear
     width: float = 0.1  # accuracy margin for a full payout (the seed's 0.02 is in AUC units)
+    unrevealed: str = "burn"  # "burn": an unrevealed commitment forfeits its stake; "free"
 
     def __post_init__(self) -> None:
+        check_unrevealed(self.unrevealed)
         if self.curve not in PAYOUT_CURVES:
             raise ValueError(f"curve must be one of {PAYOUT_CURVES}, got {self.curve!r}")
         if not self.width > 0:
@@ -162,7 +170,8 @@ def settle_2018(outcomes: Sequence[Outcome], params: Numerai2018Params = Numerai
         info = () if cutoff is None else (("cutoff_p", float(cutoff)),)
         rounds.append(Round(f"@{o.author}/{o.permlink}", o.pool, paid, o.pool - paid, burned,
                             info))
-    return build_settled("numerai-2018", outcomes, awards, rounds)
+    lost, forfeited = forfeits(outcomes, params.default_stake, params.unrevealed)
+    return build_settled("numerai-2018", outcomes, awards + lost, rounds + forfeited)
 
 
 # --- numerai-2019 --------------------------------------------------------------------------
@@ -252,4 +261,5 @@ def settle_2019(outcomes: Sequence[Outcome], params: Numerai2019Params = Numerai
         info = () if auction.benchmark is None else (("benchmark_b", auction.benchmark),)
         rounds.append(Round(f"@{o.author}/{o.permlink}", o.pool, paid, o.pool - paid, burned,
                             info))
-    return build_settled("numerai-2019", outcomes, awards, rounds)
+    lost, forfeited = forfeits(outcomes, params.default_stake, params.unrevealed)
+    return build_settled("numerai-2019", outcomes, awards + lost, rounds + forfeited)

@@ -33,8 +33,19 @@ class Forecast:
 
 
 @dataclass(frozen=True, slots=True)
+class Withheld:
+    """A live commitment on a settled market that was never validly revealed (a *miss*,
+    spec §2). Its prediction, stake and bid stay hidden: only what the commit showed is
+    known."""
+
+    predictor: str
+    commit_time: int  # chain time, unix seconds
+    sp: int  # milli-units of Steem Power at the commit block (0 = unknown)
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """A post at payout with its revealed forecasts."""
+    """A post at payout with its revealed forecasts (and its unrevealed commitments)."""
 
     author: str
     permlink: str
@@ -43,6 +54,7 @@ class Outcome:
     final_payout: int  # F, milli-units
     pool: int  # curation pool for this post, milli-units
     forecasts: tuple[Forecast, ...]
+    unrevealed: tuple[Withheld, ...] = ()  # in commit order
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +63,8 @@ class Award:
 
     Per-post rule sets name the post; epoch rule sets (mmc, yuma) pay a predictor once per
     epoch: then ``author``/``permlink`` are empty and ``epoch`` is the epoch's start time.
+    A forfeited unrevealed commitment (:func:`forfeits`) names its post, and under an epoch
+    rule set also the epoch of the post's payout.
     """
 
     predictor: str
@@ -111,6 +125,60 @@ def stake_of(f: Forecast, default_stake: int | None) -> int:
     if default_stake is not None:
         return max(0, default_stake)
     return max(0, f.sp)
+
+
+UNREVEALED = ("burn", "free")
+
+
+def check_unrevealed(policy: str) -> None:
+    if policy not in UNREVEALED:
+        raise ValueError(f"unrevealed must be one of {UNREVEALED}, got {policy!r}")
+
+
+def withheld_stake(w: Withheld, default_stake: int | None) -> int:
+    """What an unrevealed commitment forfeits: the stake of a forecast that names none
+    (:func:`stake_of`) — the configured default, else the Steem Power at commit. The stake
+    a reveal would have named is bound in the commitment but hidden, so it cannot be used."""
+    if default_stake is not None:
+        return max(0, default_stake)
+    return max(0, w.sp)
+
+
+def forfeits(outcomes: Iterable[Outcome], default_stake: int | None, policy: str,
+             epoch_seconds: int | None = None) -> tuple[list[Award], list[Round]]:
+    """Burn the stake of every unrevealed commitment (``policy = "burn"``, the default).
+
+    Why: the seed's commenter (``002_*``, the commit–reveal proposal) — "If they do not
+    reveal in time, their prediction is automatically considered wrong". Without it a staked
+    rule set only sees revealed forecasts, and a curator who reveals only the commitments
+    the votes make look good holds a free option. Burned, not added to the pool: a wrong
+    forecast's stake is burned under Numerai's rules (seeds ``003_*``, ``004_*``), and
+    paying it to the others would make their rewards depend on someone else's misses; so
+    pools stay ``paid + returned`` exactly and the forfeit is reported with the burns.
+    ``"free"`` keeps the old behaviour (an unrevealed commitment costs nothing).
+
+    Per-post rule sets book the burn on the post; epoch rule sets (``epoch_seconds`` given)
+    on the epoch of the post's payout, like their other awards. One round per post with a
+    forfeit, key ``forfeit:@author/permlink``, pool 0.
+    """
+    check_unrevealed(policy)
+    awards: list[Award] = []
+    rounds: list[Round] = []
+    if policy == "free":
+        return awards, rounds
+    for o in outcomes:
+        burned = 0
+        for w in o.unrevealed:
+            amount = withheld_stake(w, default_stake)
+            if amount <= 0:
+                continue
+            epoch = None if epoch_seconds is None else epoch_of(o.paid_at, epoch_seconds)
+            awards.append(Award(w.predictor, o.author, o.permlink, -amount, epoch))
+            burned += amount
+        if burned:
+            rounds.append(Round(f"forfeit:@{o.author}/{o.permlink}", 0, 0, 0, burned,
+                                (("unrevealed", float(len(o.unrevealed))),)))
+    return awards, rounds
 
 
 def bid_of(f: Forecast, default_bid: float) -> float:

@@ -39,6 +39,8 @@ from rewards.outcome import (
     Round,
     Settled,
     build_settled,
+    check_unrevealed,
+    forfeits,
     log_payout,
     stake_of,
 )
@@ -48,8 +50,10 @@ from rewards.outcome import (
 class ProperParams:
     sigma: float = 0.25  # width of the predictive normal on ln(1 + F)
     default_stake: int | None = None  # milli; None → the predictor's SP at commit
+    unrevealed: str = "burn"  # "burn": an unrevealed commitment forfeits its stake; "free"
 
     def __post_init__(self) -> None:
+        check_unrevealed(self.unrevealed)
         if not self.sigma > 0:
             raise ValueError("sigma must be > 0")
 
@@ -84,4 +88,5 @@ def settle(outcomes: Sequence[Outcome], params: ProperParams = ProperParams()) -
                     awards.append(Award(f.predictor, o.author, o.permlink, amount))
         rounds.append(Round(f"@{o.author}/{o.permlink}", o.pool, paid, o.pool - paid, 0,
                             (("stake", float(total)),)))
-    return build_settled("proper", outcomes, awards, rounds)
+    lost, forfeited = forfeits(outcomes, params.default_stake, params.unrevealed)
+    return build_settled("proper", outcomes, awards + lost, rounds + forfeited)

@@ -57,6 +57,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         item.add_marker(getattr(pytest.mark, tier))
 
 
+# issue 15: the staked rule sets against their sources, and the bootstrap intervals
+UNIT.update({"test_staked_fidelity", "test_bootstrap"})
+
+
 @pytest.fixture(scope="session")
 def steem_posts() -> list[dict]:
     from curation_market.lab.demo import bundled_posts

@@ -43,6 +43,9 @@ whale_sp = 50000
 # Pinned: tests/data/eval_small_report.md is this config's report.md as written by the
 # evaluator of commit 029f461 (one module, before the lab was split by job); the split must
 # not move a byte. Several streams (window, reveal, accuracy bids), two runs pooled.
+# Re-pinned for issue 15, with only these changes: the bootstrap interval column and the
+# headline table were added, and under the staked rule sets the selective revealer's
+# unrevealed commitments now burn their stake (its net and the burned totals).
 PINNED = """
 [evaluate]
 max_posts = 40
@@ -207,7 +210,7 @@ def test_sybil_ring_and_twin_have_the_same_sp(small: Path) -> None:
 
 def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
         small: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The staked registry is replaced by a stand-in settle() (the real ones live in
+    """The staked settle() is replaced by a stand-in (the real ones live in
     rewards/staked.py, tested there): this checks the plumbing — reveals carry stake and bid
     into the Outcome table, awards are summed per agent, negative awards count as burned."""
     from curation_market.lab import runner as ev_mod
@@ -230,7 +233,7 @@ def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
                 amount = o.pool if f is best else -(f.stake or 0)
                 yield Award(f.predictor, o.author, o.permlink, amount)
 
-    monkeypatch.setattr(ev_mod, "staked_registry", lambda: {"stand-in": stand_in})
+    monkeypatch.setattr(Variant, "settle_staked", lambda self, outs: stand_in(outs))
     r = ev_mod.run_on_stream(stream, Variant("staked:stand-in", "stand-in", staked=True),
                              True)
     assert r.paid == sum(o.pool for o in outcomes if o.forecasts)
@@ -239,3 +242,43 @@ def test_staked_rule_sets_get_stakes_and_bids_through_the_reveals(
         for o in outcomes if o.forecasts)
     with pytest.raises(ValueError, match="unknown staked rule set"):
         parse_variant("staked:nope")
+
+
+def test_selective_revealer_before_and_after_the_forfeit(small: Path) -> None:
+    """Issue 15: under the staked rule sets an unrevealed commitment used to cost nothing.
+    Now each one on a settled market burns the stake of a forecast naming none (its SP, or
+    ``default_stake``); nothing else moves."""
+    from curation_market.lab import runner as ev_mod
+
+    cfg = load_eval_config(small)
+    stream = build_stream(cfg, 1800, 21600, "confidence")
+    _, outcomes = ev_mod.replayed(stream, parse_variant("seed").market_config(True))
+    sel = "ev-selective0"
+    sp = {a.name: a.sp for a in stream.agents}[sel]
+    withheld = sum(w.predictor == sel for o in outcomes for w in o.unrevealed)
+    revealed = sum(f.predictor == sel for o in outcomes for f in o.forecasts)
+    assert withheld > 10 * max(revealed, 1)  # it hides most of what it commits
+    for name in ("mmc", "numerai-2018", "proper"):
+        before = ev_mod.run_on_stream(stream, parse_variant(f"staked:{name}+unrevealed=free"),
+                                      True)
+        after = ev_mod.run_on_stream(stream, parse_variant(f"staked:{name}"), True)
+        named = ev_mod.run_on_stream(
+            stream, parse_variant(f"staked:{name}+default_stake=15.000"), True)
+        assert after.rewards[sel] == before.rewards[sel] - withheld * sp
+        assert named.rewards[sel] == before.rewards[sel] - withheld * 15_000
+        assert after.rewards[sel] < min(before.rewards[sel], 0)  # no free option left
+        others = {k: v for k, v in before.rewards.items() if k != sel}
+        assert {k: v for k, v in after.rewards.items() if k != sel} == others
+        assert after.paid == before.paid and after.burned == before.burned + withheld * sp
+        # the bootstrap's per-unit rows add up to the totals
+        per_agent: dict[str, int] = {}
+        for row in after.units[0].values():
+            for k, v in row.items():
+                per_agent[k] = per_agent.get(k, 0) + v
+        assert per_agent == {k: v for k, v in after.rewards.items() if v}
+    for bad in ("staked:mmc+unrevealed=later", "staked:mmc+default_stake=lots",
+                "staked:mmc+closeness=off", "staked:mmc+miners=author",
+                "staked:yuma+miners=validator"):
+        with pytest.raises(ValueError):
+            parse_variant(bad)
+    assert parse_variant("staked:yuma+miners=author").overrides == (("miners", "author"),)

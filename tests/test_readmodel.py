@@ -148,6 +148,9 @@ def test_outcome_table_is_one_definition(tmp_path: Path) -> None:
     assert from_db == outcomes_of(run_memory(blocks))
     assert [(o.author, len(o.forecasts)) for o in from_db] == \
         [("author0", 3), ("author1", 3), ("shy", 0)]
+    # the unrevealed commit rides along: staked rule sets burn its stake (issue 15)
+    assert [(w.predictor, w.sp > 0) for w in from_db[2].unrevealed] == [("curator1", True)]
+    assert all(not o.unrevealed for o in from_db[:2])
     assert len(build_report(store.engine)["markets"]) == 4  # the report still shows all
 
 

@@ -16,7 +16,19 @@ from typing import Any
 
 from curation_market.lab.agents import agent_type
 from curation_market.lab.runner import Evaluation
-from curation_market.lab.stats import agent_types, gini, shares, skill_spearman, sybil_row
+from curation_market.lab.stats import (
+    ATTACKS,
+    LEVEL,
+    REPLICATES,
+    Headline,
+    agent_types,
+    fmt_interval,
+    gini,
+    headline,
+    shares,
+    skill_spearman,
+    sybil_row,
+)
 
 
 def _milli(x: int) -> str:
@@ -48,8 +60,15 @@ class Tables:
     items: list[tuple[str, list[str], list[list[str]], str]]
 
 
-def build_tables(ev: Evaluation) -> Tables:
+def headlines(ev: Evaluation) -> dict[str, Headline]:
+    """Every rule set's headline ratios with bootstrap intervals (computed once per report:
+    the tables and the plots show the same numbers)."""
+    return {r.label: headline(ev, r) for r in ev.results if not r.note}
+
+
+def build_tables(ev: Evaluation, heads: dict[str, Headline] | None = None) -> Tables:
     """A failed staked rule set keeps its row (dashes and the reason), never vanishes."""
+    heads = headlines(ev) if heads is None else heads
     items = []
     rows = [[a.name, agent_type(a), _milli(a.sp), str(ev.commits.get(a.name, 0)),
              str(ev.reveals.get(a.name, 0)), _num(ev.skills.get(a.name))] for a in ev.agents]
@@ -83,15 +102,41 @@ def build_tables(ev: Evaluation) -> Tables:
             rows.append([r.label, "—", "—", "—", "—", r.note])
             continue
         ring_r, ring_sp, twin_r, twin_sp, ratio = sybil_row(ev, r)
+        ci = heads[r.label].ring_twin
         rows.append([r.label, _milli(ring_r), _milli(twin_r), _per_1000(ring_r, ring_sp),
                      _per_1000(twin_r, twin_sp),
-                     "n/a (twin net ≤ 0)" if ratio is None else f"{ratio:.2f}"])
+                     "n/a (twin net ≤ 0)" if ratio is None else f"{ratio:.2f}",
+                     _ci(ci)])
+    pct = f"{100 * LEVEL:g} %"
     items.append(("Sybil ring vs an honest curator with the same total SP",
                   ["rule set", "ring reward", "twin reward", "ring per 1000 SP",
-                   "twin per 1000 SP", "ring/twin per SP"], rows,
+                   "twin per 1000 SP", "ring/twin per SP", f"{pct} CI"], rows,
                   "Ring: accounts splitting one SP budget and spraying ±40 % around one "
                   "rough guess. Twin: one account with the same total SP and the same skill "
-                  "(σ of its guess), no spraying. Ratio > 1: spraying pays."))
+                  "(σ of its guess), no spraying. Ratio > 1: spraying pays. CI: percentile "
+                  "bootstrap over runs and settlement units (markets; epochs for mmc and "
+                  "yuma), crossed; ∞ where resampled twin rewards net ≤ 0."))
+    kinds = [k for k in ATTACKS if any(a.kind == k for a in ev.agents)]
+    rows = []
+    for r in ev.results:
+        if r.note:
+            rows.append([r.label] + ["—"] * (len(kinds) + 2))
+            continue
+        h = heads[r.label]
+        beats = [k for k in kinds if h.attacks[k].verdict(1.0) == "above"]
+        unsure = [k for k in kinds if h.attacks[k].verdict(1.0) in ("straddles", "undefined")]
+        rows.append([r.label] + [fmt_interval(h.attacks[k]) for k in kinds]
+                    + [fmt_interval(h.rho), _verdict(beats, unsure, h.rho.verdict(0.8))])
+    items.append((f"Headline ratios with {pct} bootstrap intervals",
+                  ["rule set"] + [f"{k} / honest per SP" for k in kinds]
+                  + ["ρ(skill, reward/SP)", "verdict"], rows,
+                  "Each cell: the pooled value [interval]. Attack / honest per SP: the "
+                  "attacking agents' net reward per SP over the honest agents' (skilled and "
+                  "twin) pooled net reward per SP; > 1 means the attack out-earns honest "
+                  "curation per SP. The verdict names the attacks whose whole interval lies "
+                  "above 1 (beats honest), those whose interval straddles 1 (unsure), and "
+                  "whether ρ's interval lies above 0.8 (skill paid). Intervals: percentile "
+                  "bootstrap over runs and settlement units, crossed (lab/stats.py)."))
     rows = []
     for r in ev.results:
         if r.note:
@@ -123,7 +168,22 @@ def intro(ev: Evaluation) -> str:
             f"the pooled rewards. Replies are markets: {e.include_replies}. "
             f"Pending posts older than {e.pending_min_age_hours} h settle at their cashout "
             f"with the pending value at block 17M: {e.settle_pending}. Stake per prediction: "
-            f"SP × {e.stake_per_sp:g}.")
+            f"SP × {e.stake_per_sp:g}. Intervals: {100 * LEVEL:g} % percentile bootstrap, "
+            f"{REPLICATES:,} replicates, resampling runs and settlement units (crossed).")
+
+
+def _ci(i: Any) -> str:
+    text = fmt_interval(i)
+    return text[text.index("["):] if "[" in text else text
+
+
+def _verdict(beats: Sequence[str], unsure: Sequence[str], rho: str) -> str:
+    parts = [("beats honest: " + ", ".join(beats)) if beats else "no attack beats honest"]
+    if unsure:
+        parts.append("unsure: " + ", ".join(unsure))
+    parts.append({"above": "skill paid (ρ > 0.8)", "below": "skill not paid (ρ < 0.8)"}
+                 .get(rho, "ρ vs 0.8 unsure"))
+    return "; ".join(parts)
 
 
 def render_markdown(ev: Evaluation, tables: Tables, plots: Sequence[str]) -> str:
@@ -156,7 +216,7 @@ def render_html(ev: Evaluation, tables: Tables, plots: Sequence[str]) -> str:
     return "\n".join(parts)
 
 
-def plot(ev: Evaluation, out: Path) -> list[str]:
+def plot(ev: Evaluation, out: Path, heads: dict[str, Headline] | None = None) -> list[str]:
     """PNG plots (matplotlib, Agg); returns their file names.
 
     Legends sit below the axes (never over a bar) and every pair of bars carries its value,
@@ -168,6 +228,7 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
     done = [r for r in ev.results if not r.note]
     if not done:
         return []
+    heads = headlines(ev) if heads is None else heads
     labels = [r.label for r in done]
     types = agent_types(ev)
     names = []
@@ -214,8 +275,9 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
         ring_r, ring_sp, twin_r, twin_sp, ratio = sybil_row(ev, r)
         ring.append(ring_r * 1000 / ring_sp if ring_sp else 0)
         twin.append(twin_r * 1000 / twin_sp if twin_sp else 0)
-        ratios.append("ring/twin n/a (twin net ≤ 0)" if ratio is None
-                      else f"ring/twin {ratio:.2f}×")
+        ci = _ci(heads[r.label].ring_twin)
+        ratios.append(("ring/twin n/a (twin net ≤ 0)" if ratio is None
+                       else f"ring/twin {ratio:.2f}×") + ("" if ci == "n/a" else f" {ci}"))
     kinds = {a.kind for a in ev.agents}  # a legend names only agents the population has
     ax.barh([i - 0.2 for i in y], ring, height=0.4, color="tab:red",
             label="sybil ring" if "sybil" in kinds else "_nolegend_")
@@ -224,10 +286,11 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
     top = max([*ring, *twin, 1e-9])
     for i, text in enumerate(ratios):
         ax.text(max(ring[i], twin[i], 0) + 0.01 * top, i, text, va="center", fontsize=8)
-    ax.set_xlim(min([*ring, *twin, 0]) - 0.01 * top, top * 1.3)
+    ax.set_xlim(min([*ring, *twin, 0]) - 0.01 * top, top * 1.75)
     ax.axvline(0, color="black", lw=0.5)
     ax.set_xlabel("net reward per 1000 SP (milli-units, pooled over the runs)")
-    ax.set_title("Sybil ring vs honest curator with the same total SP")
+    ax.set_title("Sybil ring vs honest curator with the same total SP "
+                 f"(ratio [{100 * LEVEL:g} % bootstrap interval])")
     finish(fig, ax, "sybil.png", ncol=2)
 
     fig, ax = plt.subplots(figsize=(11, height))
@@ -237,22 +300,32 @@ def plot(ev: Evaluation, out: Path) -> list[str]:
             color="tab:gray")
     ax.barh([i + 0.2 for i in y], s, height=0.4,
             label="ρ(skill, reward per SP) — Spearman, on pooled rewards", color="tab:green")
+    rho = [heads[r.label].rho for r in done]
+    # the ρ interval as a whisker; a rule set without one (undefined) draws none
+    lo = [max(v - (i.low if i.low is not None else v), 0) for v, i in zip(s, rho, strict=True)]
+    hi = [max((i.high if i.high is not None else v) - v, 0) for v, i in zip(s, rho, strict=True)]
+    ax.errorbar(s, [i + 0.2 for i in y], xerr=[lo, hi], fmt="none", ecolor="black",
+                elinewidth=0.8, capsize=2,
+                label=f"{100 * LEVEL:g} % bootstrap interval of ρ")
     for i in y:
         ax.text(max(g[i], 0) + 0.01, i - 0.2, f"{g[i]:.2f}", va="center", fontsize=7)
-        ax.text(max(s[i], 0) + 0.01, i + 0.2, f"{s[i]:.2f}", va="center", fontsize=7)
-    ax.set_xlim(min([*s, 0]) - 0.05, 1.08)
+        ax.text(max(s[i] + hi[i], 0) + 0.01, i + 0.2, f"{s[i]:.2f}", va="center", fontsize=7)
+    ax.set_xlim(min([*(v - d for v, d in zip(s, lo, strict=True)), 0]) - 0.05, 1.12)
     ax.axvline(0, color="black", lw=0.5)
     ax.set_xlabel("Gini coefficient (0 equal … 1 one agent takes all) and Spearman ρ "
                   "(−1 … 1), unitless")
-    ax.set_title("Concentration and skill–reward rank correlation")
+    ax.set_title("Concentration and skill–reward rank correlation (whiskers: ρ's interval; "
+                 "dashed: ρ = 0.8)")
+    ax.axvline(0.8, color="tab:green", lw=0.8, ls="--")  # the findings' "skill paid" bar
     finish(fig, ax, "gini_skill.png", ncol=2)
     return names
 
 
 def write_report(ev: Evaluation, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    plots = plot(ev, out)
-    tables = build_tables(ev)
+    heads = headlines(ev)
+    plots = plot(ev, out, heads)
+    tables = build_tables(ev, heads)
     md, html = out / "report.md", out / "report.html"
     md.write_text(render_markdown(ev, tables, plots), encoding="utf-8")
     html.write_text(render_html(ev, tables, plots), encoding="utf-8")

@@ -48,7 +48,6 @@ from curation_market.lab.variants import (
     Variant,
     parse_variant,
     plan,
-    staked_registry,
 )
 from indexer.accounts import globals_from, read_accounts
 from indexer.ops import Adapter, chain_time
@@ -132,6 +131,10 @@ class RunResult:
     early_spearman: float | None
     rejections: dict[str, int] = field(default_factory=dict)
     note: str = ""
+    # per run: settlement unit ("@author/permlink", or "epoch:<start>" for an epoch rule set)
+    # → agent → net award; every settled unit is listed, paid or not (the bootstrap of
+    # lab/stats.py resamples runs and units)
+    units: list[dict[str, dict[str, int]]] = field(default_factory=list)
 
 
 def replay(stream: Stream, mc: MarketConfig) -> State:
@@ -184,7 +187,10 @@ def run_on_stream(stream: Stream, v: Variant, include_replies: bool,
     rewards = dict.fromkeys((a.name for a in stream.agents), 0)
     if v.staked:
         try:
-            amounts = [(a.predictor, a.amount) for a in staked_registry()[v.base](outcomes)]
+            awards = list(v.settle_staked(outcomes))
+            amounts = [(a.predictor, a.amount) for a in awards]
+            keyed = [(unit_key(a.author, a.permlink, a.epoch), a.predictor, a.amount)
+                     for a in awards]
         except AssertionError:
             raise  # a split that does not conserve its pool is a bug, never a footnote
         except Exception as exc:  # noqa: BLE001 - one broken rule set must not sink the rest
@@ -193,12 +199,35 @@ def run_on_stream(stream: Stream, v: Variant, include_replies: bool,
     else:
         amounts = [(c.predictor, c.reward) for c in state.commits.values()
                    if c is not None and c.reward]
+        names = {p.id: (p.author, p.permlink) for p in state.posts.values() if p is not None}
+        keyed = [(unit_key(*names[pid], None), c.predictor, c.reward)
+                 for (pid, _), c in state.commits.items() if c is not None and c.reward]
     for who, amount in amounts:
         rewards[who] = rewards.get(who, 0) + amount
     paid = sum(x for _, x in amounts if x > 0)  # gross, award by award
     burned = -sum(x for _, x in amounts if x < 0)
+    units: dict[str, dict[str, int]] = {k: {} for k in settlement_units(v, outcomes)}
+    for key, who, amount in keyed:
+        row = units.setdefault(key, {})
+        row[who] = row.get(who, 0) + amount
     return RunResult(v.label, v.staked, rewards, paid, burned, pools, len(outcomes), early,
-                     rejections)
+                     rejections, units=[dict(sorted(units.items()))])
+
+
+def unit_key(author: str, permlink: str, epoch: int | None) -> str:
+    return f"epoch:{epoch}" if epoch is not None else f"@{author}/{permlink}"
+
+
+def settlement_units(v: Variant, outcomes: Sequence[Outcome]) -> list[str]:
+    """Every unit the variant settles: its markets, or the epochs of an epoch rule set."""
+    from rewards.outcome import by_epoch
+    from rewards.staked import STAKED_RULES
+
+    rule = STAKED_RULES.get(v.base) if v.staked else None
+    if rule is not None and rule.per == "epoch":
+        return [unit_key("", "", start)
+                for start, _ in by_epoch(outcomes, rule.params.epoch_seconds)]
+    return [unit_key(o.author, o.permlink, None) for o in outcomes]
 
 
 @dataclass
@@ -266,7 +295,8 @@ def merge(parts: Sequence[RunResult]) -> RunResult:
     return RunResult(first.label, first.staked, dict(rewards), sum(p.paid for p in parts),
                      sum(p.burned for p in parts), sum(p.pools for p in parts),
                      sum(p.markets for p in parts), sum(rhos) / len(rhos) if rhos else None,
-                     dict(sorted(rejections.items())), next((p.note for p in parts if p.note), ""))
+                     dict(sorted(rejections.items())), next((p.note for p in parts if p.note), ""),
+                     [u for p in parts for u in p.units])
 
 
 def evaluate(cfg: EvalConfig, workers: int | None = None,

@@ -3,8 +3,13 @@
 Variant syntax (``examples/eval.toml``): ``base[+key=value…]`` with base a seed-family rule
 set (``seed``, ``seed-as-written``, ``commit-reveal``) and keys ``closeness``, ``ia``
 (on/off), ``underdog``, ``voters`` (flagged/out), ``window``, ``reveal`` (seconds); or
-``staked:NAME`` for a rule set of the staked registry (``rewards/staked.py``), which judges
-the settled markets of the seed replay.
+``staked:NAME[+unrevealed=burn|free][+default_stake=AMOUNT][+miners=post|author]`` (miners:
+yuma only) for a rule set of the staked registry (``rewards/staked.py``), which judges the
+settled markets of the seed replay;
+``unrevealed`` says whether a commitment never revealed forfeits its stake (``burn``, the
+default) or costs nothing (``free``, the rule before issue 15); ``default_stake`` (e.g.
+``15.000``) is the stake of a forecast naming none — in the evaluation, where every reveal
+names its stake, that is what an unrevealed commitment forfeits (default: its SP).
 
 Agents know the rules they play under (the market's timing, what a staked bid means), so
 variants are grouped by the stream they need: one task per run × (window, reveal period, bid
@@ -14,11 +19,12 @@ meaning), each building its stream once and playing every variant of its group o
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 from curation.market import MarketConfig
-from rewards.outcome import Award, Outcome
+from curation.payload import parse_milli
+from rewards.outcome import UNREVEALED, Award, Outcome
 from rewards.rules import RULE_SETS, named
 from rewards.staked import STAKED_RULES
 
@@ -47,9 +53,17 @@ class Variant:
     reveal_period: int = 6 * HOUR
 
     def market_config(self, include_replies: bool) -> MarketConfig:
-        rules = named("seed" if self.staked else self.base, **dict(self.overrides))
+        rules = named("seed" if self.staked else self.base,
+                      **({} if self.staked else dict(self.overrides)))
         return MarketConfig(window=self.window, reveal_period=self.reveal_period,
                             include_replies=include_replies, rules=rules)
+
+    def settle_staked(self, outcomes: Sequence[Outcome]) -> Iterable[Award]:
+        """The staked rule set's awards with its defaults and this variant's overrides
+        (``staked:mmc+unrevealed=free``)."""
+        rule = STAKED_RULES[self.base]
+        params = replace(rule.params, **dict(self.overrides)) if self.overrides else rule.params
+        return rule.settle(outcomes, params).awards
 
     @property
     def bid_meaning(self) -> str:
@@ -67,11 +81,32 @@ _KEYS: dict[str, Callable[[str], tuple[str, object]]] = {
 def parse_variant(text: str) -> Variant:
     """``seed+closeness=inverse+window=900`` or ``staked:mmc`` → a Variant (ValueError)."""
     if text.startswith("staked:"):
-        name = text.removeprefix("staked:")
+        name, *mods = text.removeprefix("staked:").split("+")
         if name not in staked_registry():
             raise ValueError(f"unknown staked rule set {name!r}; known: "
                              f"{', '.join(staked_registry())}")
-        return Variant(text, name, staked=True)
+        staked_overrides: list[tuple[str, object]] = []
+        for mod in mods:
+            key, _, value = mod.partition("=")
+            if key == "unrevealed":
+                if value not in UNREVEALED:
+                    raise ValueError(f"bad value {value!r} for unrevealed; expected "
+                                     f"{' or '.join(UNREVEALED)}")
+                staked_overrides.append((key, value))
+            elif key == "miners" and name == "yuma":
+                if value not in ("post", "author"):
+                    raise ValueError(f"bad value {value!r} for miners; expected post or author")
+                staked_overrides.append((key, value))
+            elif key == "default_stake":
+                milli = parse_milli(value)
+                if milli is None:
+                    raise ValueError(f"bad value {value!r} for default_stake; expected an "
+                                     'amount like "15.000"')
+                staked_overrides.append((key, milli))
+            else:
+                raise ValueError(f"unknown modifier {key!r} for a staked rule set; expected "
+                                 "unrevealed, default_stake (or miners, for yuma)")
+        return Variant(text, name, staked=True, overrides=tuple(staked_overrides))
     base, *mods = text.split("+")
     if base not in RULE_SETS:
         raise ValueError(f"unknown rule set {base!r}; known: {', '.join(RULE_SETS)}, staked:NAME")
