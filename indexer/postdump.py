@@ -18,8 +18,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from curation.chaintime import chain_time, format_time
 from indexer.amounts import DOLLAR, AmountError, amount_of
-from indexer.ops import BadBlock, chain_time, format_time
+from indexer.ops import BadBlock
 
 BLOCK_INTERVAL = 3
 NEVER = "1970-01-01T00:00:00"

@@ -34,10 +34,10 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import Select, and_, case, exists, func, literal, or_, select, tuple_
 
 from curation.chains import curation_fraction
+from curation.chaintime import format_time
 from curation.payload import format_milli
 from curation.phase import Phase, Windows
 from indexer import schema as t
-from indexer.ops import format_time
 from rewards.band import band, in_band
 from rewards.outcome import Forecast, Outcome
 from rewards.rules import label_fraction

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from curation.chaintime import chain_time
 from curation.records import CommitMsg, MarketOp, RevealMsg
 from curation_market.cli.main import app
 from curation_market.config import ConfigError
@@ -25,7 +26,6 @@ from curation_market.lab.stats import sybil_row
 from curation_market.lab.variants import parse_variant
 from indexer.amounts import DOLLAR, amount_of
 from indexer.blockfile import read_blocks
-from indexer.ops import chain_time
 
 ROOT = Path(__file__).parents[1]
 SMALL = """

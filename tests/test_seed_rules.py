@@ -364,7 +364,7 @@ def test_config_knows_the_staked_names(tmp_path: Path) -> None:
 
 
 def _block(num: int, t: int, ops: list, vops: list | None = None) -> dict:
-    from indexer.ops import format_time
+    from curation.chaintime import format_time
 
     return {"block_num": num, "block_id": f"{num:08x}" + "0" * 32,
             "previous": f"{num - 1:08x}" + "0" * 32, "timestamp": format_time(t),

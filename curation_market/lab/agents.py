@@ -77,10 +77,10 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from curation.chaintime import chain_time, format_time
 from curation.state import Account, Globals
 from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
 from indexer.amounts import DOLLAR, amount_of
-from indexer.ops import chain_time, format_time
 from indexer.postdump import NEVER, Anchor, Events, Payout, payout_of, sbd
 
 MINUTE = 60

@@ -26,6 +26,7 @@ from importlib import resources
 
 import orjson
 
+from curation.chaintime import chain_time
 from curation.market import Applier, MarketConfig
 from curation.records import Block
 from curation.state import Account, Globals, State
@@ -51,7 +52,7 @@ from curation_market.lab.variants import (
     staked_registry,
 )
 from indexer.accounts import globals_from, read_accounts
-from indexer.ops import Adapter, chain_time
+from indexer.ops import Adapter
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
 from rewards.outcome import Outcome
 
