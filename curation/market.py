@@ -11,7 +11,7 @@ from fractions import Fraction
 
 from curation.chains import STEEM_CHAIN_ID, curation_fraction
 from curation.commitment import commitment
-from curation.payload import PayloadLimits
+from curation.payload import PayloadLimits, format_milli
 from curation.phase import Windows
 from curation.records import (
     BadMsg,
@@ -58,6 +58,24 @@ class MarketConfig:
     @property
     def windows(self) -> Windows:
         return Windows(self.window, self.reveal_period)
+
+    def settings(self) -> dict[str, str]:
+        """Every ``[market]`` setting that changes what a replay computes, under its config
+        name, as text: what a database records at its first write and refuses to resume
+        under other values (one database, one market; the rules and the chain id are
+        recorded beside it). The windows decide the phase and the seal too, so readers take
+        them from here rather than from their own config (:meth:`Windows.of_settings`)."""
+        lim = self.limits
+        return {
+            "custom_json_id": self.market_id,
+            "window_seconds": str(self.window),
+            "reveal_period_seconds": str(self.reveal_period),
+            "include_replies": "true" if self.include_replies else "false",
+            "max_prediction": format_milli(lim.max_prediction),
+            "max_open_commits": str(self.max_open_commits),
+            "max_payload_bytes": str(lim.max_payload_bytes),
+            "max_ops_per_payload": str(lim.max_ops_per_payload),
+        }
 
     def __post_init__(self) -> None:
         if self.chain not in CHAINS:

@@ -31,6 +31,17 @@ meta = Table(
     Column("rules", Text, nullable=False),
 )
 
+# Every [market] setting that changes results (curation.market.MarketConfig.settings), by
+# config name, as text: written by the first block write, compared at every writer's start
+# (a mismatch is refused), read by serve and report for the windows. Empty in a database
+# built before migration 0005 until a writer adopts its config (README "One database, one
+# market").
+market_settings = Table(
+    "market_settings", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 posts = Table(
     "posts", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),

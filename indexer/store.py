@@ -7,6 +7,7 @@ transaction, so a crash leaves either the whole batch or none of it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -66,6 +67,7 @@ from rewards.underdog import AuthorEntry
 if TYPE_CHECKING:
     from indexer.history import Reconstruction
 
+log = logging.getLogger("curation.store")
 CHUNK = 500  # keys per IN (...) query: well under every driver's parameter limit
 
 # temporary key tables for prefetch, by key shape: s = text, i = integer
@@ -283,6 +285,18 @@ def check_meta(row: Mapping[str, Any], chain_id: str | None, rules_label: str) -
         _check_chain(row["chain_id"], chain_id)
 
 
+def check_settings(stored: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+    """Refuse (ValueError) settings that differ from those the database was built with (a key
+    it never recorded is not compared: :meth:`Store.claim_market` adopts it). One line,
+    naming the key, the database's value and this run's."""
+    for key in sorted(wanted):
+        if key in stored and stored[key] != wanted[key]:
+            raise ValueError(
+                f"database was built with [market] {key} = {stored[key]}; this run asks for "
+                f"{wanted[key]} — one database holds one market: use the config it was built "
+                "with, or a fresh --db")
+
+
 def _check_chain(stored: str, chain_id: str) -> None:
     if stored and stored != chain_id:
         raise ValueError(
@@ -292,16 +306,21 @@ def _check_chain(stored: str, chain_id: str) -> None:
 
 class Store:
     def __init__(self, engine: Engine, chain_id: str | None = STEEM_CHAIN_ID,
-                 rules_label: str = "seed"):
-        """A database built on another chain than ``chain_id`` is refused (None: any). The
-        id is written by the first block write (:meth:`claim_chain`), so a run refused before
-        it wrote anything leaves a fresh database fresh."""
+                 rules_label: str = "seed", market: Mapping[str, str] | None = None):
+        """A database built on another chain than ``chain_id`` (None: any), with other rules,
+        or with other ``market`` settings (:meth:`curation.market.MarketConfig.settings`;
+        None: not checked here) is refused. The id and the settings are written by the first
+        block write (:meth:`claim_chain`, :meth:`claim_market`), so a run refused before it
+        wrote anything leaves a fresh database fresh."""
         self.engine = engine
         self._prepared: dict[tuple, tuple[str, Callable[[dict], tuple] | None]] = {}
         configure_sqlite(engine)
         with engine.begin() as conn:  # the schema is the migrations' (one authority)
             migrate(conn)
         self._ensure_meta(chain_id, rules_label)
+        if market is not None:
+            with engine.connect() as conn:
+                check_settings(stored_settings(conn), market)
 
     # --- meta / checkpoint ----------------------------------------------------------
     def _ensure_meta(self, chain_id: str | None, rules_label: str) -> None:
@@ -330,6 +349,28 @@ class Store:
             _check_chain(stored, chain_id)
             if not stored:
                 conn.execute(update(t.meta).where(t.meta.c.id == 1).values(chain_id=chain_id))
+
+    def claim_market(self, settings: Mapping[str, str]) -> None:
+        """Record the ``[market]`` settings the database is built with, or refuse others
+        (ValueError, :func:`check_settings`): a replay resumed with another window judged the
+        rest of the chain by other rules than its start, and readers took the windows from
+        their own config. A database that recorded none yet — fresh, or built before it kept
+        them (migration 0005) — adopts these; an older one says so once in the log. A key a
+        newer version added is adopted the same way."""
+        mt = t.market_settings
+        with self.engine.begin() as conn:
+            stored = stored_settings(conn)
+            check_settings(stored, settings)
+            new = {k: v for k, v in settings.items() if k not in stored}
+            if not new:
+                return
+            last = conn.execute(select(t.meta.c.last_block).where(t.meta.c.id == 1)) \
+                .scalar_one_or_none()
+            if last:
+                log.warning("database indexed up to block %d recorded no [market] %s: adopting "
+                            "this run's (%s)", last, ", ".join(sorted(new)),
+                            ", ".join(f"{k} = {v}" for k, v in sorted(new.items())))
+            conn.execute(insert(mt), [{"key": k, "value": v} for k, v in sorted(new.items())])
 
     def new_state(self) -> State:
         with self.engine.connect() as conn:
@@ -770,6 +811,13 @@ class MarketCounts(NamedTuple):
     overdue: int  # markets past their payout time with no payout seen (should stay 0)
     settled: int
     rejected: dict[str, int]  # by reason
+
+
+def stored_settings(conn: Any) -> dict[str, str]:
+    """The ``[market]`` settings the database was built with ({} before its first write, or
+    in a database built before it kept them)."""
+    mt = t.market_settings.c
+    return dict(conn.execute(select(mt.key, mt.value)).all())
 
 
 def read_node_status(engine: Engine) -> tuple[dict, dict | None]:

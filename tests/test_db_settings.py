@@ -1,0 +1,196 @@
+"""One database, one market: the database records every ``[market]`` setting that changes
+results, refuses a writer configured otherwise, and its readers take the windows from it.
+
+Before (issue 12, item 2): a replay resumed with ``window_seconds = 3600`` was accepted
+silently, and ``serve`` without the indexer's ``--config`` judged phases with the default
+windows — it showed the predictions of a market whose reveal window, under the windows the
+database was built with, was still open. ``report`` showed no windows at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, delete, select
+from typer.testing import CliRunner
+
+from curation.chaintime import chain_time
+from curation.market import MarketConfig
+from curation_market.api.app import create_app, make_engine
+from curation_market.cli.main import app
+from curation_market.report.build import build_report
+from indexer import schema as t
+from indexer.readmodel import iso
+from indexer.store import Store, check_settings, stored_settings
+from tests.helpers import (
+    ANCHOR,
+    CHAIN_ID,
+    PAYOUT_AT,
+    REVEAL_AT,
+    T0,
+    WINDOW,
+    Stream,
+    ingest,
+    market_stream,
+    new_store,
+)
+
+runner = CliRunner()
+LONG_REVEAL = 3 * 86400  # a non-default reveal period: 3 days instead of 6 hours
+CFG = MarketConfig(reveal_period=LONG_REVEAL)
+
+
+def _write_blocks(path: Path, blocks: list[dict]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(b) + b"\n" for b in blocks))
+    return path
+
+
+def _config(path: Path, market: str) -> Path:
+    path.write_text(f"[market]\n{market}\n")
+    return path
+
+
+def _dump(url: str) -> dict:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        out = {tb.name: sorted(map(tuple, conn.execute(select(tb)).all()))
+               for tb in t.metadata.sorted_tables}
+    engine.dispose()
+    return out
+
+
+def test_a_resumed_replay_with_another_window_is_refused(tmp_path: Path) -> None:
+    """The second half of the chain under ``window_seconds = 3600`` would have taken commits
+    the first half's rules refuse; now the writer stops (exit 2) with one line naming the
+    key, the database's value and the configured one, and writes nothing."""
+    blocks = market_stream(posts=4).blocks()
+    half = len(blocks) // 2
+    first = _write_blocks(tmp_path / "first.jsonl", blocks[:half])
+    rest = _write_blocks(tmp_path / "rest.jsonl", blocks[half:])
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    res = runner.invoke(app, ["replay", str(first), "--db", db])
+    assert res.exit_code == 0, res.output
+    before = _dump(db)
+    assert dict(before["market_settings"])["window_seconds"] == "1800"
+
+    other = _config(tmp_path / "other.toml", "window_seconds = 3600")
+    res = runner.invoke(app, ["replay", str(rest), "--db", db, "--config", str(other)])
+    assert res.exit_code == 2
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1, res.output
+    assert "window_seconds" in lines[0] and "1800" in lines[0] and "3600" in lines[0]
+    assert _dump(db) == before  # refused before anything was written
+
+    same = _config(tmp_path / "same.toml", "window_seconds = 1800")
+    res = runner.invoke(app, ["replay", str(rest), "--db", db, "--config", str(same)])
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("custom_json_id", "other_market"), ("reveal_period_seconds", 3600),
+    ("include_replies", True), ("max_prediction", "5.000"), ("max_open_commits", 3),
+    ("max_payload_bytes", 1024), ("max_ops_per_payload", 2)])
+def test_every_market_setting_is_held_to(db_url, key: str, value: object) -> None:
+    """Each ``[market]`` key that changes results is recorded and compared: a Store opened
+    with another value refuses, and so does an ingester of a store that did not check."""
+    from curation_market.config import Settings
+
+    url = db_url("s")
+    ingest(new_store(url), market_stream(posts=1).blocks())
+    base = Settings()
+    other = Settings.model_validate({"market": {key: value}}).market_config()
+    assert other.settings()[key] != base.market_config().settings()[key]
+    with pytest.raises(ValueError, match=f"\\[market\\] {key} = "):
+        Store(create_engine(url), CHAIN_ID, other.rules.label, other.settings())
+    with pytest.raises(ValueError, match=f"\\[market\\] {key} = "):
+        ingest(new_store(url), market_stream(posts=2).blocks(), cfg=other)
+
+
+def _open_market_stream() -> Stream:
+    """A post committed and revealed, then chain time moved on to 30,000 s after it: past the
+    default reveal period (1,800 + 21,600 s), inside the database's (1,800 + 259,200 s)."""
+    s = Stream()
+    s.post(0, "alice", "open-post")
+    s.commit(60, "curator0", "alice", "open-post", 12_345)
+    s.reveal(REVEAL_AT, "curator0", "alice", "open-post", 12_345)
+    s.post(30_000, "bob", "later-post")
+    return s
+
+
+def test_serve_without_config_keeps_sealed_what_the_database_windows_seal(db_url) -> None:
+    url = db_url("w")
+    store = new_store(url, CFG)
+    ingest(store, _open_market_stream().blocks(), cfg=CFG)
+    # what `serve` builds without --config: the default MarketConfig
+    client = TestClient(create_app(make_engine(url), MarketConfig()))
+    doc = client.get("/api/markets/alice/open-post").json()["market"]
+    created = ANCHOR.time_of(ANCHOR.block_at(T0))  # the post's block's time
+    assert doc["phase"] == "revealing" and doc["sealed"] is True
+    assert doc["reveal_until"] == iso(created + WINDOW + LONG_REVEAL)
+    assert [set(p) & {"prediction", "revealed", "stake"} for p in doc["predictions"]] == [set()]
+    listed = client.get("/api/markets", params={"phase": "revealing"}).json()["items"]
+    assert [m["permlink"] for m in listed] == ["open-post"]
+    status = client.get("/api/status").json()
+    assert (status["window_seconds"], status["reveal_period_seconds"]) == (WINDOW, LONG_REVEAL)
+
+
+def test_report_shows_the_database_windows(db_url) -> None:
+    url = db_url("r")
+    store = new_store(url, CFG)
+    ingest(store, market_stream(posts=2).blocks(), cfg=CFG)
+    report = build_report(store.engine)
+    assert len(report["markets"]) == 2
+    for m in report["markets"]:
+        c = chain_time(m["created"])
+        assert m["commit_until"] == iso(c + WINDOW)
+        assert m["reveal_until"] == iso(c + WINDOW + LONG_REVEAL)
+    assert PAYOUT_AT > WINDOW + LONG_REVEAL  # settled: the phase itself needs no windows
+
+
+def test_an_older_database_adopts_the_first_writer_once(db_url, caplog) -> None:
+    """A database indexed before it recorded settings (migration 0005 leaves the table
+    empty) adopts the config of its first writer, says so once in the log, and from then on
+    holds it like any other."""
+    url = db_url("o")
+    blocks = market_stream(posts=3).blocks()
+    half = len(blocks) // 2
+    ingest(new_store(url), blocks[:half])
+    engine = create_engine(url)
+    with engine.begin() as conn:  # what migration 0005 leaves in an older database
+        conn.execute(delete(t.market_settings))
+    with caplog.at_level(logging.WARNING, logger="curation.store"):
+        ingest(new_store(url, CFG), blocks[half:], cfg=CFG)
+        ingest(new_store(url, CFG), blocks[half:], cfg=CFG)  # a rerun: nothing new to say
+    adopted = [r for r in caplog.records if "recorded no [market]" in r.getMessage()]
+    assert len(adopted) == 1 and "reveal_period_seconds = 259200" in adopted[0].getMessage()
+    with engine.connect() as conn:
+        assert stored_settings(conn) == CFG.settings()
+    with pytest.raises(ValueError, match="reveal_period_seconds = 259200"):
+        Store(engine, CHAIN_ID, CFG.rules.label, MarketConfig().settings())
+
+
+def test_serve_refuses_a_database_with_blocks_but_no_windows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    ingest(new_store(url), market_stream(posts=1).blocks())
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(delete(t.market_settings))
+    engine.dispose()
+    res = runner.invoke(app, ["serve", "--db", url, "--port", "0"])
+    assert res.exit_code == 2
+    assert "records no market windows" in res.output
+
+
+def test_check_settings_names_key_and_both_values() -> None:
+    stored = MarketConfig().settings()
+    wanted = replace(MarketConfig(), window=3600).settings()
+    with pytest.raises(ValueError) as exc:
+        check_settings(stored, wanted)
+    assert str(exc.value).startswith(
+        "database was built with [market] window_seconds = 1800; this run asks for 3600")
+    check_settings({}, wanted)  # nothing recorded yet: adopted, not compared
