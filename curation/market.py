@@ -308,9 +308,8 @@ class _Step:
             raise Reject("reveal_too_late", f"{age}s after the post")
         if commit.prediction is not None:
             raise Reject("already_revealed", f"revealed in block {commit.reveal_block}")
-        bid_milli = None if msg.bid is None else round(msg.bid * 1000)
         expected = commitment(self.cfg.chain_id, post.author, post.permlink, signer,
-                              msg.prediction, msg.salt, msg.stake, bid_milli)
+                              msg.prediction, msg.salt, msg.stake, msg.bid)
         if expected != commit.commitment:
             raise Reject("hash_mismatch", "prediction and salt do not open the commitment")
         commit.prediction, commit.stake, commit.bid = msg.prediction, msg.stake, msg.bid

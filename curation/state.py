@@ -56,8 +56,8 @@ class Commit:
     sp_known: bool
     abs_at_commit: int
     prediction: int | None = None
-    stake: int | None = None
-    bid: float | None = None
+    stake: int | None = None  # milli-units
+    bid: int | None = None  # thousandths (600 = 0.600), as revealed and bound
     reveal_block: int | None = None
     status: str = "open"  # open → settled | void
     voted: bool = False

@@ -39,7 +39,7 @@ from curation.payload import format_milli
 from curation.phase import WINDOW_KEYS, Phase, Windows
 from indexer import schema as t
 from rewards.band import band, in_band
-from rewards.outcome import Forecast, Outcome
+from rewards.outcome import Forecast, Outcome, bid_weight
 from rewards.rules import label_fraction
 from rewards.settle import reputation
 from rewards.underdog import AuthorEntry, author_average
@@ -507,7 +507,7 @@ class SettledCommit(Protocol):
     time: int
     sp: int
     stake: int | None
-    bid: float | None
+    bid: int | None  # thousandths
 
 
 def outcome_table(markets: Iterable[OutcomeMarket],
@@ -524,7 +524,8 @@ def outcome_table(markets: Iterable[OutcomeMarket],
     for cm in commits:
         mine = forecasts.setdefault(cm.post_id, [])
         if cm.prediction is not None:
-            mine.append(Forecast(cm.predictor, cm.prediction, cm.time, cm.sp, cm.stake, cm.bid))
+            mine.append(Forecast(cm.predictor, cm.prediction, cm.time, cm.sp, cm.stake,
+                                 bid_weight(cm.bid)))
     return [Outcome(m.author, m.permlink, m.created, m.paid_at, m.final_payout, m.pool,
                     tuple(forecasts[m.post_id])) for m in markets if m.post_id in forecasts]
 

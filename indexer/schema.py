@@ -85,7 +85,7 @@ commits = Table(
     Column("abs_at_commit", BigInteger, nullable=False),
     Column("prediction", BigInteger),
     Column("stake", BigInteger),
-    Column("bid", Float),
+    Column("bid", BigInteger),  # thousandths (600 = 0.600); a float before migration 0005
     Column("reveal_block", BigInteger),
     Column("status", String(8), nullable=False),
     Column("voted", Boolean, nullable=False),

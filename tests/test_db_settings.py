@@ -194,3 +194,45 @@ def test_check_settings_names_key_and_both_values() -> None:
     assert str(exc.value).startswith(
         "database was built with [market] window_seconds = 1800; this run asks for 3600")
     check_settings({}, wanted)  # nothing recorded yet: adopted, not compared
+
+
+def test_bids_are_integer_thousandths_from_payload_to_database(db_url) -> None:
+    """A revealed "0.600" is 600 in the message, the commit, the database and the API; the
+    staked rule sets weigh with 0.6. Migration 0005 turns an older database's float 0.6 into
+    600 (and back on downgrade)."""
+    from alembic import command
+
+    from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
+    from indexer.migrations import alembic_config
+    from indexer.readmodel import outcomes
+    from tests.helpers import MARKET_ID, salt_of
+
+    s = Stream()
+    s.post(0, "bob", "p")
+    salt = salt_of("curator0", "p")
+    s.tx(60, custom_json_op(MARKET_ID, "curator0", commit_payload(
+        CHAIN_ID, "bob", "p", "curator0", 12_000, salt, 10_000, 600)))
+    s.tx(REVEAL_AT, custom_json_op(MARKET_ID, "curator0", reveal_payload(
+        "bob", "p", 12_000, salt, 10_000, 600)))
+    s.payout(PAYOUT_AT, "bob", "p", 12_000)
+    url = db_url("b")
+    store = new_store(url)
+    ingest(store, s.blocks())
+    engine = store.engine
+
+    def bids() -> list:
+        with engine.connect() as conn:
+            return list(conn.execute(select(t.commits.c.bid)).scalars())
+
+    assert bids() == [600] and type(bids()[0]) is int
+    with engine.connect() as conn:
+        assert outcomes(conn)[0].forecasts[0].bid == 0.6
+    doc = TestClient(create_app(make_engine(url))).get("/api/markets/bob/p").json()["market"]
+    assert doc["predictions"][0]["bid"] == 600
+    engine.dispose()
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(connection=conn), "0004")
+    assert bids() == [0.6]
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(connection=conn), "head")
+    assert bids() == [600] and type(bids()[0]) is int

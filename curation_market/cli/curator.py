@@ -126,7 +126,7 @@ def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
     except salts.SaltExists as exc:
         raise fail(str(exc)) from None
     payload = commit_payload(cid, author, permlink, predictor, milli, salt, stake_milli,
-                             None if bid_thousandths is None else bid_thousandths / 1000)
+                             bid_thousandths)
     typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
     err.print(f"salt stored in {salt_file}; reveal after the {settings.market.window_seconds}s "
               "window with: curation-market prepare reveal")
@@ -153,8 +153,7 @@ def prepare_reveal(author: Author, permlink: Permlink, predictor: Predictor,
                   f"kept in {salt_file}. If the commit on chain is one of those, reveal it "
                   f"with --commitment (replaced: {listed})", soft_wrap=True, highlight=False)
     milli, salt, stake, bid = stored
-    payload = reveal_payload(author, permlink, milli, salt, stake,
-                             None if bid is None else bid / 1000)
+    payload = reveal_payload(author, permlink, milli, salt, stake, bid)
     typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
     err.print(f"reveals {format_milli(milli)}")
 
