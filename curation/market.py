@@ -482,10 +482,7 @@ def _settle_post(state: State, block: Block, cfg: MarketConfig, post: Post,
     counted = final >= rules.reputation_min_payout
     deltas = []
     for c, fac in zip(commits, result.factors, strict=True):
-        c.status, c.voted, c.qualified = "settled", (post.id, c.predictor) in state.votes, \
-            fac.qualified
-        c.ep, c.d, c.cp, c.n, c.r, c.rp = fac.ep, fac.d, fac.cp, fac.n, fac.r, fac.rp
-        c.ia, c.weight, c.reward = fac.ia, fac.weight, fac.reward
+        c.status, c.result = "settled", fac
         state.dirty_commits.add((post.id, c.predictor))
         deltas.append((c.predictor, int(counted), int(counted and fac.hit), fac.reward,
                        int(fac.reward > 0)))

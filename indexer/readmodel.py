@@ -41,12 +41,14 @@ from indexer import schema as t
 from rewards.band import band, in_band
 from rewards.outcome import Forecast, Outcome, bid_weight
 from rewards.rules import label_fraction
-from rewards.settle import reputation
+from rewards.settle import CommitResult, reputation
 from rewards.underdog import AuthorEntry, author_average
 
 Row = Mapping[str, Any]
 CHUNK = 500  # ids per ``IN (...)``: well under every backend's parameter limit
-FACTORS = ("voted", "qualified", "ep", "d", "cp", "n", "r", "rp", "ia", "weight", "reward")
+# a settled prediction's factors: settlement's record (rewards.settle.CommitResult) as stored,
+# but ``hit``, which the documents show as ``revealed`` and the band instead
+FACTORS = tuple(n for n in CommitResult.__slots__ if n != "hit")
 
 p, s, c = t.posts, t.settlements, t.commits
 

@@ -99,8 +99,11 @@ commits = Table(
     Column("ia", Float),
     Column("weight", Float),
     Column("reward", BigInteger),
+    Column("hit", Boolean),  # revealed inside the band (counted toward R); NULL until settled
 )
 Index("ix_commits_predictor", commits.c.predictor)
+# the commit's own columns (curation.state.Commit) come first, then settlement's record
+# (rewards.settle.CommitResult) field by field: voted .. reward, hit
 
 curators = Table(
     "curators", metadata,

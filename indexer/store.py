@@ -62,6 +62,7 @@ from curation.state import (
 )
 from indexer import schema as t
 from indexer.migrations import migrate
+from rewards.settle import CommitResult
 from rewards.underdog import AuthorEntry
 
 if TYPE_CHECKING:
@@ -108,8 +109,12 @@ _Q_DELEGATIONS = select(t.delegations).join(
     & (t.delegations.c.delegatee == _K["ss"].k1))
 
 
-if tuple(t.commits.c.keys()) != Commit.__slots__:  # commit rows are read positionally
-    raise ImportError("indexer.schema.commits must list the columns in Commit's field order")
+_COMMIT_OWN = tuple(n for n in Commit.__slots__ if n != "result")
+_RESULT_COLS = CommitResult.__slots__
+COMMIT_COLS = _COMMIT_OWN + _RESULT_COLS
+if tuple(t.commits.c.keys()) != COMMIT_COLS:  # commit rows are read positionally
+    raise ImportError("indexer.schema.commits must list Commit's columns, then CommitResult's, "
+                      "in field order")
 if tuple(t.accounts.c.keys()) != Account.__slots__:  # account rows too
     raise ImportError("indexer.schema.accounts must list the columns in Account's field order")
 
@@ -515,10 +520,10 @@ class Store:
         todo = sorted(set(k for k in keys if k not in state.commits))
         rows = list(self._keyed(conn, "is", todo, _Q_COMMITS))
         rows += self._keyed(conn, "i", [(i,) for i in sorted(set(whole_ids))], _Q_POST_COMMITS)
-        for row in rows:  # columns in Commit's field order (checked at import)
+        for row in rows:  # columns in COMMIT_COLS order (checked at import)
             key = (row[0], row[1])
             if key not in state.commits:
-                state.commits[key] = Commit(*row)
+                state.commits[key] = _commit(row)
                 state.commits_of_post.setdefault(key[0], set()).add(key[1])
 
     def _load_curators(self, conn: Any, state: State, names: set[str]) -> None:
@@ -588,8 +593,8 @@ class Store:
                  [_post_row(posts[k]) for k in sorted(state.dirty_posts)])
             many(conn, t.votes, ("post_id", "voter"), ("post_id", "voter", "rshares"),
                  [(k[0], k[1], votes[k]) for k in sorted(state.dirty_votes)])
-            many(conn, t.commits, ("post_id", "predictor"), Commit.__slots__,
-                 list(map(_COMMIT_ROW, [commits[k] for k in sorted(state.dirty_commits)])))
+            many(conn, t.commits, ("post_id", "predictor"), COMMIT_COLS,
+                 [_commit_row(commits[k]) for k in sorted(state.dirty_commits)])
             many(conn, t.curators, ("name",), Curator.__slots__,
                  list(map(_CURATOR_ROW, [curators[n] for n in sorted(state.dirty_curators)])))
             many(conn, t.accounts, ("name",), Account.__slots__,
@@ -764,7 +769,11 @@ class Store:
 
 _POST_COLS = tuple(n for n in Post.__slots__ if n != "beneficiaries") + ("beneficiaries",)
 _POST_FIELDS = attrgetter(*_POST_COLS[:-1])
-_COMMIT_ROW = attrgetter(*Commit.__slots__)
+_COMMIT_ROW = attrgetter(*_COMMIT_OWN)
+_RESULT_ROW = attrgetter(*_RESULT_COLS)
+_N_OWN = len(_COMMIT_OWN)
+# an unsettled commit's result columns: not voted, not qualified, nothing else yet
+_NO_RESULT = tuple(False if n in ("voted", "qualified") else None for n in _RESULT_COLS)
 _CURATOR_ROW = attrgetter(*Curator.__slots__)
 _ACCOUNT_ROW = attrgetter(*Account.__slots__)
 _SETTLED_ROW = attrgetter(*SettledMarket.__slots__)
@@ -779,6 +788,18 @@ def _post(row: Any) -> Post:
                 row["parent_author"], row["parent_permlink"], row["is_market"], row["deleted"],
                 row["declined"], benef, row["net_rshares"], row["abs_rshares"], row["payout"],
                 row["paid_block"])
+
+
+def _commit_row(c: Commit | None) -> tuple:
+    """A commit's row: its own columns, then its settlement record as it is."""
+    assert c is not None
+    return _COMMIT_ROW(c) + (_NO_RESULT if c.result is None else _RESULT_ROW(c.result))
+
+
+def _commit(row: Sequence) -> Commit:
+    """The inverse of :func:`_commit_row`; a settled commit gets its record back whole."""
+    result = CommitResult(*row[_N_OWN:]) if row[_N_OWN - 1] == "settled" else None
+    return Commit(*row[:_N_OWN], result=result)
 
 
 def _post_row(p: Post | None) -> tuple:

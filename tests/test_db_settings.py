@@ -236,3 +236,25 @@ def test_bids_are_integer_thousandths_from_payload_to_database(db_url) -> None:
     with engine.begin() as conn:
         command.upgrade(alembic_config(connection=conn), "head")
     assert bids() == [600] and type(bids()[0]) is int
+    with engine.connect() as conn:  # 0005 also filled the settled commit's hit from the band
+        assert conn.execute(select(t.commits.c.hit)).scalar_one() is True
+
+
+def test_a_settled_commit_is_stored_and_read_back_as_settlement_made_it(db_url) -> None:
+    """Settlement's per-commit record (rewards.settle.CommitResult) goes to the database as it
+    is and comes back equal, field for field, to the one the engine kept in memory."""
+    from indexer.store import _commit  # the row reader prefetch uses
+    from tests.helpers import run_memory
+
+    blocks = market_stream(posts=3).blocks()
+    memory = run_memory(blocks)
+    store = new_store(db_url("c"))
+    ingest(store, blocks)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(t.commits)).all()
+    stored = {(r.post_id, r.predictor): _commit(r) for r in rows}
+    kept = {k: c for k, c in memory.commits.items() if c is not None}
+    assert len(stored) == len(kept) == 12
+    for key, c in kept.items():
+        assert c.result is not None and stored[key].result == c.result
+        assert stored[key] == c

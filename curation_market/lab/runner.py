@@ -192,8 +192,8 @@ def run_on_stream(stream: Stream, v: Variant, include_replies: bool,
             return RunResult(v.label, True, {}, 0, 0, pools, len(outcomes), early, rejections,
                              f"settle() failed: {type(exc).__name__}: {exc}"[:120])
     else:
-        amounts = [(c.predictor, c.reward) for c in state.commits.values()
-                   if c is not None and c.reward]
+        amounts = [(c.predictor, c.result.reward) for c in state.commits.values()
+                   if c is not None and c.result is not None and c.result.reward]
     for who, amount in amounts:
         rewards[who] = rewards.get(who, 0) + amount
     paid = sum(x for _, x in amounts if x > 0)  # gross, award by award

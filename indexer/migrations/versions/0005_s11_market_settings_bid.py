@@ -10,6 +10,11 @@ says so in its log).
 engine hold it: before, a bid went "0.600" → 600 → 0.6 → round(0.6 × 1000) on its way to the
 commitment, and was stored as a float.
 
+``commits.hit`` stores the last field of settlement's per-commit record
+(rewards.settle.CommitResult: revealed inside the band, counted toward R), so the record is
+stored and read back whole; settled rows of an older database get it from the band test
+``10·P ≥ 9·F and P ≤ F`` (rewards/band.py) against their post's payout.
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30 16:00:00
@@ -35,18 +40,26 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         op.alter_column('commits', 'bid', type_=sa.BigInteger(), existing_type=sa.Float(),
                         postgresql_using='round(bid * 1000)::bigint')
+        op.add_column('commits', sa.Column('hit', sa.Boolean(), nullable=True))
     else:  # SQLite: the batch copy stores the whole REAL values as integers
         op.execute('UPDATE commits SET bid = ROUND(bid * 1000) WHERE bid IS NOT NULL')
         with op.batch_alter_table('commits') as batch:
             batch.alter_column('bid', type_=sa.BigInteger(), existing_type=sa.Float())
+            batch.add_column(sa.Column('hit', sa.Boolean(), nullable=True))
+    op.execute("UPDATE commits SET hit = (prediction IS NOT NULL "
+               "AND 10 * prediction >= 9 * (SELECT payout FROM posts WHERE posts.id = post_id) "
+               "AND prediction <= (SELECT payout FROM posts WHERE posts.id = post_id)) "
+               "WHERE status = 'settled'")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
+        op.drop_column('commits', 'hit')
         op.alter_column('commits', 'bid', type_=sa.Float(), existing_type=sa.BigInteger(),
                         postgresql_using='bid / 1000.0')
     else:
         with op.batch_alter_table('commits') as batch:
+            batch.drop_column('hit')
             batch.alter_column('bid', type_=sa.Float(), existing_type=sa.BigInteger())
         op.execute('UPDATE commits SET bid = bid / 1000.0 WHERE bid IS NOT NULL')
     op.drop_table('market_settings')
