@@ -60,21 +60,27 @@ class MarketConfig:
         return Windows(self.window, self.reveal_period)
 
     def settings(self) -> dict[str, str]:
-        """Every ``[market]`` setting that changes what a replay computes, under its config
-        name, as text: what a database records at its first write and refuses to resume
-        under other values (one database, one market; the rules and the chain id are
-        recorded beside it). The windows decide the phase and the seal too, so readers take
-        them from here rather than from their own config (:meth:`Windows.of_settings`)."""
-        lim = self.limits
+        """Every setting that changes what a replay computes and that the rules label and
+        the chain id (recorded beside them) do not name, under its config key, as text: what
+        a database records at its first write and refuses to resume under other values (one
+        database, one market). All of ``[market]``, and the two ``[rules]`` keys the author
+        average stored with every settlement depends on even with the underdog rule off.
+        The windows decide the phase and the seal too, so readers take them from here rather
+        than from their own config (:meth:`Windows.of_settings`)."""
+        lim, rules = self.limits, self.rules
+        window = rules.author_window
         return {
-            "custom_json_id": self.market_id,
-            "window_seconds": str(self.window),
-            "reveal_period_seconds": str(self.reveal_period),
-            "include_replies": "true" if self.include_replies else "false",
-            "max_prediction": format_milli(lim.max_prediction),
-            "max_open_commits": str(self.max_open_commits),
-            "max_payload_bytes": str(lim.max_payload_bytes),
-            "max_ops_per_payload": str(lim.max_ops_per_payload),
+            "market.custom_json_id": self.market_id,
+            "market.window_seconds": str(self.window),
+            "market.reveal_period_seconds": str(self.reveal_period),
+            "market.include_replies": "true" if self.include_replies else "false",
+            "market.max_prediction": format_milli(lim.max_prediction),
+            "market.max_open_commits": str(self.max_open_commits),
+            "market.max_payload_bytes": str(lim.max_payload_bytes),
+            "market.max_ops_per_payload": str(lim.max_ops_per_payload),
+            "rules.underdog_floor": repr(float(rules.underdog_floor)),
+            "rules.author_window_days": str(window // 86400) if window % 86400 == 0
+            else f"{window}s",
         }
 
     def __post_init__(self) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 # the keys of the windows among a database's recorded settings (MarketConfig.settings)
-WINDOW_KEYS = ("window_seconds", "reveal_period_seconds")
+WINDOW_KEYS = ("market.window_seconds", "market.reveal_period_seconds")
 
 
 class Phase(StrEnum):

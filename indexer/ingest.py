@@ -170,7 +170,7 @@ class Ingester:
             # the database keeps the chain id its reveals were judged with: bound at the first
             # write, refused when it was built on another chain (never a silent mix)
             self.store.claim_chain(self.cfg.chain_id)
-            self.store.claim_market(self.cfg.settings())  # and its [market] settings
+            self.store.claim_market(self.cfg.settings())  # and its result-changing settings
             self._claimed = True
         if self.before_batch and batch:
             self.before_batch(batch)

@@ -31,9 +31,11 @@ meta = Table(
     Column("rules", Text, nullable=False),
 )
 
-# Every [market] setting that changes results (curation.market.MarketConfig.settings), by
-# config name, as text: written by the first block write, compared at every writer's start
-# (a mismatch is refused), read by serve and report for the windows. Empty in a database
+# Every setting that changes results and the rules label does not name: all of [market],
+# rules.underdog_floor and rules.author_window_days (curation.market.MarketConfig.settings),
+# by config key ("market.window_seconds"), as text: written by the first block write,
+# compared at every writer's start (a mismatch is refused), read by serve and report for the
+# windows. Empty in a database
 # built before migration 0005 until a writer adopts its config (README "One database, one
 # market").
 market_settings = Table(

@@ -297,7 +297,7 @@ def check_settings(stored: Mapping[str, str], wanted: Mapping[str, str]) -> None
     for key in sorted(wanted):
         if key in stored and stored[key] != wanted[key]:
             raise ValueError(
-                f"database was built with [market] {key} = {stored[key]}; this run asks for "
+                f"database was built with {key} = {stored[key]}; this run asks for "
                 f"{wanted[key]} — one database holds one market: use the config it was built "
                 "with, or a fresh --db")
 
@@ -356,8 +356,9 @@ class Store:
                 conn.execute(update(t.meta).where(t.meta.c.id == 1).values(chain_id=chain_id))
 
     def claim_market(self, settings: Mapping[str, str]) -> None:
-        """Record the ``[market]`` settings the database is built with, or refuse others
-        (ValueError, :func:`check_settings`): a replay resumed with another window judged the
+        """Record the settings the database is built with (``[market]`` and the ``[rules]``
+        keys its label leaves out: :meth:`curation.market.MarketConfig.settings`), or refuse
+        others (ValueError, :func:`check_settings`): a replay resumed with another window judged the
         rest of the chain by other rules than its start, and readers took the windows from
         their own config. A database that recorded none yet — fresh, or built before it kept
         them (migration 0005) — adopts these; an older one says so once in the log. A key a
@@ -372,7 +373,7 @@ class Store:
             last = conn.execute(select(t.meta.c.last_block).where(t.meta.c.id == 1)) \
                 .scalar_one_or_none()
             if last:
-                log.warning("database indexed up to block %d recorded no [market] %s: adopting "
+                log.warning("database indexed up to block %d recorded no setting %s: adopting "
                             "this run's (%s)", last, ", ".join(sorted(new)),
                             ", ".join(f"{k} = {v}" for k, v in sorted(new.items())))
             conn.execute(insert(mt), [{"key": k, "value": v} for k, v in sorted(new.items())])
@@ -835,7 +836,7 @@ class MarketCounts(NamedTuple):
 
 
 def stored_settings(conn: Any) -> dict[str, str]:
-    """The ``[market]`` settings the database was built with ({} before its first write, or
+    """The settings the database was built with ({} before its first write, or
     in a database built before it kept them)."""
     mt = t.market_settings.c
     return dict(conn.execute(select(mt.key, mt.value)).all())

@@ -1,5 +1,6 @@
 """One database, one market: the database records every ``[market]`` setting that changes
-results, refuses a writer configured otherwise, and its readers take the windows from it.
+results (and the ``[rules]`` keys its rules label leaves out), refuses a writer configured
+otherwise, and its readers take the windows from it.
 
 Before (issue 12, item 2): a replay resumed with ``window_seconds = 3600`` was accepted
 silently, and ``serve`` without the indexer's ``--config`` judged phases with the default
@@ -76,14 +77,14 @@ def test_a_resumed_replay_with_another_window_is_refused(tmp_path: Path) -> None
     res = runner.invoke(app, ["replay", str(first), "--db", db])
     assert res.exit_code == 0, res.output
     before = _dump(db)
-    assert dict(before["market_settings"])["window_seconds"] == "1800"
+    assert dict(before["market_settings"])["market.window_seconds"] == "1800"
 
     other = _config(tmp_path / "other.toml", "window_seconds = 3600")
     res = runner.invoke(app, ["replay", str(rest), "--db", db, "--config", str(other)])
     assert res.exit_code == 2
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1, res.output
-    assert "window_seconds" in lines[0] and "1800" in lines[0] and "3600" in lines[0]
+    assert "market.window_seconds = 1800" in lines[0] and "asks for 3600" in lines[0]
     assert _dump(db) == before  # refused before anything was written
 
     same = _config(tmp_path / "same.toml", "window_seconds = 1800")
@@ -92,22 +93,27 @@ def test_a_resumed_replay_with_another_window_is_refused(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize(("key", "value"), [
-    ("custom_json_id", "other_market"), ("reveal_period_seconds", 3600),
-    ("include_replies", True), ("max_prediction", "5.000"), ("max_open_commits", 3),
-    ("max_payload_bytes", 1024), ("max_ops_per_payload", 2)])
+    ("market.custom_json_id", "other_market"), ("market.reveal_period_seconds", 3600),
+    ("market.include_replies", True), ("market.max_prediction", "5.000"),
+    ("market.max_open_commits", 3), ("market.max_payload_bytes", 1024),
+    ("market.max_ops_per_payload", 2), ("rules.underdog_floor", 2.5),
+    ("rules.author_window_days", 7)])
 def test_every_market_setting_is_held_to(db_url, key: str, value: object) -> None:
-    """Each ``[market]`` key that changes results is recorded and compared: a Store opened
-    with another value refuses, and so does an ingester of a store that did not check."""
+    """Each key that changes results is recorded and compared: a Store opened with another
+    value refuses, and so does an ingester of a store that did not check. (The rules keys
+    move the author average stored with every settlement, underdog rule on or off.)"""
     from curation_market.config import Settings
 
     url = db_url("s")
     ingest(new_store(url), market_stream(posts=1).blocks())
     base = Settings()
-    other = Settings.model_validate({"market": {key: value}}).market_config()
+    section, name = key.split(".")
+    other = Settings.model_validate({section: {name: value}}).market_config()
     assert other.settings()[key] != base.market_config().settings()[key]
-    with pytest.raises(ValueError, match=f"\\[market\\] {key} = "):
+    assert other.rules.label == base.market_config().rules.label  # the label misses them
+    with pytest.raises(ValueError, match=f"built with {key} = "):
         Store(create_engine(url), CHAIN_ID, other.rules.label, other.settings())
-    with pytest.raises(ValueError, match=f"\\[market\\] {key} = "):
+    with pytest.raises(ValueError, match=f"built with {key} = "):
         ingest(new_store(url), market_stream(posts=2).blocks(), cfg=other)
 
 
@@ -166,8 +172,9 @@ def test_an_older_database_adopts_the_first_writer_once(db_url, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="curation.store"):
         ingest(new_store(url, CFG), blocks[half:], cfg=CFG)
         ingest(new_store(url, CFG), blocks[half:], cfg=CFG)  # a rerun: nothing new to say
-    adopted = [r for r in caplog.records if "recorded no [market]" in r.getMessage()]
-    assert len(adopted) == 1 and "reveal_period_seconds = 259200" in adopted[0].getMessage()
+    adopted = [r for r in caplog.records if "recorded no setting" in r.getMessage()]
+    assert len(adopted) == 1
+    assert "market.reveal_period_seconds = 259200" in adopted[0].getMessage()
     with engine.connect() as conn:
         assert stored_settings(conn) == CFG.settings()
     with pytest.raises(ValueError, match="reveal_period_seconds = 259200"):
@@ -192,7 +199,7 @@ def test_check_settings_names_key_and_both_values() -> None:
     with pytest.raises(ValueError) as exc:
         check_settings(stored, wanted)
     assert str(exc.value).startswith(
-        "database was built with [market] window_seconds = 1800; this run asks for 3600")
+        "database was built with market.window_seconds = 1800; this run asks for 3600")
     check_settings({}, wanted)  # nothing recorded yet: adopted, not compared
 
 

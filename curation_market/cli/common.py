@@ -105,8 +105,9 @@ def settings_from(path: Path | None) -> Settings:
 # --- databases ---------------------------------------------------------------------------
 def open_store(settings: Settings, db: str | None, writes_chain: bool = False) -> Store:
     """For the commands that write. A database built with other rules or other ``[market]``
-    settings is refused (exit 2, the key named). ``writes_chain``: the caller writes blocks
-    with the configured (or named) chain's id (replay), so the database must be of that chain.
+    settings (or ``[rules]`` ones its label leaves out) is refused (exit 2, the key named).
+    ``writes_chain``: the caller writes blocks with the configured (or named) chain's id
+    (replay), so the database must be of that chain.
     Otherwise only a configured ``chain.chain_id`` is checked: the daemon takes the
     database's (and then checks it against its node)."""
     url = db or settings.ingest.db
