@@ -35,9 +35,8 @@ meta = Table(
 # rules.underdog_floor and rules.author_window_days (curation.market.MarketConfig.settings),
 # by config key ("market.window_seconds"), as text: written by the first block write,
 # compared at every writer's start (a mismatch is refused), read by serve and report for the
-# windows. Empty in a database
-# built before migration 0005 until a writer adopts its config (README "One database, one
-# market").
+# windows. Empty in a database built before migration 0005 until a writer adopts its config
+# (README "One database, one market").
 market_settings = Table(
     "market_settings", metadata,
     Column("key", String(64), primary_key=True),
