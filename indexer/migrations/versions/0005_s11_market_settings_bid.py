@@ -1,4 +1,5 @@
-"""The [market] settings a database was built with (market_settings); bids as integers.
+"""The settings a database was built with (market_settings: all of [market], and the
+[rules] keys its rules label leaves out); bids as integers; commits.hit.
 
 Before, a database remembered its rules and chain id but not its windows or limits: a replay
 resumed with another window_seconds was accepted silently, and `serve` judged the phase with
