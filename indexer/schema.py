@@ -35,7 +35,7 @@ meta = Table(
 # rules.underdog_floor and rules.author_window_days (curation.market.MarketConfig.settings),
 # by config key ("market.window_seconds"), as text: written by the first block write,
 # compared at every writer's start (a mismatch is refused), read by serve and report for the
-# windows. Empty in a database built before migration 0005 until a writer adopts its config
+# windows. Empty in a database built before migration 0006 until a writer adopts its config
 # (README "One database, one market").
 market_settings = Table(
     "market_settings", metadata,
@@ -86,7 +86,7 @@ commits = Table(
     Column("abs_at_commit", BigInteger, nullable=False),
     Column("prediction", BigInteger),
     Column("stake", BigInteger),
-    Column("bid", BigInteger),  # thousandths (600 = 0.600); a float before migration 0005
+    Column("bid", BigInteger),  # thousandths (600 = 0.600); a float before migration 0006
     Column("reveal_block", BigInteger),
     Column("status", String(8), nullable=False),
     Column("voted", Boolean, nullable=False),
@@ -238,4 +238,34 @@ account_snapshots = Table(
     Column("exact", Boolean),  # False: some op could not be undone exactly (see note)
     Column("approx_vests", BigInteger, nullable=False, server_default="0"),
     Column("note", Text, nullable=False, server_default=""),
+)
+
+# --- reversible blocks: the undo log (indexer.store, "reversible blocks") ------------------
+# HAF keeps, per registered table, a shadow table of prior row images tagged with the block
+# that changed them, and hive.back_from_fork puts back the earliest image of every row
+# changed above the fork point (docs/node.md). The same here in one table for every market
+# table: each write made while the last ``[ingest] reversible_blocks`` blocks are logged
+# records, before it happens, the row's prior image (JSON of every column) or NULL when the
+# key did not exist ("inserted"). Rows of blocks older than the window are pruned in the same
+# transaction as each batch.
+undo_log = Table(
+    "undo_log", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),  # write order: undone newest first
+    Column("block", BigInteger, nullable=False),  # the block whose write this undoes
+    Column("tbl", String(64), nullable=False),
+    Column("key", Text, nullable=False),  # JSON list of the primary key's values
+    Column("image", Text),  # JSON object of the row before the write; NULL: it was inserted
+)
+Index("ix_undo_log_block", undo_log.c.block)
+
+# The blocks written with undo data, one flush each: their ids (to find a fork point against
+# a node) and the checkpoint before them (``base``/``base_id``): the oldest base is the
+# horizon, the earliest block a rewind can restore.
+undo_blocks = Table(
+    "undo_blocks", metadata,
+    Column("num", BigInteger, primary_key=True, autoincrement=False),
+    Column("block_id", String(40), nullable=False),
+    Column("base", BigInteger, nullable=False),
+    Column("base_id", String(40), nullable=False),
 )

@@ -159,7 +159,7 @@ def test_report_shows_the_database_windows(db_url) -> None:
 
 
 def test_an_older_database_adopts_the_first_writer_once(db_url, caplog) -> None:
-    """A database indexed before it recorded settings (migration 0005 leaves the table
+    """A database indexed before it recorded settings (migration 0006 leaves the table
     empty) adopts the config of its first writer, says so once in the log, and from then on
     holds it like any other."""
     url = db_url("o")
@@ -167,7 +167,7 @@ def test_an_older_database_adopts_the_first_writer_once(db_url, caplog) -> None:
     half = len(blocks) // 2
     ingest(new_store(url), blocks[:half])
     engine = create_engine(url)
-    with engine.begin() as conn:  # what migration 0005 leaves in an older database
+    with engine.begin() as conn:  # what migration 0006 leaves in an older database
         conn.execute(delete(t.market_settings))
     with caplog.at_level(logging.WARNING, logger="curation.store"):
         ingest(new_store(url, CFG), blocks[half:], cfg=CFG)
@@ -205,7 +205,7 @@ def test_check_settings_names_key_and_both_values() -> None:
 
 def test_bids_are_integer_thousandths_from_payload_to_database(db_url) -> None:
     """A revealed "0.600" is 600 in the message, the commit, the database and the API; the
-    staked rule sets weigh with 0.6. Migration 0005 turns an older database's float 0.6 into
+    staked rule sets weigh with 0.6. Migration 0006 turns an older database's float 0.6 into
     600 (and back on downgrade)."""
     from alembic import command
 
@@ -238,12 +238,12 @@ def test_bids_are_integer_thousandths_from_payload_to_database(db_url) -> None:
     assert doc["predictions"][0]["bid"] == 600
     engine.dispose()
     with engine.begin() as conn:
-        command.downgrade(alembic_config(connection=conn), "0004")
+        command.downgrade(alembic_config(connection=conn), "0005")
     assert bids() == [0.6]
     with engine.begin() as conn:
         command.upgrade(alembic_config(connection=conn), "head")
     assert bids() == [600] and type(bids()[0]) is int
-    with engine.connect() as conn:  # 0005 also filled the settled commit's hit from the band
+    with engine.connect() as conn:  # 0006 also filled the settled commit's hit from the band
         assert conn.execute(select(t.commits.c.hit)).scalar_one() is True
 
 

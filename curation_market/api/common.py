@@ -65,7 +65,7 @@ def is_timeout(exc: DBAPIError) -> bool:
 def windows(ctx: Context, conn: Any) -> Windows:
     """The windows the database was built with, never the server's config: a writer refuses
     to change them (indexer.store.check_settings), so once read they are kept. A database
-    that recorded none (built before migration 0005, no writer since) has no phase to show:
+    that recorded none (built before migration 0006, no writer since) has no phase to show:
     503 saying what to run."""
     found = ctx.known.get("windows")
     if found is None:

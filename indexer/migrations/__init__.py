@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 # (a table the revision created, revision), newest first: how far a create_all database is
-ADOPT = [("market_settings", "0005"), ("account_snapshots", "0004"),
+ADOPT = [("market_settings", "0006"), ("undo_blocks", "0005"), ("account_snapshots", "0004"),
          ("vesting_prices", "0003"), ("node_status", "0002"), ("meta", "0001")]
 
 

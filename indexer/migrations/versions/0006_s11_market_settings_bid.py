@@ -16,8 +16,8 @@ commitment, and was stored as a float.
 stored and read back whole; settled rows of an older database get it from the band test
 ``10·P ≥ 9·F and P ≤ F`` (rewards/band.py) against their post's payout.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30 16:00:00
 """
 
@@ -26,8 +26,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
