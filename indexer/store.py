@@ -973,8 +973,11 @@ def read_node_status(engine: Engine) -> tuple[dict, dict | None]:
 # --- reversible blocks: helpers of the undo log (rw12) -----------------------------------------
 # Tables a rewind leaves as they are: what the node said about itself (its status row, the
 # VESTS prices it reported, keyed by the block they were read at, kept so that SP conversions
-# stay stable) and the undo log itself. Every other table of indexer.schema is restored.
-UNDO_EXEMPT = frozenset({"node_status", "vesting_prices", "undo_log", "undo_blocks"})
+# stay stable), the undo log itself, and the settings the database was built with (recorded
+# once, before its first block: no block's state). Every other table of indexer.schema is
+# restored.
+UNDO_EXEMPT = frozenset({"node_status", "vesting_prices", "undo_log", "undo_blocks",
+                         "market_settings"})
 _UNDO = "curation_market.undo"  # the Connection.info key of the transaction's _UndoTx
 
 
