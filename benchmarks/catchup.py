@@ -43,8 +43,9 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from curation.chaintime import chain_time, format_time  # noqa: E402
 from indexer.blockfile import write_blocks  # noqa: E402
-from indexer.ops import chain_time, format_time, op_name_value  # noqa: E402
+from indexer.ops import op_name_value  # noqa: E402
 from indexer.postdump import block_id  # noqa: E402
 
 DATA = ROOT / "tests" / "data"

@@ -51,11 +51,11 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from curation.chaintime import chain_time, format_time  # noqa: E402
 from curation_market.config import Market, Settings  # noqa: E402
 from curation_market.lab.agents import agent_accounts, demo_population, simulate  # noqa: E402
 from curation_market.lab.demo import demo_play  # noqa: E402
 from indexer.accounts import read_globals  # noqa: E402
-from indexer.ops import chain_time, format_time  # noqa: E402
 from indexer.postdump import STEEM_17M, Anchor, Events, block_id, post_events  # noqa: E402
 
 DATA = ROOT / "curation_market" / "data"

@@ -30,11 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from curation.chaintime import HF21_TIME
+
 STEEM_CHAIN_ID = "0" * 64
 HIVE_CHAIN_ID = "beeab0de" + "0" * 56
 CHAIN_IDS = {"steem": STEEM_CHAIN_ID, "hive": HIVE_CHAIN_ID}
 
-HF21_TIME = 1_566_918_000  # 2019-08-27T15:00:00Z, STEEM_HARDFORK_0_21_TIME
 HF21_BLOCK = 35_921_786  # the block at whose end HF21 was applied (its cashouts paid 25 %)
 PRE_HF21_FRACTION = Fraction(1, 4)
 HF21_FRACTION = Fraction(1, 2)

@@ -11,7 +11,7 @@ from fractions import Fraction
 
 from curation.chains import STEEM_CHAIN_ID, curation_fraction
 from curation.commitment import commitment
-from curation.payload import PayloadLimits
+from curation.payload import PayloadLimits, format_milli
 from curation.phase import Windows
 from curation.records import (
     BadMsg,
@@ -58,6 +58,30 @@ class MarketConfig:
     @property
     def windows(self) -> Windows:
         return Windows(self.window, self.reveal_period)
+
+    def settings(self) -> dict[str, str]:
+        """Every setting that changes what a replay computes and that the rules label and
+        the chain id (recorded beside them) do not name, under its config key, as text: what
+        a database records at its first write and refuses to resume under other values (one
+        database, one market). All of ``[market]``, and the two ``[rules]`` keys the author
+        average stored with every settlement depends on even with the underdog rule off.
+        The windows decide the phase and the seal too, so readers take them from here rather
+        than from their own config (:meth:`Windows.of_settings`)."""
+        lim, rules = self.limits, self.rules
+        window = rules.author_window
+        return {
+            "market.custom_json_id": self.market_id,
+            "market.window_seconds": str(self.window),
+            "market.reveal_period_seconds": str(self.reveal_period),
+            "market.include_replies": "true" if self.include_replies else "false",
+            "market.max_prediction": format_milli(lim.max_prediction),
+            "market.max_open_commits": str(self.max_open_commits),
+            "market.max_payload_bytes": str(lim.max_payload_bytes),
+            "market.max_ops_per_payload": str(lim.max_ops_per_payload),
+            "rules.underdog_floor": repr(float(rules.underdog_floor)),
+            "rules.author_window_days": str(window // 86400) if window % 86400 == 0
+            else f"{window}s",
+        }
 
     def __post_init__(self) -> None:
         if self.chain not in CHAINS:
@@ -290,9 +314,8 @@ class _Step:
             raise Reject("reveal_too_late", f"{age}s after the post")
         if commit.prediction is not None:
             raise Reject("already_revealed", f"revealed in block {commit.reveal_block}")
-        bid_milli = None if msg.bid is None else round(msg.bid * 1000)
         expected = commitment(self.cfg.chain_id, post.author, post.permlink, signer,
-                              msg.prediction, msg.salt, msg.stake, bid_milli)
+                              msg.prediction, msg.salt, msg.stake, msg.bid)
         if expected != commit.commitment:
             raise Reject("hash_mismatch", "prediction and salt do not open the commitment")
         commit.prediction, commit.stake, commit.bid = msg.prediction, msg.stake, msg.bid
@@ -465,10 +488,7 @@ def _settle_post(state: State, block: Block, cfg: MarketConfig, post: Post,
     counted = final >= rules.reputation_min_payout
     deltas = []
     for c, fac in zip(commits, result.factors, strict=True):
-        c.status, c.voted, c.qualified = "settled", (post.id, c.predictor) in state.votes, \
-            fac.qualified
-        c.ep, c.d, c.cp, c.n, c.r, c.rp = fac.ep, fac.d, fac.cp, fac.n, fac.r, fac.rp
-        c.ia, c.weight, c.reward = fac.ia, fac.weight, fac.reward
+        c.status, c.result = "settled", fac
         state.dirty_commits.add((post.id, c.predictor))
         deltas.append((c.predictor, int(counted), int(counted and fac.hit), fac.reward,
                        int(fac.reward > 0)))

@@ -103,12 +103,11 @@ def _reveal(item: dict, author: str, permlink: str, limits: PayloadLimits) -> Ms
         stake = parse_milli(item["stake"])
         if stake is None or stake > limits.max_prediction:
             return BadMsg("bad_stake", 'stake must be a decimal string like "10.000"')
-    bid = None
+    bid = None  # thousandths: an integer from the text to the commitment and the database
     if "bid" in item:
-        bid_milli = parse_milli(item["bid"])
-        if bid_milli is None or bid_milli > 1000:
+        bid = parse_milli(item["bid"])
+        if bid is None or bid > 1000:
             return BadMsg("bad_bid", 'bid must be a decimal string in "0".."1"')
-        bid = bid_milli / 1000
     return RevealMsg(author, permlink, prediction, bytes.fromhex(salt), stake, bid)
 
 

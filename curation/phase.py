@@ -7,8 +7,12 @@ filters built from :func:`created_bounds`. Ages are ``t − created`` in chain s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+# the keys of the windows among a database's recorded settings (MarketConfig.settings)
+WINDOW_KEYS = ("market.window_seconds", "market.reveal_period_seconds")
 
 
 class Phase(StrEnum):
@@ -23,6 +27,15 @@ class Phase(StrEnum):
 class Windows:
     window: int = 30 * 60  # commits count when 0 <= age <= window
     reveal_period: int = 6 * 3600  # reveals count when window < age <= window + reveal_period
+
+    @classmethod
+    def of_settings(cls, settings: Mapping[str, str]) -> Windows | None:
+        """The windows a database recorded (:meth:`curation.market.MarketConfig.settings`);
+        None when it recorded none (built before it kept its settings, and not written
+        since): a reader then has no phase to show, never a default one."""
+        if not all(k in settings for k in WINDOW_KEYS):
+            return None
+        return cls(int(settings[WINDOW_KEYS[0]]), int(settings[WINDOW_KEYS[1]]))
 
     def commit_open(self, age: int) -> bool:
         return 0 <= age <= self.window

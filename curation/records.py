@@ -91,7 +91,7 @@ class RevealMsg(Struct, frozen=True, gc=False):
     prediction: int  # milli-units
     salt: bytes
     stake: int | None = None  # milli-units, for staked rule sets (issue: seed rule sets)
-    bid: float | None = None
+    bid: int | None = None  # thousandths ("0.600" → 600), as the commitment binds it
 
 
 class BadMsg(Struct, frozen=True, gc=False):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from curation.records import PostKey
+from rewards.settle import CommitResult
 from rewards.underdog import AuthorEntry
 
 
@@ -42,7 +43,8 @@ class Post:
 
 @dataclass(slots=True)
 class Commit:
-    """A predictor's live commitment on a post, later its revealed prediction and factors."""
+    """A predictor's live commitment on a post, later its revealed prediction and, once
+    settled, settlement's :class:`rewards.settle.CommitResult` as it was made."""
 
     post_id: int
     predictor: str
@@ -56,21 +58,11 @@ class Commit:
     sp_known: bool
     abs_at_commit: int
     prediction: int | None = None
-    stake: int | None = None
-    bid: float | None = None
+    stake: int | None = None  # milli-units
+    bid: int | None = None  # thousandths (600 = 0.600), as revealed and bound
     reveal_block: int | None = None
     status: str = "open"  # open → settled | void
-    voted: bool = False
-    qualified: bool = False
-    ep: int | None = None
-    d: float | None = None
-    cp: float | None = None
-    n: int | None = None
-    r: int | None = None
-    rp: float | None = None
-    ia: float | None = None
-    weight: float | None = None
-    reward: int | None = None
+    result: CommitResult | None = None  # settlement's own record, once settled
 
     @property
     def order(self) -> tuple[int, int, int, int]:

@@ -12,13 +12,11 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 
+from curation.chaintime import HF16_TIME, HF20_TIME, HF21_TIME, STEEM_HF23_TIME
+
 STEEM, HIVE = "steem", "hive"
 CHAINS = (STEEM, HIVE)
 
-HF16_TIME = 1481040000  # 2016-12-06 16:00 UTC, both chains (shared history)
-HF20_TIME = 1537887600  # 2018-09-25 15:00 UTC, both chains
-HF21_TIME = 1566918000  # 2019-08-27 15:00 UTC, both chains
-STEEM_HF23_TIME = 1589983200  # 2020-05-20 14:00 UTC; Hive's HF23 changed no vesting rule
 
 DAY = 86400
 DELEGATION_RETURN_HF0 = 7 * DAY  # STEEM_CASHOUT_WINDOW_SECONDS

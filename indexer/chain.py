@@ -46,7 +46,8 @@ from typing import Any
 import orjson
 
 from curation.chains import PROFILES, ChainProfile
-from indexer.ops import chain_time, op_name_value
+from curation.chaintime import chain_time
+from indexer.ops import op_name_value
 
 log = logging.getLogger("curation.chain")
 

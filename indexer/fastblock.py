@@ -33,6 +33,7 @@ from typing import Any, Union
 import msgspec
 from msgspec import UNSET, Raw, Struct, defstruct
 
+from curation.chaintime import BadTime, chain_time
 from curation.records import VOP_TRX, Block, Comment, EffectiveVote, Record, VestingDelta, Vote
 from indexer.amounts import VESTS, AmountError, parse_amount
 from indexer.ops import (
@@ -43,7 +44,6 @@ from indexer.ops import (
     Adapter,
     BadBlock,
     _block_text,
-    chain_time,
 )
 
 OP_NAMES = (  # noqa: SIM905 - 96 names read better as words
@@ -230,7 +230,7 @@ class FastDecoder:
                 return None
         try:
             return self._block(raw)
-        except (_Doubt, BadBlock):
+        except (_Doubt, BadBlock, BadTime):
             return None
 
     def _block(self, raw: Any) -> Block:

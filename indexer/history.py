@@ -30,11 +30,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from curation.chaintime import HF17_TIME, chain_time, format_time
 from curation.records import VestingDelta
 from curation.state import Account
 from curation.vesting import price_at, to_vests, withdraw_rate
 from indexer.amounts import VESTS, AmountError, parse_amount
-from indexer.ops import Adapter, BadBlock, chain_time, format_time, op_name_value
+from indexer.ops import Adapter, BadBlock, op_name_value
 
 # The order of hive::protocol::operation: bit i of {operation_filter_high, operation_filter_low}
 # selects op i (hive account_history_api.hpp, get_account_history_op_filter_low/high).
@@ -78,7 +79,6 @@ MODELLED = ("transfer_to_vesting", "withdraw_vesting", "claim_reward_balance",
             "transfer_to_vesting_completed")
 UNMODELLED = ("pow", "pow2", "pow_reward", "hardfork_hive", "vesting_shares_split")
 VESTING_OPS = MODELLED + CREATES + UNMODELLED
-HF17_TIME = 1490886000  # steem hardfork.d/0_17.hf: rewards wait in reward balances from here
 
 
 def op_filter(names: Iterable[str] = VESTING_OPS) -> tuple[int, int]:

@@ -222,6 +222,7 @@ class Ingester:
             # the database keeps the chain id its reveals were judged with: bound at the first
             # write, refused when it was built on another chain (never a silent mix)
             self.store.claim_chain(self.cfg.chain_id)
+            self.store.claim_market(self.cfg.settings())  # and its result-changing settings
             self._claimed = True
         later = []  # bad lines read after this batch's last block (held-back blocks)
         if batch and any(r.block > batch[-1].num for r in state.rejections):

@@ -8,9 +8,9 @@ reason instead of an exception: one bad op never takes a block, or the indexer, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
+from curation.chaintime import HF20_TIME, BadTime, chain_time
 from curation.payload import ACCOUNT_RE, PayloadLimits, parse_payload
 from curation.records import (
     VOP_TRX,
@@ -28,7 +28,7 @@ from curation.records import (
     VestingDelta,
     Vote,
 )
-from curation.vesting import CHAINS, HF20_TIME, STEEM
+from curation.vesting import CHAINS, STEEM
 from indexer.amounts import CORE, DOLLAR, VESTS, AmountError, amount_of, parse_amount
 
 MAX_RSHARES = 2**56  # ~50x the largest real vote; beyond it the input is absurd
@@ -70,20 +70,6 @@ def _block_text(block: dict, key: str) -> str:
     if type(v) is not str or len(v) > BLOCK_ID_CHARS or not v.isascii() or not v.isprintable():
         raise BadBlock(f"{key} is not a block id: {v!r:.40}")
     return v
-
-
-def chain_time(text: Any) -> int:
-    """``"2017-11-07T01:25:09"`` → epoch seconds (chain time is UTC without a zone)."""
-    if not isinstance(text, str):
-        raise BadBlock(f"bad timestamp {text!r:.40}")
-    try:
-        return int(datetime.fromisoformat(text[:19]).replace(tzinfo=UTC).timestamp())
-    except ValueError as exc:
-        raise BadBlock(f"bad timestamp {text!r:.40}") from exc
-
-
-def format_time(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def op_name_value(op: Any) -> tuple[str, Any]:
@@ -219,7 +205,11 @@ class Adapter:
         if not isinstance(raw, dict):
             raise BadBlock(f"block is {type(raw).__name__}, not an object")
         num = block_number(raw)
-        out = Block(num=num, time=chain_time(raw.get("timestamp")),
+        try:
+            time = chain_time(raw.get("timestamp"))
+        except BadTime as exc:
+            raise BadBlock(str(exc)) from None
+        out = Block(num=num, time=time,
                     block_id=_block_text(raw, "block_id"), previous=_block_text(raw, "previous"))
         self._time = out.time
         records = out.records

@@ -18,8 +18,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from curation.chaintime import chain_time, format_time
+from curation.payload import format_milli
 from indexer.amounts import DOLLAR, AmountError, amount_of
-from indexer.ops import BadBlock, chain_time, format_time
+from indexer.ops import BadBlock
 
 BLOCK_INTERVAL = 3
 NEVER = "1970-01-01T00:00:00"
@@ -269,7 +271,7 @@ def _milli(value: object) -> int:
 
 def sbd(milli: int) -> str:
     """Milli-units as a legacy SBD amount string."""
-    return f"{milli // 1000}.{milli % 1000:03d} SBD"
+    return f"{format_milli(milli)} SBD"
 
 
 def assemble(events: Events, anchor: Anchor, salt: str = "") -> Iterator[dict]:

@@ -34,19 +34,21 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import Select, and_, case, exists, func, literal, or_, select, tuple_
 
 from curation.chains import curation_fraction
+from curation.chaintime import format_time
 from curation.payload import format_milli
-from curation.phase import Phase, Windows
+from curation.phase import WINDOW_KEYS, Phase, Windows
 from indexer import schema as t
-from indexer.ops import format_time
 from rewards.band import band, in_band
-from rewards.outcome import Forecast, Outcome, Withheld
+from rewards.outcome import Forecast, Outcome, Withheld, bid_weight
 from rewards.rules import label_fraction
-from rewards.settle import reputation
+from rewards.settle import CommitResult, reputation
 from rewards.underdog import AuthorEntry, author_average
 
 Row = Mapping[str, Any]
 CHUNK = 500  # ids per ``IN (...)``: well under every backend's parameter limit
-FACTORS = ("voted", "qualified", "ep", "d", "cp", "n", "r", "rp", "ia", "weight", "reward")
+# a settled prediction's factors: settlement's record (rewards.settle.CommitResult) as stored,
+# but ``hit``, which the documents show as ``revealed`` and the band instead
+FACTORS = tuple(n for n in CommitResult.__slots__ if n != "hit")
 
 p, s, c = t.posts, t.settlements, t.commits
 
@@ -83,6 +85,22 @@ def head(conn: Any) -> Head | None:
     if row is None:
         return None
     return Head(row["last_block"], row["last_block_id"], row["last_time"], row["rules"])
+
+
+def recorded_settings(conn: Any) -> dict[str, str]:
+    """Every setting the database recorded at its first write ({} before it, or in one built
+    before migration 0006 and not written since): curation.market.MarketConfig.settings."""
+    mt = t.market_settings.c
+    return dict(conn.execute(select(mt.key, mt.value)).all())
+
+
+def market_windows(conn: Any) -> Windows | None:
+    """The windows the database was built with (its ``market_settings``), the only ones a
+    reader judges phases and seals by: never defaults, never the reader's own config. None
+    when it recorded none (built before migration 0006 and not written since)."""
+    mt = t.market_settings.c
+    return Windows.of_settings(dict(conn.execute(
+        select(mt.key, mt.value).where(mt.key.in_(WINDOW_KEYS))).all()))
 
 
 def head_doc(h: Head) -> dict:
@@ -166,8 +184,8 @@ def commits_of(conn: Any, post_ids: Sequence[int]) -> dict[int, list[Row]]:
 
 
 def phase_of(row: Row, now: int, windows: Windows | None) -> Phase:
-    """The market's phase at chain time ``now``. Without windows (``report`` reads no
-    config) only a settled or deleted market has one."""
+    """The market's phase at chain time ``now``. Without windows (a database that recorded
+    none, :func:`market_windows`) only a settled or deleted market has one."""
     paid, deleted = row["paid_block"] is not None, bool(row["deleted"])
     if windows is None:
         if not (paid or deleted):
@@ -186,8 +204,8 @@ def sealed(row: Row, now: int, windows: Windows | None) -> bool:
 
 
 def market_summary_doc(row: Row, now: int, windows: Windows | None) -> dict:
-    """A market as listed. ``commit_until``/``reveal_until`` need the configured windows,
-    which the database does not record: without them (``report``) they are left out."""
+    """A market as listed. ``commit_until``/``reveal_until`` come from the database's windows
+    (:func:`market_windows`); a database that recorded none leaves them out."""
     out = {
         "id": row["id"], "author": row["author"], "permlink": row["permlink"],
         "category": row["parent_permlink"] if not row["parent_author"] else None,
@@ -234,20 +252,20 @@ def market_doc(row: Row, commits: Sequence[Row], now: int, windows: Windows | No
 
 
 # What a market's document in ``report`` leaves out of the API's: the row id (the API's paging
-# key, which depends on what else this database indexed), the window ends (the config's
-# windows, which the database does not record) and each commit's ``position`` (the op's
+# key, which depends on what else this database indexed) and each commit's ``position`` (the op's
 # address in its block: an unrelated transaction placed before it moves it, and a report of
 # the same markets must stay the same bytes; ``commit_block`` stays). Every other field is
 # the same, with the same value.
-NOT_IN_REPORT = ("id", "commit_until", "reveal_from", "reveal_until")
+NOT_IN_REPORT = ("id",)
 PREDICTION_NOT_IN_REPORT = ("position",)
 
 
-def settled_market_doc(row: Row, commits: Sequence[Row], now: int) -> dict:
-    """A settled market as ``report`` shows it: :func:`market_doc` without
-    :data:`NOT_IN_REPORT` and :data:`PREDICTION_NOT_IN_REPORT`, so two databases holding the
-    same markets report them alike."""
-    doc = market_doc(row, commits, now, None)
+def settled_market_doc(row: Row, commits: Sequence[Row], now: int,
+                       windows: Windows | None) -> dict:
+    """A settled market as ``report`` shows it: :func:`market_doc` (with the database's
+    windows) without :data:`NOT_IN_REPORT` and :data:`PREDICTION_NOT_IN_REPORT`, so two
+    databases holding the same markets report them alike."""
+    doc = market_doc(row, commits, now, windows)
     del doc["id"]
     for pred in doc["predictions"]:
         for key in PREDICTION_NOT_IN_REPORT:
@@ -500,7 +518,7 @@ class SettledCommit(Protocol):
     time: int
     sp: int
     stake: int | None
-    bid: float | None
+    bid: int | None  # thousandths
 
 
 def outcome_table(markets: Iterable[OutcomeMarket],
@@ -518,7 +536,8 @@ def outcome_table(markets: Iterable[OutcomeMarket],
     for cm in commits:
         mine = forecasts.setdefault(cm.post_id, [])
         if cm.prediction is not None:
-            mine.append(Forecast(cm.predictor, cm.prediction, cm.time, cm.sp, cm.stake, cm.bid))
+            mine.append(Forecast(cm.predictor, cm.prediction, cm.time, cm.sp, cm.stake,
+                                 bid_weight(cm.bid)))
         else:  # a miss: staked rule sets burn its stake (rewards.outcome.forfeits)
             withheld.setdefault(cm.post_id, []).append(Withheld(cm.predictor, cm.time, cm.sp))
     return [Outcome(m.author, m.permlink, m.created, m.paid_at, m.final_payout, m.pool,

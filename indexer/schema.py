@@ -31,6 +31,18 @@ meta = Table(
     Column("rules", Text, nullable=False),
 )
 
+# Every setting that changes results and the rules label does not name: all of [market],
+# rules.underdog_floor and rules.author_window_days (curation.market.MarketConfig.settings),
+# by config key ("market.window_seconds"), as text: written by the first block write,
+# compared at every writer's start (a mismatch is refused), read by serve and report for the
+# windows. Empty in a database built before migration 0006 until a writer adopts its config
+# (README "One database, one market").
+market_settings = Table(
+    "market_settings", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 posts = Table(
     "posts", metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
@@ -74,7 +86,7 @@ commits = Table(
     Column("abs_at_commit", BigInteger, nullable=False),
     Column("prediction", BigInteger),
     Column("stake", BigInteger),
-    Column("bid", Float),
+    Column("bid", BigInteger),  # thousandths (600 = 0.600); a float before migration 0006
     Column("reveal_block", BigInteger),
     Column("status", String(8), nullable=False),
     Column("voted", Boolean, nullable=False),
@@ -88,8 +100,11 @@ commits = Table(
     Column("ia", Float),
     Column("weight", Float),
     Column("reward", BigInteger),
+    Column("hit", Boolean),  # revealed inside the band (counted toward R); NULL until settled
 )
 Index("ix_commits_predictor", commits.c.predictor)
+# the commit's own columns (curation.state.Commit) come first, then settlement's record
+# (rewards.settle.CommitResult) field by field: voted .. reward, hit
 
 curators = Table(
     "curators", metadata,

@@ -10,6 +10,7 @@ the last ``reversible_blocks`` blocks also records the prior image of every row 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,11 +68,13 @@ from curation.state import (
 )
 from indexer import schema as t
 from indexer.migrations import migrate
+from rewards.settle import CommitResult
 from rewards.underdog import AuthorEntry
 
 if TYPE_CHECKING:
     from indexer.history import Reconstruction
 
+log = logging.getLogger("curation.store")
 CHUNK = 500  # keys per IN (...) query: well under every driver's parameter limit
 
 # temporary key tables for prefetch, by key shape: s = text, i = integer
@@ -112,8 +115,12 @@ _Q_DELEGATIONS = select(t.delegations).join(
     & (t.delegations.c.delegatee == _K["ss"].k1))
 
 
-if tuple(t.commits.c.keys()) != Commit.__slots__:  # commit rows are read positionally
-    raise ImportError("indexer.schema.commits must list the columns in Commit's field order")
+_COMMIT_OWN = tuple(n for n in Commit.__slots__ if n != "result")
+_RESULT_COLS = CommitResult.__slots__
+COMMIT_COLS = _COMMIT_OWN + _RESULT_COLS
+if tuple(t.commits.c.keys()) != COMMIT_COLS:  # commit rows are read positionally
+    raise ImportError("indexer.schema.commits must list Commit's columns, then CommitResult's, "
+                      "in field order")
 if tuple(t.accounts.c.keys()) != Account.__slots__:  # account rows too
     raise ImportError("indexer.schema.accounts must list the columns in Account's field order")
 
@@ -289,6 +296,18 @@ def check_meta(row: Mapping[str, Any], chain_id: str | None, rules_label: str) -
         _check_chain(row["chain_id"], chain_id)
 
 
+def check_settings(stored: Mapping[str, str], wanted: Mapping[str, str]) -> None:
+    """Refuse (ValueError) settings that differ from those the database was built with (a key
+    it never recorded is not compared: :meth:`Store.claim_market` adopts it). One line,
+    naming the key, the database's value and this run's."""
+    for key in sorted(wanted):
+        if key in stored and stored[key] != wanted[key]:
+            raise ValueError(
+                f"database was built with {key} = {stored[key]}; this run asks for "
+                f"{wanted[key]} — one database holds one market: use the config it was built "
+                "with, or a fresh --db")
+
+
 def _check_chain(stored: str, chain_id: str) -> None:
     if stored and stored != chain_id:
         raise ValueError(
@@ -298,10 +317,12 @@ def _check_chain(stored: str, chain_id: str) -> None:
 
 class Store:
     def __init__(self, engine: Engine, chain_id: str | None = STEEM_CHAIN_ID,
-                 rules_label: str = "seed"):
-        """A database built on another chain than ``chain_id`` is refused (None: any). The
-        id is written by the first block write (:meth:`claim_chain`), so a run refused before
-        it wrote anything leaves a fresh database fresh."""
+                 rules_label: str = "seed", market: Mapping[str, str] | None = None):
+        """A database built on another chain than ``chain_id`` (None: any), with other rules,
+        or with other ``market`` settings (:meth:`curation.market.MarketConfig.settings`;
+        None: not checked here) is refused. The id and the settings are written by the first
+        block write (:meth:`claim_chain`, :meth:`claim_market`), so a run refused before it
+        wrote anything leaves a fresh database fresh."""
         self.engine = engine
         self._prepared: dict[tuple, tuple[str, Callable[[dict], tuple] | None]] = {}
         # blocks a rewind can go back (``[ingest] reversible_blocks``; the Ingester sets it):
@@ -311,6 +332,9 @@ class Store:
         with engine.begin() as conn:  # the schema is the migrations' (one authority)
             migrate(conn)
         self._ensure_meta(chain_id, rules_label)
+        if market is not None:
+            with engine.connect() as conn:
+                check_settings(stored_settings(conn), market)
 
     # --- meta / checkpoint ----------------------------------------------------------
     def _ensure_meta(self, chain_id: str | None, rules_label: str) -> None:
@@ -339,6 +363,29 @@ class Store:
             _check_chain(stored, chain_id)
             if not stored:
                 conn.execute(update(t.meta).where(t.meta.c.id == 1).values(chain_id=chain_id))
+
+    def claim_market(self, settings: Mapping[str, str]) -> None:
+        """Record the settings the database is built with (``[market]`` and the ``[rules]``
+        keys its label leaves out: :meth:`curation.market.MarketConfig.settings`), or refuse
+        others (ValueError, :func:`check_settings`): a replay resumed with another window judged the
+        rest of the chain by other rules than its start, and readers took the windows from
+        their own config. A database that recorded none yet — fresh, or built before it kept
+        them (migration 0006) — adopts these; an older one says so once in the log. A key a
+        newer version added is adopted the same way."""
+        mt = t.market_settings
+        with self.engine.begin() as conn:
+            stored = stored_settings(conn)
+            check_settings(stored, settings)
+            new = {k: v for k, v in settings.items() if k not in stored}
+            if not new:
+                return
+            last = conn.execute(select(t.meta.c.last_block).where(t.meta.c.id == 1)) \
+                .scalar_one_or_none()
+            if last:
+                log.warning("database indexed up to block %d recorded no setting %s: adopting "
+                            "this run's (%s)", last, ", ".join(sorted(new)),
+                            ", ".join(f"{k} = {v}" for k, v in sorted(new.items())))
+            conn.execute(insert(mt), [{"key": k, "value": v} for k, v in sorted(new.items())])
 
     def new_state(self) -> State:
         with self.engine.connect() as conn:
@@ -483,10 +530,10 @@ class Store:
         todo = sorted(set(k for k in keys if k not in state.commits))
         rows = list(self._keyed(conn, "is", todo, _Q_COMMITS))
         rows += self._keyed(conn, "i", [(i,) for i in sorted(set(whole_ids))], _Q_POST_COMMITS)
-        for row in rows:  # columns in Commit's field order (checked at import)
+        for row in rows:  # columns in COMMIT_COLS order (checked at import)
             key = (row[0], row[1])
             if key not in state.commits:
-                state.commits[key] = Commit(*row)
+                state.commits[key] = _commit(row)
                 state.commits_of_post.setdefault(key[0], set()).add(key[1])
 
     def _load_curators(self, conn: Any, state: State, names: set[str]) -> None:
@@ -560,8 +607,8 @@ class Store:
                  [_post_row(posts[k]) for k in sorted(state.dirty_posts)])
             many(conn, t.votes, ("post_id", "voter"), ("post_id", "voter", "rshares"),
                  [(k[0], k[1], votes[k]) for k in sorted(state.dirty_votes)])
-            many(conn, t.commits, ("post_id", "predictor"), Commit.__slots__,
-                 list(map(_COMMIT_ROW, [commits[k] for k in sorted(state.dirty_commits)])))
+            many(conn, t.commits, ("post_id", "predictor"), COMMIT_COLS,
+                 [_commit_row(commits[k]) for k in sorted(state.dirty_commits)])
             many(conn, t.curators, ("name",), Curator.__slots__,
                  list(map(_CURATOR_ROW, [curators[n] for n in sorted(state.dirty_curators)])))
             many(conn, t.accounts, ("name",), Account.__slots__,
@@ -842,7 +889,11 @@ class Store:
 
 _POST_COLS = tuple(n for n in Post.__slots__ if n != "beneficiaries") + ("beneficiaries",)
 _POST_FIELDS = attrgetter(*_POST_COLS[:-1])
-_COMMIT_ROW = attrgetter(*Commit.__slots__)
+_COMMIT_ROW = attrgetter(*_COMMIT_OWN)
+_RESULT_ROW = attrgetter(*_RESULT_COLS)
+_N_OWN = len(_COMMIT_OWN)
+# an unsettled commit's result columns: not voted, not qualified, nothing else yet
+_NO_RESULT = tuple(False if n in ("voted", "qualified") else None for n in _RESULT_COLS)
 _CURATOR_ROW = attrgetter(*Curator.__slots__)
 _ACCOUNT_ROW = attrgetter(*Account.__slots__)
 _SETTLED_ROW = attrgetter(*SettledMarket.__slots__)
@@ -857,6 +908,18 @@ def _post(row: Any) -> Post:
                 row["parent_author"], row["parent_permlink"], row["is_market"], row["deleted"],
                 row["declined"], benef, row["net_rshares"], row["abs_rshares"], row["payout"],
                 row["paid_block"])
+
+
+def _commit_row(c: Commit | None) -> tuple:
+    """A commit's row: its own columns, then its settlement record as it is."""
+    assert c is not None
+    return _COMMIT_ROW(c) + (_NO_RESULT if c.result is None else _RESULT_ROW(c.result))
+
+
+def _commit(row: Sequence) -> Commit:
+    """The inverse of :func:`_commit_row`; a settled commit gets its record back whole."""
+    result = CommitResult(*row[_N_OWN:]) if row[_N_OWN - 1] == "settled" else None
+    return Commit(*row[:_N_OWN], result=result)
 
 
 def _post_row(p: Post | None) -> tuple:
@@ -891,6 +954,13 @@ class MarketCounts(NamedTuple):
     rejected: dict[str, int]  # by reason
 
 
+def stored_settings(conn: Any) -> dict[str, str]:
+    """The settings the database was built with ({} before its first write, or
+    in a database built before it kept them)."""
+    mt = t.market_settings.c
+    return dict(conn.execute(select(mt.key, mt.value)).all())
+
+
 def read_node_status(engine: Engine) -> tuple[dict, dict | None]:
     """The checkpoint row (``meta``) and the daemon's status row (None: never written), read
     together for ``status``; over any engine, a read-only one too (no Store needed)."""
@@ -903,8 +973,11 @@ def read_node_status(engine: Engine) -> tuple[dict, dict | None]:
 # --- reversible blocks: helpers of the undo log (rw12) -----------------------------------------
 # Tables a rewind leaves as they are: what the node said about itself (its status row, the
 # VESTS prices it reported, keyed by the block they were read at, kept so that SP conversions
-# stay stable) and the undo log itself. Every other table of indexer.schema is restored.
-UNDO_EXEMPT = frozenset({"node_status", "vesting_prices", "undo_log", "undo_blocks"})
+# stay stable), the undo log itself, and the settings the database was built with (recorded
+# once, before its first block: no block's state). Every other table of indexer.schema is
+# restored.
+UNDO_EXEMPT = frozenset({"node_status", "vesting_prices", "undo_log", "undo_blocks",
+                         "market_settings"})
 _UNDO = "curation_market.undo"  # the Connection.info key of the transaction's _UndoTx
 
 

@@ -29,7 +29,7 @@ class Forecast:
     commit_time: int  # chain time, unix seconds
     sp: int  # milli-units of Steem Power at the commit block (0 = unknown)
     stake: int | None = None  # milli-units, from the reveal payload (staked rule sets)
-    bid: float | None = None  # 0..1, from the reveal payload (staked rule sets)
+    bid: float | None = None  # 0..1, the revealed thousandths as a weight (:func:`bid_weight`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +179,14 @@ def forfeits(outcomes: Iterable[Outcome], default_stake: int | None, policy: str
             rounds.append(Round(f"forfeit:@{o.author}/{o.permlink}", 0, 0, 0, burned,
                                 (("unrevealed", float(len(o.unrevealed))),)))
     return awards, rounds
+
+
+def bid_weight(thousandths: int | None) -> float | None:
+    """A revealed bid (integer thousandths, as the payload, the commitment and the database
+    hold it) as the probability the staked rule sets weigh with: the one place it becomes a
+    float, one way (600 → 0.6, the float nearest the decimal, whose repr is that decimal).
+    No money is computed from it without the rule's exact path (numerai ``_exact``)."""
+    return None if thousandths is None else thousandths / 1000
 
 
 def bid_of(f: Forecast, default_bid: float) -> float:

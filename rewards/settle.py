@@ -31,8 +31,13 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
-class Factors:
-    hit: bool  # inside the band: counts toward reputation's R
+class CommitResult:
+    """What settlement decided for one commit, and why: made once here, kept by the engine on
+    its commit (``curation.state.Commit.result``), stored as it is (the result columns of
+    ``commits``, in this field order) and read back by the read model. Nobody copies or
+    recomputes a field of it."""
+
+    voted: bool  # the predictor also voted on the post (flagged; disqualified by the rules)
     qualified: bool  # a hit that may be weighted (voters can be disqualified)
     ep: int | None
     d: float | None
@@ -43,6 +48,7 @@ class Factors:
     ia: float
     weight: float
     reward: int
+    hit: bool  # revealed inside the band: counts toward reputation's R
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +57,7 @@ class Settlement:
     pool: int
     returned: int  # pool milli-units nobody won
     underdog_returned: int  # F·(0.5 − f) held back by the underdog adjustment
-    factors: tuple[Factors, ...]
+    factors: tuple[CommitResult, ...]  # in commit order, one per entry
 
 
 def pool_fraction(rules: Rules, chain_fraction: Fraction | None) -> Fraction:
@@ -146,8 +152,9 @@ def settle(
 
     hit = mask & in_band(p, final_payout)
     qualified = hit.copy()
+    voted = np.array([e.voted for e in entries], dtype=bool)
     if rules.disqualify_voters:
-        qualified &= ~np.array([e.voted for e in entries], dtype=bool)
+        qualified &= ~voted
     d, cp = closeness(p.astype(float), ep.astype(float), has_ep, rules.closeness)
     n, r, rp = reputation(np.array([e.prior_n for e in entries], dtype=np.int64),
                           np.array([e.prior_hits for e in entries], dtype=np.int64))
@@ -159,8 +166,8 @@ def settle(
     rewards, returned = split(pool, weight.tolist())
 
     factors = tuple(
-        Factors(
-            hit=bool(hit[i]),
+        CommitResult(
+            voted=bool(voted[i]),
             qualified=bool(qualified[i]),
             ep=ep_list[i],
             d=None if np.isnan(d[i]) else float(d[i]),
@@ -171,6 +178,7 @@ def settle(
             ia=float(ia[i]),
             weight=float(weight[i]),
             reward=rewards[i],
+            hit=bool(hit[i]),
         )
         for i in range(len(entries))
     )

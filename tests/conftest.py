@@ -123,13 +123,14 @@ def sqlite_engine(db_url: Callable[[str], str]) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The README demo's database (real block-17M posts + simulated curators), fully replayed;
-    ``blocks`` is its block file, for partial replays."""
+    """The README demo's database (real block-17M posts + simulated curators), fully replayed,
+    built once per session: every test that only reads the demo takes it from here. ``blocks``
+    is its block file (for partial replays), ``report`` the report `demo` prints."""
     from rich.console import Console
 
     from curation_market.lab.demo import run_demo
 
     d = tmp_path_factory.mktemp("demo_db")
     url = f"sqlite:///{d / 'demo.db'}"
-    run_demo(url, d / "blocks.jsonl", 17, Console(quiet=True))
-    return {"url": url, "blocks": d / "blocks.jsonl"}
+    report = run_demo(url, d / "blocks.jsonl", 17, Console(quiet=True))
+    return {"url": url, "blocks": d / "blocks.jsonl", "report": report}

@@ -154,7 +154,9 @@ def settled_view(state: State, names: Iterable[str] | None = None) -> dict:
     for (post_id, who), c in state.commits.items():
         if c is None or (keep is not None and who not in keep):
             continue
-        out[(by_id[post_id], who)] = (c.status, c.prediction, c.qualified, c.reward)
+        r = c.result
+        out[(by_id[post_id], who)] = (c.status, c.prediction, r is not None and r.qualified,
+                                      None if r is None else r.reward)
     return out
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
+from curation.chaintime import chain_time
 from curation_market.config import Market, Settings
 from curation_market.curator import salts
 from curation_market.curator.client import KEY_ENV, Curator, connect
@@ -28,7 +29,7 @@ from curation_market.devnode.node import TestNode
 from indexer import schema as t
 from indexer.blockfile import write_blocks
 from indexer.ingest import Ingester
-from indexer.ops import chain_time, op_name_value
+from indexer.ops import op_name_value
 from indexer.postdump import import_posts
 from indexer.store import Store
 

@@ -12,6 +12,7 @@ from curation.payload import PayloadLimits, parse_payload
 from curation.records import CommitMsg, RevealMsg
 from curation_market.cli.main import app
 from curation_market.config import ConfigError, Settings, load_settings
+from curation_market.report.build import to_json
 
 ROOT = Path(__file__).parents[1]
 runner = CliRunner()
@@ -94,12 +95,13 @@ def test_prepare_commit_then_reveal_round_trip(tmp_path: Path) -> None:
     assert code == 2 and "no stored salt" in err
 
 
-def test_demo_then_report(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'demo.db'}"
-    code, out, _ = run("demo", "--db", db, "--out", str(tmp_path / "blocks.jsonl.gz"),
-                       "--format", "json")
-    assert code == 0
-    doc = json.loads(out)
+def test_demo_then_report(demo_db: dict, tmp_path: Path) -> None:
+    """What ``demo --format json`` prints (the session's demo database is built by the same
+    ``run_demo``, once), then ``report`` over that database."""
+    db = demo_db["url"]
+    doc = json.loads(to_json(demo_db["report"]))
+    code, _, err = run("demo", "--db", f"sqlite:///{tmp_path / 'x.db'}", "--format", "yaml")
+    assert code == 2 and "--format" in err  # refused before anything is built
     markets = doc["markets"]
     assert len(markets) == 32
     won = [p for m in markets for p in m["predictions"] if p["reward"]]

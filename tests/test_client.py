@@ -207,7 +207,7 @@ def test_staked_commit_and_reveal_bind_stake_and_bid(chain, tmp_path: Path) -> N
         row = conn.execute(select(t.commits)).mappings().one()
         assert conn.execute(select(t.rejections)).first() is None  # no hash_mismatch
     assert (row["prediction"], row["stake"], row["bid"], row["status"]) == \
-        (12000, 10000, 0.6, "settled")
+        (12000, 10000, 600, "settled")
     [outcome] = load_outcomes(store.engine)  # what the staked rule sets judge
     [forecast] = outcome.forecasts
     assert (forecast.predictor, forecast.stake, forecast.bid) == ("alice", 10000, 0.6)

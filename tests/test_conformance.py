@@ -26,6 +26,7 @@ import requests
 from sqlalchemy import create_engine, select
 
 from curation.chains import PROFILES
+from curation.chaintime import chain_time, format_time
 from curation_market.config import Chain, Settings, load_settings
 from curation_market.daemon.run import Daemon
 from curation_market.devnode.node import DUMMY_KEY, TestNode
@@ -35,7 +36,6 @@ from indexer.accounts import account_from, globals_from
 from indexer.blockfile import write_blocks
 from indexer.chain import ChainError
 from indexer.ingest import Ingester
-from indexer.ops import chain_time, format_time
 from indexer.postdump import STEEM_17M, Anchor, Events, import_posts
 from indexer.store import Store
 from tests.helpers import commit_op, reveal_op

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select
 
+from curation.chaintime import chain_time
 from curation.phase import Windows
 from curation_market.config import load_settings
 from curation_market.curator.autoreveal import AutoRevealer
@@ -26,7 +27,7 @@ from curation_market.lab.demo import bundled_posts
 from indexer import schema as t
 from indexer.amounts import DOLLAR, amount_of
 from indexer.blockfile import write_blocks
-from indexer.ops import chain_time, op_name_value
+from indexer.ops import op_name_value
 from indexer.postdump import import_posts
 
 WINDOW, PERIOD, PAYOUT, SPACING = 60, 120, 600, 45

@@ -14,18 +14,18 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from curation.chaintime import chain_time
 from curation.records import CommitMsg, MarketOp, RevealMsg
 from curation_market.cli.main import app
 from curation_market.config import ConfigError
 from curation_market.lab.agents import SKILL_AWARE, ChainView, demo_population, post_facts
-from curation_market.lab.demo import build_demo_blocks, bundled_posts, demo_settings
+from curation_market.lab.demo import bundled_posts, demo_settings
 from curation_market.lab.evaluate import EvalConfig, evaluate, load_eval_config, write_report
 from curation_market.lab.runner import build_stream, select_posts
 from curation_market.lab.stats import sybil_row
 from curation_market.lab.variants import parse_variant
 from indexer.amounts import DOLLAR, amount_of
 from indexer.blockfile import read_blocks
-from indexer.ops import chain_time
 
 ROOT = Path(__file__).parents[1]
 SMALL = """
@@ -128,11 +128,10 @@ def test_small_evaluation_report_is_pinned(tmp_path: Path) -> None:
     assert got == want
 
 
-def test_demo_agents_publish_the_pinned_ops(tmp_path: Path) -> None:
+def test_demo_agents_publish_the_pinned_ops(demo_db: dict) -> None:
     """The demo's curators go through the same simulator as the evaluation's; their ops (and
     so the demo chain, its report and the docs' examples) must stay as they were."""
-    blocks = tmp_path / "demo.jsonl.gz"
-    build_demo_blocks(blocks)
+    blocks = Path(demo_db["blocks"])
     market_id = demo_settings().market_config().market_id
     digest, n, signers = hashlib.sha256(), 0, set()
     for b in read_blocks([blocks]):

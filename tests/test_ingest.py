@@ -22,10 +22,9 @@ from tests.dbdump import dump
 
 
 @pytest.fixture(scope="module")
-def demo_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("demo") / "blocks.jsonl"
-    build_demo_blocks(path)
-    return path
+def demo_file(demo_db: dict) -> Path:
+    """The demo's block file, as the session's demo database was replayed from (built once)."""
+    return Path(demo_db["blocks"])
 
 
 def _store(url: str) -> Store:

@@ -81,8 +81,8 @@ def test_happy_path_settles_and_pays_the_pool() -> None:
     c.at(2000, reveal("alice", 95000), reveal("carol", 99000))
     c.at(7 * 86400, payout(100000))
     a, b = c.state.commits[(1, "alice")], c.state.commits[(1, "carol")]
-    assert (a.reward or 0) + (b.reward or 0) == 25000
-    assert a.ep is None and b.ep == 95000  # same block: carol's position is later
+    assert a.result.reward + b.result.reward == 25000
+    assert a.result.ep is None and b.result.ep == 95000  # same block: carol's position is later
     assert c.state.settled[0].pool == 25000 and c.state.settled[0].returned == 0
     assert c.rejections() == []
 
@@ -181,8 +181,8 @@ def test_a_beneficiary_named_after_the_commit_is_not_paid() -> None:
     c.at(2000, reveal("alice", 95000), reveal("carol", 99000))
     c.at(7 * 86400, payout(100000))
     alice, carol = c.state.commits[(1, "alice")], c.state.commits[(1, "carol")]
-    assert carol.status == "void" and carol.reward is None
-    assert alice.reward == 25000 and c.state.settled[0].n_commits == 1
+    assert carol.status == "void" and carol.result is None
+    assert alice.result.reward == 25000 and c.state.settled[0].n_commits == 1
     assert c.rejections() == ["beneficiary"]
     assert (c.state.curator("carol").n, c.state.curator("carol").open_commits) == (0, 0)
     assert c.state.curator("alice").open_commits == 0
@@ -244,8 +244,8 @@ def test_information_added_uses_abs_rshares_at_commit_time() -> None:
     c.at(1900, reveal("alice", 95000), reveal("carol", 96000))
     c.at(7 * 86400, payout(100000))
     a, b = c.state.commits[(1, "alice")], c.state.commits[(1, "carol")]
-    assert (a.ia, b.ia) == (1.0, 0.25)
-    assert (a.reward, b.reward) == (20000, 5000)
+    assert (a.result.ia, b.result.ia) == (1.0, 0.25)
+    assert (a.result.reward, b.result.reward) == (20000, 5000)
 
 
 def test_reputation_counts_only_strictly_earlier_blocks_and_misses() -> None:
@@ -258,7 +258,7 @@ def test_reputation_counts_only_strictly_earlier_blocks_and_misses() -> None:
     # a and b pay out in the same block: neither sees the other
     c.at(7 * 86400, payout(100000, permlink="a"), payout(100000, permlink="b"))
     a, b = c.state.commits[(1, "alice")], c.state.commits[(2, "alice")]
-    assert (a.n, a.r, b.n, b.r) == (1, 1, 1, 1)
+    assert (a.result.n, a.result.r, b.result.n, b.result.r) == (1, 1, 1, 1)
     c.at(7 * 86400 + 3, payout(100000, permlink="c"))  # alice never revealed c: a miss
     cur = c.state.curator("alice")
     assert (cur.n, cur.hits, cur.open_commits) == (3, 2, 0)
@@ -311,7 +311,8 @@ def test_voter_is_flagged_and_can_be_disqualified() -> None:
         c.at(1900, reveal("alice", 95000))
         c.at(7 * 86400, payout(100000))
         got = c.state.commits[(1, "alice")]
-        assert got.voted and got.reward == expected
+        assert got.result.voted and got.result.reward == expected
+        assert got.result.hit  # in the band: counts toward R either way
 
 
 def test_phase_and_its_query_bounds_agree_to_the_second() -> None:

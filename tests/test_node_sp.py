@@ -21,6 +21,7 @@ import orjson
 import pytest
 from sqlalchemy import create_engine, select, text
 
+from curation.chaintime import chain_time, format_time
 from curation.market import MarketConfig
 from curation.state import Account
 from curation_market.config import load_settings
@@ -33,7 +34,6 @@ from indexer.blockfile import write_blocks
 from indexer.chain import ChainError, NodeClient
 from indexer.history import HistoryOp, Rewind, op_filter, read_back
 from indexer.ingest import Ingester
-from indexer.ops import chain_time, format_time
 from indexer.store import Store
 from tests.helpers import commit_op, post_op
 

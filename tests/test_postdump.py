@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from curation.chaintime import chain_time
 from curation.market import MarketConfig
 from curation_market.cli.main import app
 from indexer import schema as t
 from indexer.ingest import Ingester
-from indexer.ops import chain_time
 from indexer.postdump import Payout, PostRefused, Refusal, import_posts, payout_of
 from indexer.store import Store
 

@@ -37,6 +37,7 @@ from curation.chains import (
     STEEM_CHAIN_ID,
     curation_fraction,
 )
+from curation.chaintime import chain_time
 from curation.commitment import commitment
 from curation.market import Applier, MarketConfig
 from curation.state import Account, Globals, State
@@ -50,7 +51,7 @@ from curation_market.report.build import build_report
 from indexer import schema as t
 from indexer.blockfile import write_blocks
 from indexer.chain import NodeClient, profile_from
-from indexer.ops import Adapter, chain_time
+from indexer.ops import Adapter
 from indexer.postdump import Anchor, Events, assemble, import_posts
 from indexer.store import Store
 from rewards.rules import Rules, label_fraction, named

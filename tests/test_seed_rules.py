@@ -288,36 +288,35 @@ def test_commitment_with_stake_and_bid_vector() -> None:
     assert commitment(*base, 10_001, 600) != got != commitment(*base, 10_000, 601)
 
 
-def _chain_with_commit(stake: int | None, bid: float | None) -> tuple[State, MarketConfig]:
+def _chain_with_commit(stake: int | None, bid: int | None) -> tuple[State, MarketConfig]:
     cfg = MarketConfig()
     state = State(globals=Globals(1000, 1000))
     state.accounts["alice"] = Account("alice", vesting_shares=1000)
     t0 = 1_500_000_000
     apply_block(state, Block(100, t0, records=[Comment((100, 0, 0), "bob", "p", "", "tag")]),
                 cfg)
-    c = commitment(cfg.chain_id, "bob", "p", "alice", 95_000, SALT, stake,
-                   None if bid is None else round(bid * 1000))
+    c = commitment(cfg.chain_id, "bob", "p", "alice", 95_000, SALT, stake, bid)
     apply_block(state, Block(101, t0 + 60, records=[
         MarketOp((101, 0, 0), "alice", (CommitMsg("bob", "p", c),))]), cfg)
     return state, cfg
 
 
 def _reveal(state: State, cfg: MarketConfig, num: int, stake: int | None,
-            bid: float | None) -> None:
+            bid: int | None) -> None:
     apply_block(state, Block(num, 1_500_000_000 + 2000 + num, records=[
         MarketOp((num, 0, 0), "alice", (RevealMsg("bob", "p", 95_000, SALT, stake, bid),))]),
         cfg)
 
 
 def test_changing_stake_or_bid_breaks_the_reveal() -> None:
-    state, cfg = _chain_with_commit(10_000, 0.6)
-    _reveal(state, cfg, 102, 20_000, 0.6)  # a bigger stake after seeing the votes
-    _reveal(state, cfg, 103, 10_000, 0.7)
+    state, cfg = _chain_with_commit(10_000, 600)
+    _reveal(state, cfg, 102, 20_000, 600)  # a bigger stake after seeing the votes
+    _reveal(state, cfg, 103, 10_000, 700)
     _reveal(state, cfg, 104, None, None)  # dropping them is a change too
     assert [r.reason for r in state.rejections] == ["hash_mismatch"] * 3
-    _reveal(state, cfg, 105, 10_000, 0.6)
+    _reveal(state, cfg, 105, 10_000, 600)
     commit = state.commits[(1, "alice")]
-    assert (commit.prediction, commit.stake, commit.bid) == (95_000, 10_000, 0.6)
+    assert (commit.prediction, commit.stake, commit.bid) == (95_000, 10_000, 600)
 
 
 def test_reveal_without_stake_still_opens_a_v1_commitment() -> None:
@@ -329,10 +328,11 @@ def test_reveal_without_stake_still_opens_a_v1_commitment() -> None:
 
 
 def test_ops_round_trip_through_the_payload_parser() -> None:
-    commit_doc = commit_payload("0" * 64, "bob", "p", "alice", 95_000, SALT, 10_000, "0.6")
-    reveal_doc = reveal_payload("bob", "p", 95_000, SALT, 10_000, 0.6)
+    commit_doc = commit_payload("0" * 64, "bob", "p", "alice", 95_000, SALT, 10_000, 600)
+    reveal_doc = reveal_payload("bob", "p", 95_000, SALT, 10_000, 600)
     (msg,) = parse_payload(json.dumps(reveal_doc), PayloadLimits())
-    assert isinstance(msg, RevealMsg) and (msg.stake, msg.bid) == (10_000, 0.6)
+    assert isinstance(msg, RevealMsg) and (msg.stake, msg.bid) == (10_000, 600)
+    assert type(msg.bid) is int  # never a float on its way to the commitment
     assert reveal_doc["stake"] == "10.000" and reveal_doc["bid"] == "0.600"
     assert commit_doc["commitment"] == commitment("0" * 64, "bob", "p", "alice", 95_000, SALT,
                                                   10_000, 600)
@@ -364,7 +364,7 @@ def test_config_knows_the_staked_names(tmp_path: Path) -> None:
 
 
 def _block(num: int, t: int, ops: list, vops: list | None = None) -> dict:
-    from indexer.ops import format_time
+    from curation.chaintime import format_time
 
     return {"block_num": num, "block_id": f"{num:08x}" + "0" * 32,
             "previous": f"{num - 1:08x}" + "0" * 32, "timestamp": format_time(t),
@@ -377,7 +377,7 @@ def test_report_with_a_staked_rule_set(tmp_path: Path) -> None:
     same database under numerai-2018: the staked section pays the hit and burns the miss."""
     t0 = 1_500_000_000
     cid = "0" * 64
-    picks = {"alice": (95_000, 100_000, 0.8), "carol": (50_000, 10_000, 0.9)}
+    picks = {"alice": (95_000, 100_000, 800), "carol": (50_000, 10_000, 900)}
     commits = [custom_json_op("curation_market", who, commit_payload(
         cid, "bob", "p", who, pred, SALT, stake, bid)) for who, (pred, stake, bid) in
         picks.items()]
@@ -427,7 +427,7 @@ def test_cli_stake_and_bid_round_trip(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stderr
     (reveal_msg,) = parse_payload(json.loads(result.stdout)[1]["json"], PayloadLimits())
     assert isinstance(reveal_msg, RevealMsg) and (reveal_msg.stake, reveal_msg.bid) == (
-        10_000, 0.6)
+        10_000, 600)
     assert isinstance(commit_msg, CommitMsg)
     assert commit_msg.commitment == commitment("0" * 64, "bob", "p", "alice", 95_000,
                                                reveal_msg.salt, 10_000, 600)

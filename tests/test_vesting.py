@@ -27,15 +27,16 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from curation.chaintime import HF16_TIME, HF21_TIME, STEEM_HF23_TIME, chain_time
 from curation.commitment import commitment
 from curation.market import MarketConfig, apply_block
 from curation.records import VOP_TRX, Block, Comment, CommitMsg, MarketOp, VestingDelta
 from curation.state import Account, Globals, State
-from curation.vesting import HF16_TIME, HF21_TIME, STEEM_HF23_TIME, price_at, withdraw_rate
+from curation.vesting import price_at, withdraw_rate
 from curation_market.curator.ops import commit_payload, custom_json_op
 from indexer import schema as t
 from indexer.accounts import read_accounts, read_globals_at
-from indexer.ops import Adapter, chain_time
+from indexer.ops import Adapter
 from indexer.store import Store
 from tests.helpers import CHAIN_ID
 

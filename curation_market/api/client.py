@@ -22,7 +22,9 @@ from fastapi import APIRouter, Request
 from sqlalchemy import select
 
 from curation.chains import CHAIN_IDS
+from curation.payload import parse_milli
 from curation_market.api.common import Conn, Ctx, envelope, head
+from indexer import readmodel as rm
 from indexer import schema as t
 
 router = APIRouter(tags=["client"])
@@ -52,10 +54,14 @@ def client_config(conn: Conn, ctx: Ctx, request: Request) -> dict:
     stored = conn.execute(select(t.meta.c.chain_id).where(t.meta.c.id == 1)).scalar()
     chain_id = stored or ctx.cfg.chain_id
     chain = next((name for name, cid in CHAIN_IDS.items() if cid == chain_id), settings.chain)
-    limits = ctx.cfg.limits
+    # what the indexer judges ops with: the settings the database recorded (the server's own
+    # config only for a database that has recorded none yet, i.e. indexed nothing)
+    own = ctx.cfg.settings()
+    market = {**own, **rm.recorded_settings(conn)}
     return envelope(
         h, chain=chain, chain_id=chain_id, address_prefix=ADDRESS_PREFIX,
-        custom_json_id=ctx.cfg.market_id, currency=ctx.currency,
-        window_seconds=ctx.cfg.window, reveal_period_seconds=ctx.cfg.reveal_period,
-        max_prediction=limits.max_prediction, staked=settings.staked,
+        custom_json_id=market["market.custom_json_id"], currency=ctx.currency,
+        window_seconds=int(market["market.window_seconds"]),
+        reveal_period_seconds=int(market["market.reveal_period_seconds"]),
+        max_prediction=parse_milli(market["market.max_prediction"]), staked=settings.staked,
         node_url=settings.node_url)

@@ -6,7 +6,7 @@ import base64
 import binascii
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from curation.market import MarketConfig
+from curation.phase import Windows
 from indexer import readmodel as rm
 
 MAX_LIMIT = 200
@@ -32,11 +33,13 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Context:
-    """What ``create_app`` was given, for the views (``app.state.ctx``)."""
+    """What ``create_app`` was given, for the views (``app.state.ctx``). ``cfg`` serves the
+    rules' author window; the market windows are the database's (:func:`windows`)."""
 
     engine: Engine
     cfg: MarketConfig
     currency: str
+    known: dict[str, Any] = field(default_factory=dict, compare=False)  # read once, kept
 
 
 def context(request: Request) -> Context:
@@ -57,6 +60,21 @@ def is_timeout(exc: DBAPIError) -> bool:
     if isinstance(orig, sqlite3.OperationalError):
         return "interrupted" in str(orig)
     return type(orig).__name__ == "QueryCanceled" or "statement timeout" in str(orig)
+
+
+def windows(ctx: Context, conn: Any) -> Windows:
+    """The windows the database was built with, never the server's config: a writer refuses
+    to change them (indexer.store.check_settings), so once read they are kept. A database
+    that recorded none (built before migration 0006, no writer since) has no phase to show:
+    503 saying what to run."""
+    found = ctx.known.get("windows")
+    if found is None:
+        found = rm.market_windows(conn)
+        if found is None:
+            raise ApiError(503, "the database records no market windows: resume its writer "
+                                "(`curation-market run` or `replay`) once to record them")
+        ctx.known["windows"] = found
+    return found
 
 
 def head(conn: Any) -> rm.Head:

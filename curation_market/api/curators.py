@@ -16,6 +16,7 @@ from curation_market.api.common import (
     encode_cursor,
     envelope,
     head,
+    windows,
 )
 from indexer import readmodel as rm
 
@@ -78,8 +79,8 @@ def curator_markets(
         last = rows[limit - 1]
         nxt = encode_cursor("curator-markets",
                             [last["block"], last["trx"], last["op"], last["sub"]])
-    windows = ctx.cfg.windows
-    docs = [rm.open_commit_doc(r, h.time, windows) for r in open_rows]
+    win = windows(ctx, conn)  # the database's, never the server's config
+    docs = [rm.open_commit_doc(r, h.time, win) for r in open_rows]
     return envelope(
         h, curator=name, open=docs, to_reveal=sum(1 for d in docs if d["must_reveal"]),
         settled=[rm.settled_result_doc(r) for r in rows[:limit]], next_cursor=nxt)

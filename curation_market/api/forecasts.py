@@ -24,6 +24,7 @@ from curation_market.api.common import (
     encode_cursor,
     envelope,
     head,
+    windows,
 )
 from indexer import readmodel as rm
 
@@ -54,11 +55,11 @@ def forecasts(
     if cursor:
         value, post_id = decode_cursor("forecasts", cursor, (int, int))
         after = (value, post_id)
-    windows = ctx.cfg.windows
+    win = windows(ctx, conn)  # the database's, never the server's config
     ph = Phase(phase) if phase else None
-    got = rm.forecast_feed(conn, windows, h.time, author=author, tag=tag, phase=ph,
+    got = rm.forecast_feed(conn, win, h.time, author=author, tag=tag, phase=ph,
                            after=after, limit=limit + 1)
-    items = [rm.forecast_doc(it, h.time, windows, ctx.currency) for it in got[:limit]]
+    items = [rm.forecast_doc(it, h.time, win, ctx.currency) for it in got[:limit]]
     nxt = None
     if len(got) > limit:
         last = got[limit - 1]
@@ -78,4 +79,4 @@ def forecast_quality(
     error, and how many forecasts fell in the 90–100 % band."""
     h = head(conn)
     return envelope(h, currency=ctx.currency,
-                    **rm.forecast_quality(conn, ctx.cfg.windows, h.time, n))
+                    **rm.forecast_quality(conn, windows(ctx, conn), h.time, n))

@@ -21,6 +21,7 @@ from curation_market.api.common import (
     envelope,
     epoch,
     head,
+    windows,
 )
 from indexer import readmodel as rm
 
@@ -50,11 +51,11 @@ def markets(
     lo, hi = epoch(created_from), epoch(created_to)
     check_range(lo, hi, "from/to")
     before = decode_cursor("markets", cursor, (int,))[0] if cursor else None
-    windows = ctx.cfg.windows
-    rows = rm.markets(conn, windows, h.time, phase=phase, author=author, tag=tag,
+    win = windows(ctx, conn)
+    rows = rm.markets(conn, win, h.time, phase=phase, author=author, tag=tag,
                       created_from=lo, created_to=hi, with_commits=with_commits,
                       before_id=before, limit=limit + 1)
-    items = [rm.market_summary_doc(r, h.time, windows) for r in rows[:limit]]
+    items = [rm.market_summary_doc(r, h.time, win) for r in rows[:limit]]
     nxt = encode_cursor("markets", [rows[limit - 1]["id"]]) if len(rows) > limit else None
     return envelope(h, items=items, next_cursor=nxt)
 
@@ -73,4 +74,4 @@ def market(
     if row is None:
         raise ApiError(404, f"no market @{author}/{permlink}")
     commits = rm.commits_of(conn, [row["id"]]).get(row["id"], [])
-    return envelope(h, market=rm.market_doc(row, commits, h.time, ctx.cfg.windows))
+    return envelope(h, market=rm.market_doc(row, commits, h.time, windows(ctx, conn)))

@@ -104,15 +104,17 @@ def settings_from(path: Path | None) -> Settings:
 
 # --- databases ---------------------------------------------------------------------------
 def open_store(settings: Settings, db: str | None, writes_chain: bool = False) -> Store:
-    """For the commands that write. ``writes_chain``: the caller writes blocks with the
-    configured (or named) chain's id (replay), so the database must be of that chain.
+    """For the commands that write. A database built with other rules or other ``[market]``
+    settings (or ``[rules]`` ones its label leaves out) is refused (exit 2, the key named).
+    ``writes_chain``: the caller writes blocks with the configured (or named) chain's id
+    (replay), so the database must be of that chain.
     Otherwise only a configured ``chain.chain_id`` is checked: the daemon takes the
     database's (and then checks it against its node)."""
     url = db or settings.ingest.db
     cfg = settings.market_config()
     chain_id = settings.chain.id if writes_chain else settings.chain.chain_id
     try:
-        return Store(create_engine(url), chain_id, cfg.rules.label)
+        return Store(create_engine(url), chain_id, cfg.rules.label, cfg.settings())
     except ValueError as exc:
         raise fail(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable server, said plainly

@@ -15,6 +15,7 @@ import orjson
 import typer
 
 from curation.chains import STEEM_CHAIN_ID
+from curation.chaintime import format_time
 from curation.commitment import commitment, new_salt
 from curation.payload import ACCOUNT_RE, PERMLINK_RE, format_milli, parse_milli
 from curation_market.cli.common import (
@@ -28,7 +29,6 @@ from curation_market.cli.common import NodesOpt as Node
 from curation_market.curator import salts
 from curation_market.curator.client import ClientError, Curator, connect, read_key
 from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
-from indexer.ops import format_time
 
 prepare_app = typer.Typer(help="Print the custom_json op a curator broadcasts.",
                           no_args_is_help=True)
@@ -128,7 +128,7 @@ def prepare_commit(author: Author, permlink: Permlink, predictor: Predictor,
     except salts.SaltExists as exc:
         raise fail(str(exc)) from None
     payload = commit_payload(cid, author, permlink, predictor, milli, salt, stake_milli,
-                             None if bid_thousandths is None else bid_thousandths / 1000)
+                             bid_thousandths)
     typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
     err.print(f"salt stored in {salt_file}; reveal after the {settings.market.window_seconds}s "
               "window with: curation-market prepare reveal")
@@ -155,8 +155,7 @@ def prepare_reveal(author: Author, permlink: Permlink, predictor: Predictor,
                   f"kept in {salt_file}. If the commit on chain is one of those, reveal it "
                   f"with --commitment (replaced: {listed})", soft_wrap=True, highlight=False)
     milli, salt, stake, bid = stored
-    payload = reveal_payload(author, permlink, milli, salt, stake,
-                             None if bid is None else bid / 1000)
+    payload = reveal_payload(author, permlink, milli, salt, stake, bid)
     typer.echo(orjson.dumps(custom_json_op(settings.market.custom_json_id, predictor, payload)))
     err.print(f"reveals {format_milli(milli)}")
 

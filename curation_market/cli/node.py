@@ -150,7 +150,7 @@ def _ago(seconds: int) -> str:
 
 def status_lines(doc: dict) -> list[tuple[str, str]]:
     """The text form of ``status``: the daemon's state first, then the figures."""
-    from indexer.ops import format_time
+    from curation.chaintime import format_time
 
     lines: list[tuple[str, str]] = []
     if "daemon" in doc:

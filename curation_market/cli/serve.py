@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from curation_market.cli.common import (
     ConfigOpt,
@@ -41,12 +42,30 @@ def _url(db: str | None, config: Path | None) -> tuple[str, Settings]:
     return db or settings.ingest.db, settings
 
 
+def check_windows(engine: Engine, url: str) -> None:
+    """Refuse (exit 2) a database with indexed blocks but no recorded windows (built before
+    migration 0006, no writer since): the phases and seals it serves are judged by the
+    windows it was built with, never by this server's config or the defaults."""
+    from indexer.readmodel import market_windows, meta_row
+
+    try:
+        with engine.connect() as conn:
+            row, found = meta_row(conn), market_windows(conn)
+    finally:
+        engine.dispose()
+    if found is None and row is not None and row["last_block"]:
+        raise fail(f"{safe_url(url)} records no market windows (indexed before they were "
+                   "kept): resume its writer once (`curation-market run` or `replay` with the "
+                   "config it was built with) to record them")
+
+
 def serve(
     db: DbOpt = None,
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free)")] = 8000,
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="config.toml (market "
-                                                "windows for the phases)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="config.toml (chain "
+                                                "name, rules' author window; the market "
+                                                "windows are the database's)")] = None,
     statement_timeout: Annotated[float, typer.Option(min=0.01, help="seconds per SQL "
                                                      "statement")] = 5.0,
     max_active: Annotated[int, typer.Option(
@@ -73,7 +92,7 @@ def serve(
     if not logging.getLogger().handlers:  # called without the app's callback (a library)
         logs.setup()
     url, settings = _url(db, config)
-    open_reader(settings, url, check_rules=False).dispose()
+    check_windows(open_reader(settings, url, check_rules=False), url)
     limits = Limits(max_active, max_queue, queue_timeout)
     currency = "HBD" if settings.chain.name == "hive" else "SBD"
     if node_url is not None and not node_url.startswith(("http://", "https://")):

@@ -39,11 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from curation.chaintime import chain_time, format_time
 from curation.phase import Windows
 from curation_market.curator import salts
-from curation_market.curator.client import Curator, _bid_text
+from curation_market.curator.client import Curator
 from curation_market.curator.ops import custom_json_op, reveal_payload
-from indexer.ops import chain_time, format_time, op_name_value
+from indexer.ops import op_name_value
 
 log = logging.getLogger("curation.curator")
 BLOCK_SECONDS = 3
@@ -213,7 +214,7 @@ class AutoRevealer:
         stored = salts._stored(e.entry)  # noqa: SLF001 - the module's own decoding
         c = self.curator
         payload = reveal_payload(e.author, e.permlink, stored.prediction, stored.salt,
-                                 stake=stored.stake, bid=_bid_text(stored.bid))
+                                 stake=stored.stake, bid=stored.bid)
         _, value = custom_json_op(c.market_id, c.account, payload)
         tb = TransactionBuilder(blockchain_instance=c.chain)
         tb.appendOps(Custom_json(**value, prefix=c.chain.prefix))

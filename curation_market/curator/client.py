@@ -131,7 +131,7 @@ class Curator:
         _check_terms(prediction, stake, bid)
         salt = new_salt()
         payload = commit_payload(self.chain_id, author, permlink, self.account, prediction, salt,
-                                 stake, _bid_text(bid))
+                                 stake, bid)
         if not self.dry_run:
             salts.remember(self.salt_file, self.chain_id, author, permlink, self.account,
                            prediction, salt, stake, bid)
@@ -157,7 +157,7 @@ class Curator:
                     "use the stored value)")
         prediction, salt, stake, bid = stored
         return self._send("reveal", reveal_payload(author, permlink, prediction, salt,
-                                                   stake=stake, bid=_bid_text(bid)))
+                                                   stake=stake, bid=bid))
 
     def _send(self, kind: str, payload: dict) -> Sent:
         from beem.transactionbuilder import TransactionBuilder
@@ -182,11 +182,6 @@ def _check_terms(prediction: int, stake: int | None, bid: int | None) -> None:
         raise ClientError("--stake cannot be negative")
     if bid is not None and not 0 <= bid <= 1000:
         raise ClientError("--bid: expected a decimal between 0 and 1, like 0.600")
-
-
-def _bid_text(bid: int | None) -> str | None:
-    """Thousandths → the decimal string the payload carries (600 → ``"0.600"``)."""
-    return None if bid is None else format_milli(bid)
 
 
 def _check_post(author: str, permlink: str) -> None:

@@ -91,7 +91,7 @@ class Context:
         n = settings.node
         cfg = settings.market_config()
         # the chain id is the node's unless configured: checked and bound in adopt_chain
-        store = Store(engine, settings.chain.chain_id, cfg.rules.label)
+        store = Store(engine, settings.chain.chain_id, cfg.rules.label, cfg.settings())
         client = NodeClient(urls, n.timeout_seconds, n.retries, n.backoff_seconds,
                             call_limit=n.batch_calls)
         ctx = cls(settings, cfg, store, client,

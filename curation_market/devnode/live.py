@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
-from indexer.ops import chain_time, format_time
+from curation.chaintime import chain_time, format_time
 from indexer.postdump import Anchor, Events, Refusal, post_events
 
 

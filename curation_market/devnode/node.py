@@ -144,9 +144,10 @@ from typing import Any
 import orjson
 
 from curation.chains import CHAIN_IDS, STEEM_CHAIN_ID
+from curation.chaintime import chain_time, format_time
 from indexer.amounts import NAIS, SYMBOLS
 from indexer.blockfile import BadLine, read_blocks
-from indexer.ops import block_number, chain_time, format_time, op_name_value
+from indexer.ops import block_number, op_name_value
 from indexer.postdump import block_id
 
 VOP_TRX = 4294967295

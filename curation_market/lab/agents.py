@@ -77,10 +77,11 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from curation.chaintime import chain_time, format_time
+from curation.payload import parse_milli
 from curation.state import Account, Globals
 from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
 from indexer.amounts import DOLLAR, amount_of
-from indexer.ops import chain_time, format_time
 from indexer.postdump import NEVER, Anchor, Events, Payout, payout_of, sbd
 
 MINUTE = 60
@@ -495,10 +496,13 @@ def _confidence(sigma: float) -> float:
     return max(0.01, min(0.99, cdf(0.0) - cdf(math.log(0.9))))
 
 
-def _bid(play: Play, sigma: float) -> str:
+def _bid(play: Play, sigma: float) -> int:
+    """The agent's bid in thousandths, as a curator writes it ("0.600" → 600)."""
     # accuracy: E[min/max] for log-noise σ, roughly
     value = math.exp(-0.8 * sigma) if play.bid_meaning == "accuracy" else _confidence(sigma)
-    return f"{max(0.001, min(0.999, value)):.3f}"
+    milli = parse_milli(f"{max(0.001, min(0.999, value)):.3f}")
+    assert milli is not None
+    return milli
 
 
 def _self_sigma(a: Agent) -> float:

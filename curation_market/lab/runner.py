@@ -26,6 +26,7 @@ from importlib import resources
 
 import orjson
 
+from curation.chaintime import chain_time
 from curation.market import Applier, MarketConfig
 from curation.records import Block
 from curation.state import Account, Globals, State
@@ -50,7 +51,7 @@ from curation_market.lab.variants import (
     plan,
 )
 from indexer.accounts import globals_from, read_accounts
-from indexer.ops import Adapter, chain_time
+from indexer.ops import Adapter
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
 from rewards.outcome import Outcome
 
@@ -197,11 +198,12 @@ def run_on_stream(stream: Stream, v: Variant, include_replies: bool,
             return RunResult(v.label, True, {}, 0, 0, pools, len(outcomes), early, rejections,
                              f"settle() failed: {type(exc).__name__}: {exc}"[:120])
     else:
-        amounts = [(c.predictor, c.reward) for c in state.commits.values()
-                   if c is not None and c.reward]
+        amounts = [(c.predictor, c.result.reward) for c in state.commits.values()
+                   if c is not None and c.result is not None and c.result.reward]
         names = {p.id: (p.author, p.permlink) for p in state.posts.values() if p is not None}
-        keyed = [(unit_key(*names[pid], None), c.predictor, c.reward)
-                 for (pid, _), c in state.commits.items() if c is not None and c.reward]
+        keyed = [(unit_key(*names[pid], None), c.predictor, c.result.reward)
+                 for (pid, _), c in state.commits.items()
+                 if c is not None and c.result is not None and c.result.reward]
     for who, amount in amounts:
         rewards[who] = rewards.get(who, 0) + amount
     paid = sum(x for _, x in amounts if x > 0)  # gross, award by award

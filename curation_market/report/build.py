@@ -35,19 +35,21 @@ def build_report(engine: Engine, post: tuple[str, str] | None = None) -> dict[st
     """Every settled market (or one) as ``/api/markets/{author}/{permlink}`` shows it, every
     curator's totals as ``/api/curators/{name}`` shows them, and the rejections by reason.
 
-    A market here has every field of the API's, by the same functions, but the database's
-    row number, each commit's position in its block and the config's windows
-    (:data:`indexer.readmodel.NOT_IN_REPORT`, ``PREDICTION_NOT_IN_REPORT``)."""
+    A market here has every field of the API's, by the same functions (the window ends from
+    the windows the database recorded), but the database's row number and each commit's
+    position in its block (:data:`indexer.readmodel.NOT_IN_REPORT`,
+    ``PREDICTION_NOT_IN_REPORT``)."""
     with engine.connect() as conn:
         h = rm.head(conn)
         if h is None:
             raise ValueError("nothing indexed yet")
         rows = rm.settled_markets(conn, post)
         commits = rm.commits_of(conn, [r["id"] for r in rows])
+        windows = rm.market_windows(conn)
         return {
             **rm.head_doc(h),
             "rules": h.rules,
-            "markets": [rm.settled_market_doc(r, commits.get(r["id"], []), h.time)
+            "markets": [rm.settled_market_doc(r, commits.get(r["id"], []), h.time, windows)
                         for r in rows],
             "curators": [] if post else [rm.curator_doc(r["predictor"], r)
                                          for r in rm.curators(conn)],
