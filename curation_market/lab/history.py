@@ -274,6 +274,7 @@ class FactsBuilder:
 
     def block(self, b: Block) -> list[PostFacts]:
         live = self.live
+        paid: list[Payout] = []
         for r in b.records:
             t = type(r)
             if t is Comment:
@@ -298,12 +299,14 @@ class FactsBuilder:
                 if p is not None and r.max_accepted_payout == 0:
                     p[3] = True
             elif t is Payout:
-                p = live.pop((r.author, r.permlink), None)
-                if p is not None:
-                    final = 0 if p[3] or r.amount is None else r.amount
-                    f = _facts(r.author, r.permlink, p, b.time, final)
-                    heapq.heappush(self.heap, (f.created, f.author, f.permlink, f))
-                    self.paid += 1
+                paid.append(r)
+        for r in paid:  # after the block's records: a Steem payout's votes come after it
+            p = live.pop((r.author, r.permlink), None)
+            if p is not None:
+                final = 0 if p[3] or r.amount is None else r.amount
+                f = _facts(r.author, r.permlink, p, b.time, final)
+                heapq.heappush(self.heap, (f.created, f.author, f.permlink, f))
+                self.paid += 1
         out = []
         while self.heap and self.heap[0][0] < b.time - self.HORIZON:
             out.append(heapq.heappop(self.heap)[3])
