@@ -36,7 +36,7 @@ BACKENDS = [
 UNIT = {"test_market", "test_spec_numbers", "test_properties", "test_seed_rules",
         "test_vesting", "test_staked", "test_layers"}
 SLOW = {"test_daemon", "test_page", "test_evaluate", "test_api_fuzz", "test_conformance",
-        "test_client", "test_testnode"}
+        "test_client", "test_testnode", "test_history"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
