@@ -88,6 +88,7 @@ FRAME_BLOCKS = 2000  # blocks per pickled frame: large enough to amortise, small
 RECENT = 2000  # payouts the rolling view keeps for the price and growth medians
 PER_AUTHOR = 20  # payouts kept per author for the history estimate
 ZOMBIE_AGE = 30 * 24 * HOUR  # an unpaid post leaves the replay state this long after creation
+SWEEP_BLOCKS = 2000  # blocks between sweeps of the votes of posts that left the state
 AGENT_TRX = 1_000_000  # agents' transactions sit after the block's own (positions stay unique)
 
 
@@ -579,10 +580,12 @@ class Harvest:
     markets: int = 0
     reveals: Counter = field(default_factory=Counter)
     early: list[tuple[float, float]] = field(default_factory=list)
-    ids: dict[int, tuple[str, str]] = field(default_factory=dict)
-    voters: dict[int, set[str]] = field(default_factory=dict)
+    ids: dict[int, tuple[str, str]] = field(default_factory=dict)  # posts alive, by id
     created: deque = field(default_factory=deque)
     peak_posts: int = 0
+    next_id: int = -1
+    blocks: int = 0
+    votes_kept: int = 1000
 
 
 def _new_state(accounts: dict[str, Account], globals_: Globals) -> State:
@@ -590,16 +593,60 @@ def _new_state(accounts: dict[str, Account], globals_: Globals) -> State:
 
 
 def harvest_block(h: Harvest, now: int) -> None:
-    """Take what settled in the block just applied, then let it leave the state."""
+    """Take what settled in the block just applied, then let it leave the state.
+
+    Runs after every block of every config, so it touches only what the block changed: new
+    posts (the post counter moved), settlements, rejections; the votes of settled posts are
+    swept every :data:`SWEEP_BLOCKS` blocks rather than indexed vote by vote.
+    """
     s = h.state
-    for key in s.dirty_posts:
-        post = s.posts.get(key)
-        if post is not None and post.id not in h.ids:
-            h.ids[post.id] = key
-            h.created.append((post.created, post.id))
-    for pid, voter in s.dirty_votes:
-        h.voters.setdefault(pid, set()).add(voter)
-    window = h.mc.window
+    if s.meta.next_post_id != h.next_id:
+        h.next_id = s.meta.next_post_id
+        for key in s.dirty_posts:
+            post = s.posts.get(key)
+            if post is not None and post.id not in h.ids:
+                h.ids[post.id] = key
+                h.created.append((post.created, post.id))
+    if s.settled:
+        _take_settled(h)
+    if s.rejections:
+        for r in s.rejections:
+            h.rejections[r.reason] += 1
+        s.rejections.clear()
+    while h.created and h.created[0][0] < now - ZOMBIE_AGE:
+        _, pid = h.created.popleft()
+        key = h.ids.get(pid)
+        if key is not None:
+            _evict(h, pid, key)
+    if s.new_author_entries:
+        aw = h.mc.rules.author_window
+        for _, author, is_reply, _ in s.new_author_entries:
+            entries = s.author_history.get((author, is_reply))
+            if entries and entries[0].time < now - aw:
+                s.author_history[(author, is_reply)] = [e for e in entries
+                                                        if e.time >= now - aw]
+        s.new_author_entries.clear()
+    h.blocks += 1
+    if h.blocks % SWEEP_BLOCKS == 0:
+        sweep(h)
+    for d in (s.dirty_posts, s.dirty_votes, s.dirty_commits, s.dirty_curators,
+              s.dirty_accounts, s.dirty_delegations, s.dirty_returns):
+        if d:
+            d.clear()
+
+
+def sweep(h: Harvest, force: bool = False) -> None:
+    """Votes of posts that left the state go too (and the peak is measured here)."""
+    s = h.state
+    h.peak_posts = max(h.peak_posts, len(s.posts))
+    live = h.ids
+    if force or len(s.votes) > 2 * h.votes_kept:
+        s.votes = {k: v for k, v in s.votes.items() if k[0] in live}
+        h.votes_kept = len(s.votes)
+
+
+def _take_settled(h: Harvest) -> None:
+    s, window = h.state, h.mc.window
     for m in s.settled:
         key = h.ids[m.post_id]
         post = s.posts[key]
@@ -627,34 +674,15 @@ def harvest_block(h: Harvest, now: int) -> None:
                 h.early.append((early[len(early) // 2], o.final_payout))
             if h.keep_outcomes:
                 h.outcomes.append(o)
+        h.peak_posts = max(h.peak_posts, len(s.posts))
         _evict(h, post.id, key)
-    h.peak_posts = max(h.peak_posts, len(s.posts))
-    for r in s.rejections:
-        h.rejections[r.reason] += 1
-    while h.created and h.created[0][0] < now - ZOMBIE_AGE:
-        _, pid = h.created.popleft()
-        key = h.ids.get(pid)
-        if key is not None:
-            _evict(h, pid, key)
-    aw = h.mc.rules.author_window
-    for _, author, is_reply, _ in s.new_author_entries:
-        entries = s.author_history.get((author, is_reply))
-        if entries and entries[0].time < now - aw:
-            s.author_history[(author, is_reply)] = [e for e in entries if e.time >= now - aw]
     s.settled.clear()
-    s.rejections.clear()
-    s.new_author_entries.clear()
-    for d in (s.dirty_posts, s.dirty_votes, s.dirty_commits, s.dirty_curators,
-              s.dirty_accounts, s.dirty_delegations, s.dirty_returns):
-        d.clear()
 
 
 def _evict(h: Harvest, pid: int, key: tuple[str, str]) -> None:
     s = h.state
     s.posts.pop(key, None)
     h.ids.pop(pid, None)
-    for voter in h.voters.pop(pid, ()):
-        s.votes.pop((pid, voter), None)
     for n in s.commits_of_post.pop(pid, ()):
         s.commits.pop((pid, n), None)
 
@@ -717,6 +745,8 @@ def replay_history(c: Compiled, cfg: EvalConfig, run: int, window: int, reveal_p
             applier.apply(merged)
             harvest_block(h, block.time)
         prev = block
+    for h in harvests.values():
+        sweep(h, force=True)
     dropped = len(driver.ops)
     return HistoryRun(harvests, driver.errors, dict(driver.commits), driver.self_votes,
                       driver.markets, dropped, max(h.peak_posts for h in harvests.values()))

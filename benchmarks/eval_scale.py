@@ -1,0 +1,136 @@
+"""``evaluate --history`` at scale: resampled real history of N ops, parse once, then the
+variant × run replays on a Dask cluster; wall time and peak memory per worker.
+
+    python benchmarks/eval_scale.py --ops 200000 --ops 1000000 [--runs 5] [--workers 2]
+        [--variants all|4] [--spacing 120] [--cluster tcp://host:8786]
+
+The history is the bundled block-17M posts (real vote curves and payouts, real 7-day
+cashouts) drawn with replacement under new permlinks, one every ``--spacing`` seconds, until
+the block file holds N ops; it is written block by block (only about one cashout window of
+posts is in memory), so the generator itself does not limit the size. Each size gets a fresh
+local cluster (unless ``--cluster``), so a worker's peak RSS (``ru_maxrss``) is that size's.
+Prints one line per size; the README quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import heapq
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from curation_market.lab.config import EvalConfig
+from curation_market.lab.demo import bundled_posts
+from curation_market.lab.history import resample_posts
+from curation_market.lab.runner import HistorySpec, evaluate
+from curation_market.lab.variants import DEFAULT_VARIANTS
+from indexer.ops import chain_time, format_time
+from indexer.postdump import STEEM_17M, Anchor, Events, block_id, post_events
+
+START = chain_time("2017-11-01T00:00:00")
+
+
+def write_history(path: Path, ops: int, spacing: int, seed: int = 1) -> tuple[int, int]:
+    """Resampled posts as a block file of at least ``ops`` ops; returns (posts, ops)."""
+    anchor = Anchor.of(*STEEM_17M)
+    source = bundled_posts()
+    events = Events.empty()
+    heap: list[int] = []  # block numbers with events
+    written = n_posts = 0
+    with open(path, "wb") as raw, gzip.GzipFile("", "wb", 6, raw, mtime=0) as fh:
+        def flush(upto: int) -> int:
+            n = 0
+            while heap and heap[0] < upto:
+                num = heapq.heappop(heap)
+                txs = [o for _, o in sorted(events.txs.pop(num, []), key=lambda e: e[0])]
+                vops = [o for _, o in sorted(events.vops.pop(num, []), key=lambda e: e[0])]
+                while heap and heap[0] == num:
+                    heapq.heappop(heap)
+                block = {"block_num": num, "block_id": block_id(num),
+                         "previous": block_id(num - 1),
+                         "timestamp": format_time(anchor.time_of(num)),
+                         "transactions": [{"operations": o} for o in txs],
+                         "virtual_ops": vops}
+                fh.write(orjson.dumps(block) + b"\n")
+                n += sum(len(o) for o in txs) + len(vops)
+            return n
+
+        i = 0
+        while written < ops:
+            for post in resample_posts(source, 500, seed + i, START + i * 500 * spacing,
+                                       spacing):
+                before = set(events.txs) | set(events.vops)
+                post_events(post, anchor, events)
+                for num in (set(events.txs) | set(events.vops)) - before:
+                    heapq.heappush(heap, num)
+                n_posts += 1
+                # nothing later can land before this post's creation block
+                written += flush(anchor.block_at(chain_time(post["created"])))
+                if written >= ops:
+                    break
+            i += 1
+        written += flush(2**62)
+    return n_posts, written
+
+
+def worker_peaks(address: str) -> list[int]:
+    from dask.distributed import Client
+
+    with Client(address) as client:
+        got = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return sorted(v // 1024 for v in got.values())  # MiB
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ops", type=int, action="append", required=True)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--variants", default="all", help="all (the 19 defaults) or a count")
+    ap.add_argument("--spacing", type=int, default=120, help="seconds between posts")
+    ap.add_argument("--cluster", default=None)
+    ap.add_argument("--dir", default=None)
+    args = ap.parse_args()
+    variants = list(DEFAULT_VARIANTS) if args.variants == "all" else \
+        list(DEFAULT_VARIANTS)[:int(args.variants)]
+    cfg = EvalConfig.model_validate({"evaluate": {"runs": args.runs, "variants": variants}})
+    work = Path(args.dir or tempfile.mkdtemp(prefix="eval-scale-"))
+    print(f"{len(variants)} variants × {args.runs} runs, {args.workers} workers, a post every "
+          f"{args.spacing} s")
+    print(f"{'ops':>10} {'posts':>7} {'write s':>8} {'parse s':>8} {'replay s':>9} "
+          f"{'markets/run':>12} {'peak posts':>11} {'worker MiB':>12}")
+    for ops in args.ops:
+        path = work / f"history-{ops}.jsonl.gz"
+        t = time.perf_counter()
+        posts, written = write_history(path, ops, args.spacing)
+        t_write = time.perf_counter() - t
+        spec = HistorySpec((str(path),), str(work / "cache"), "steem")
+        t = time.perf_counter()
+        spec.compiled(cfg)
+        t_parse = time.perf_counter() - t
+        from dask.distributed import LocalCluster
+
+        local = None
+        address = args.cluster
+        if address is None:
+            local = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                 dashboard_address=None)
+            address = local.scheduler_address
+        t = time.perf_counter()
+        ev = evaluate(cfg, workers=args.workers, history=spec, cluster=address)
+        t_replay = time.perf_counter() - t
+        peaks = worker_peaks(address)
+        if local is not None:
+            local.close()
+        print(f"{written:>10,} {posts:>7,} {t_write:>8.1f} {t_parse:>8.1f} {t_replay:>9.1f} "
+              f"{ev.markets // args.runs:>12,} {ev.peak_posts:>11,} "
+              f"{'/'.join(map(str, peaks)):>12}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
