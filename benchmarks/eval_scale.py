@@ -35,22 +35,48 @@ from indexer.postdump import STEEM_17M, Anchor, Events, block_id, post_events
 START = chain_time("2017-11-01T00:00:00")
 
 
+class _Touched(dict):
+    """A block → items dict that remembers new blocks in a heap (postdump writes
+    ``events.txs[num] += items`` directly)."""
+
+    def __init__(self, heap: list[int]):
+        super().__init__()
+        self.heap = heap
+
+    def __missing__(self, key: int) -> list:
+        if key not in self.heap_seen:
+            self.heap_seen.add(key)
+            heapq.heappush(self.heap, key)
+        value = self[key] = []
+        return value
+
+    heap_seen: set[int]
+
+
+class _Events(Events):
+    def __init__(self) -> None:
+        self.heap: list[int] = []
+        seen: set[int] = set()
+        txs, vops = _Touched(self.heap), _Touched(self.heap)
+        txs.heap_seen = vops.heap_seen = seen
+        self.seen = seen
+        super().__init__(txs, vops)
+
+
 def write_history(path: Path, ops: int, spacing: int, seed: int = 1) -> tuple[int, int]:
-    """Resampled posts as a block file of at least ``ops`` ops; returns (posts, ops)."""
+    """Resampled posts as a block file of about ``ops`` ops; returns (posts, ops written)."""
     anchor = Anchor.of(*STEEM_17M)
     source = bundled_posts()
-    events = Events.empty()
-    heap: list[int] = []  # block numbers with events
-    written = n_posts = 0
+    events = _Events()
+    written = n_posts = planned = 0
     with open(path, "wb") as raw, gzip.GzipFile("", "wb", 6, raw, mtime=0) as fh:
         def flush(upto: int) -> int:
             n = 0
-            while heap and heap[0] < upto:
-                num = heapq.heappop(heap)
+            while events.heap and events.heap[0] < upto:
+                num = heapq.heappop(events.heap)
+                events.seen.discard(num)
                 txs = [o for _, o in sorted(events.txs.pop(num, []), key=lambda e: e[0])]
                 vops = [o for _, o in sorted(events.vops.pop(num, []), key=lambda e: e[0])]
-                while heap and heap[0] == num:
-                    heapq.heappop(heap)
                 block = {"block_num": num, "block_id": block_id(num),
                          "previous": block_id(num - 1),
                          "timestamp": format_time(anchor.time_of(num)),
@@ -61,29 +87,33 @@ def write_history(path: Path, ops: int, spacing: int, seed: int = 1) -> tuple[in
             return n
 
         i = 0
-        while written < ops:
+        while planned < ops:
             for post in resample_posts(source, 500, seed + i, START + i * 500 * spacing,
                                        spacing):
-                before = set(events.txs) | set(events.vops)
                 post_events(post, anchor, events)
-                for num in (set(events.txs) | set(events.vops)) - before:
-                    heapq.heappush(heap, num)
                 n_posts += 1
+                planned += 4 + 2 * len(post["active_votes"])  # comment, votes, payout vops
                 # nothing later can land before this post's creation block
                 written += flush(anchor.block_at(chain_time(post["created"])))
-                if written >= ops:
+                if planned >= ops:
                     break
             i += 1
         written += flush(2**62)
     return n_posts, written
 
 
-def worker_peaks(address: str) -> list[int]:
+def _usage() -> tuple[int, float]:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_maxrss, r.ru_utime + r.ru_stime
+
+
+def worker_usage(address: str) -> tuple[list[int], float]:
+    """Each worker's peak RSS (MiB) and the CPU seconds of all of them."""
     from dask.distributed import Client
 
     with Client(address) as client:
-        got = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    return sorted(v // 1024 for v in got.values())  # MiB
+        got = client.run(_usage)
+    return sorted(v[0] // 1024 for v in got.values()), sum(v[1] for v in got.values())
 
 
 def main() -> None:
@@ -100,10 +130,11 @@ def main() -> None:
         list(DEFAULT_VARIANTS)[:int(args.variants)]
     cfg = EvalConfig.model_validate({"evaluate": {"runs": args.runs, "variants": variants}})
     work = Path(args.dir or tempfile.mkdtemp(prefix="eval-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
     print(f"{len(variants)} variants × {args.runs} runs, {args.workers} workers, a post every "
           f"{args.spacing} s")
     print(f"{'ops':>10} {'posts':>7} {'write s':>8} {'parse s':>8} {'replay s':>9} "
-          f"{'markets/run':>12} {'peak posts':>11} {'worker MiB':>12}")
+          f"{'replay CPU s':>13} {'markets/run':>12} {'peak posts':>11} {'worker MiB':>12}")
     for ops in args.ops:
         path = work / f"history-{ops}.jsonl.gz"
         t = time.perf_counter()
@@ -124,11 +155,11 @@ def main() -> None:
         t = time.perf_counter()
         ev = evaluate(cfg, workers=args.workers, history=spec, cluster=address)
         t_replay = time.perf_counter() - t
-        peaks = worker_peaks(address)
+        peaks, cpu = worker_usage(address)
         if local is not None:
             local.close()
         print(f"{written:>10,} {posts:>7,} {t_write:>8.1f} {t_parse:>8.1f} {t_replay:>9.1f} "
-              f"{ev.markets // args.runs:>12,} {ev.peak_posts:>11,} "
+              f"{cpu:>13.1f} {ev.markets // args.runs:>12,} {ev.peak_posts:>11,} "
               f"{'/'.join(map(str, peaks)):>12}", flush=True)
 
 
