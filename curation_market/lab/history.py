@@ -39,6 +39,7 @@ import statistics
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,8 @@ CACHE_VERSION = "history-cache/1"
 FRAME_BLOCKS = 2000  # blocks per pickled frame: large enough to amortise, small to stream
 RECENT = 2000  # payouts the rolling view keeps for the price and growth medians
 PER_AUTHOR = 20  # payouts kept per author for the history estimate
+GROWTH_STEP = 5 * MINUTE  # the growth curve's resolution in the rolling view
+GROWTH_STEPS = 8 * HOUR // GROWTH_STEP  # ages up to 8 h (the window and reveal period)
 ZOMBIE_AGE = 30 * 24 * HOUR  # an unpaid post leaves the replay state this long after creation
 SWEEP_BLOCKS = 2000  # blocks between sweeps of the votes of posts that left the state
 AGENT_TRX = 1_000_000  # agents' transactions sit after the block's own (positions stay unique)
@@ -355,6 +358,7 @@ class RollingView:
     def __init__(self) -> None:
         self.recent: deque[PostFacts] = deque(maxlen=RECENT)  # in payout order
         self.recent_times: deque[int] = deque(maxlen=RECENT)
+        self.growth_rows: deque[tuple[float | None, ...]] = deque(maxlen=RECENT)
         self.by_author: dict[str, deque[tuple[int, int]]] = {}
         self._price: dict[int, float] = {}
         self._growth: dict[tuple[int, int], float] = {}
@@ -364,12 +368,17 @@ class RollingView:
         assert f.paid_at is not None and f.final is not None
         self.recent.append(f)
         self.recent_times.append(f.paid_at)
+        final = f.net_final
+        row = []
+        for k in range(GROWTH_STEPS):
+            early = f.net_at(f.created + k * GROWTH_STEP)
+            row.append(final / early if early > 0 and final > 0 else None)
+        self.growth_rows.append(tuple(row))
         self.by_author.setdefault(f.author, deque(maxlen=PER_AUTHOR)).append((f.paid_at,
                                                                               f.final))
 
     def _before(self, t: int) -> list[PostFacts]:
-        i = bisect.bisect_left(self.recent_times, t)
-        return [self.recent[j] for j in range(i)]
+        return list(islice(self.recent, bisect.bisect_left(self.recent_times, t)))
 
     def history_estimate(self, author: str, t: int) -> int:
         own = [x for pt, x in self.by_author.get(author, ()) if pt < t and x]
@@ -391,13 +400,13 @@ class RollingView:
         return self._price[hour]
 
     def growth(self, age: int, t: int) -> float:
-        key = (t // HOUR, age // MINUTE)
+        """Median final/early net rshares, early taken at ``age`` rounded down to a
+        :data:`GROWTH_STEP` (each payout's ratios are computed once, when it is added)."""
+        key = (t // HOUR, min(GROWTH_STEPS - 1, max(0, age) // GROWTH_STEP))
         if key not in self._growth:
-            ratios = []
-            for f in self._before(key[0] * HOUR):
-                early = f.net_at(f.created + key[1] * MINUTE)
-                if early > 0 and f.net_final > 0:
-                    ratios.append(f.net_final / early)
+            n = bisect.bisect_left(self.recent_times, key[0] * HOUR)
+            k = key[1]
+            ratios = [x for row in islice(self.growth_rows, n) if (x := row[k]) is not None]
             self._growth[key] = statistics.median(ratios) if ratios else PRIOR_GROWTH
         return self._growth[key]
 
