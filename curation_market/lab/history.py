@@ -471,16 +471,16 @@ class Driver:
         """Decide every market created at or before ``t`` (their ops all come later)."""
         while (f := self._peek()) is not None and f.created <= t:
             self._next = None
-            heapq.heappush(self.pending_paid, (f.paid_at or 0, f.author, f.permlink, f))
             if f.paid_at is not None and (self.include_replies or not f.is_reply):
-                self._market(f)
+                f = self._market(f)  # with its self-votes: later views show the F they made
+            heapq.heappush(self.pending_paid, (f.paid_at or 0, f.author, f.permlink, f))
 
     def _see_payouts(self, t: int) -> None:
         """Payouts before ``t`` become public (the rolling view bisects by time)."""
         while self.pending_paid and self.pending_paid[0][0] < t:
             self.view.add(heapq.heappop(self.pending_paid)[3])
 
-    def _market(self, f: PostFacts) -> None:
+    def _market(self, f: PostFacts) -> PostFacts:
         play, memory = self.play, self.memory
         # a decision may look up to the reveal period past creation: payouts up to then
         self._see_payouts(f.created + play.window + play.reveal_period)
@@ -510,9 +510,11 @@ class Driver:
                     abs(math.log(max(prediction, 1) / f.final)))
         self.ledger.commits.clear()
         memory.commitments.clear()  # only the demo's copier reads them
-        for k, v in list(memory.revealed.items()):
-            if len(v) > 8:
-                memory.revealed[k] = v[-8:]
+        for a in self.agents:  # the copier reads the latest reveals of an author: keep 8
+            v = memory.revealed.get((a.name, f.author))
+            if v is not None and len(v) > 8:
+                del v[:-8]
+        return f
 
     def _self_votes(self, f: PostFacts) -> PostFacts:
         """The self-voters' plans (as :func:`curation_market.lab.agents.self_votes`); a vote
