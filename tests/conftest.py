@@ -36,7 +36,8 @@ BACKENDS = [
 UNIT = {"test_market", "test_spec_numbers", "test_properties", "test_seed_rules",
         "test_vesting", "test_staked", "test_layers"}
 SLOW = {"test_daemon", "test_page", "test_evaluate", "test_api_fuzz", "test_conformance",
-        "test_client", "test_testnode", "test_history"}
+        "test_client", "test_testnode"}
+SLOW |= {"test_history"}  # fetch from the dev node, Dask clusters
 
 
 def pytest_configure(config: pytest.Config) -> None:
