@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,6 +23,9 @@ from curation_market.cli.common import (
     settings_from,
 )
 from curation_market.config import Settings
+
+if TYPE_CHECKING:
+    from curation_market.api.client import ClientSettings
 
 db_app = typer.Typer(help="Database schema: Alembic migrations.", no_args_is_help=True)
 
@@ -54,6 +57,9 @@ def serve(
                                  "Retry-After")] = 256,
     queue_timeout: Annotated[float, typer.Option(
         min=0.0, help="seconds a request may wait for its turn before a 503")] = 10.0,
+    node_url: Annotated[str | None, typer.Option(
+        help="JSON-RPC node the page broadcasts curators' signed ops to (overrides "
+             "[serve] node_url; it must answer CORS)")] = None,
 ) -> None:
     """Serve the read-only HTTP API (/api/..., schema at /openapi.json, docs at /docs) and the
     page at /. Each request is logged (method, path, status, milliseconds)."""
@@ -70,8 +76,10 @@ def serve(
     open_reader(settings, url, check_rules=False).dispose()
     limits = Limits(max_active, max_queue, queue_timeout)
     currency = "HBD" if settings.chain.name == "hive" else "SBD"
+    if node_url is not None and not node_url.startswith(("http://", "https://")):
+        raise typer.BadParameter("expected an http:// or https:// URL", param_hint="--node-url")
     app = app_from_url(readonly_url(url), settings.market_config(),
-                       statement_timeout, limits, currency)
+                       statement_timeout, limits, currency, page_settings(settings, node_url))
     # Bind first so that the line below names the real port (with --port 0 the kernel picks).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -90,6 +98,16 @@ def serve(
     # each request took and when one was shed; uvicorn's own lines follow -v like beem's
     uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
                                   timeout_graceful_shutdown=5)).run(sockets=[sock])
+
+
+def page_settings(settings: Settings, node_url: str | None = None) -> ClientSettings:
+    """What the page is told (``/api/client-config``): the node it broadcasts to (the option,
+    else ``[serve] node_url``) and the staked rule set, whose dialog asks for stake and bid."""
+    from curation_market.api.client import ClientSettings
+
+    staked = settings.staked_rules()
+    return ClientSettings(chain=settings.chain.name, node_url=node_url or settings.serve.node_url,
+                          staked=staked[0] if staked else None)
 
 
 @db_app.command("upgrade")
