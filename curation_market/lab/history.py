@@ -728,7 +728,8 @@ def load_snapshots(accounts: Sequence[str | Path], globals_path: str | Path | No
 
 
 def replay_history(c: Compiled, cfg: EvalConfig, run: int, window: int, reveal_period: int,
-                   bid_meaning: str, configs: Sequence[MarketConfig], staked: bool,
+                   bid_meaning: str, configs: Sequence[MarketConfig],
+                   staked: bool | Sequence[MarketConfig],
                    accounts: Sequence[str] = (), globals_path: str | None = None) -> HistoryRun:
     """One run (seed + run) over the compiled history, every market config in one pass."""
     ev = cfg.evaluate
@@ -739,7 +740,10 @@ def replay_history(c: Compiled, cfg: EvalConfig, run: int, window: int, reveal_p
     table, globals_ = load_snapshots(accounts, globals_path)
     for a in agent_accounts(agents, globals_):
         table[a.name] = a
-    harvests = {mc: Harvest(mc, _new_state(table, globals_), staked) for mc in configs}
+    # Outcome rows are kept only for the replays staked rule sets judge (they settle over every
+    # market at the end): True keeps them for every config
+    judged = set(configs) if staked is True else set(staked or ())
+    harvests = {mc: Harvest(mc, _new_state(table, globals_), mc in judged) for mc in configs}
     appliers = [(Applier(h.state, mc), h) for mc, h in harvests.items()]
     driver = Driver(read_facts(c), agents, play, ev.include_replies)
     adapter = Adapter(mc0.market_id, mc0.limits, c.chain)

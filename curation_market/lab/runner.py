@@ -301,8 +301,8 @@ def run_history_group(spec: HistorySpec, cfg_json: str, run: int, key: StreamKey
     seed_mc = parse_variant("seed").market_config(inc)
     configs = list(dict.fromkeys([*(v.market_config(inc) for v in variants),
                                   *([seed_mc] if key == DEFAULT_KEY else [])]))
-    staked = any(v.staked for v in variants)
-    done = replay_history(spec.compiled(cfg), cfg, run, *key, configs, staked, spec.accounts,
+    judged = [v.market_config(inc) for v in variants if v.staked]
+    done = replay_history(spec.compiled(cfg), cfg, run, *key, configs, judged, spec.accounts,
                           spec.globals)
     agents = cfg.agents.population().agents()
     results = []
