@@ -651,7 +651,7 @@ def sweep(h: Harvest, force: bool = False) -> None:
     s = h.state
     h.peak_posts = max(h.peak_posts, len(s.posts))
     live = h.ids
-    if force or len(s.votes) > 2 * h.votes_kept:
+    if force or 4 * len(s.votes) > 5 * h.votes_kept:  # a quarter more than the live ones
         s.votes = {k: v for k, v in s.votes.items() if k[0] in live}
         h.votes_kept = len(s.votes)
 
