@@ -116,9 +116,29 @@ def worker_usage(address: str) -> tuple[list[int], float]:
     return sorted(v[0] // 1024 for v in got.values()), sum(v[1] for v in got.values())
 
 
+def heaviest_task(history: str, cache: str) -> None:
+    """The default stream's task (every seed-family replay of its timing at once, and the
+    staked rule sets) in this fresh process: its peak RSS and CPU time."""
+    from curation_market.lab.runner import run_history_group
+    from curation_market.lab.variants import DEFAULT_KEY, plan
+
+    cfg = EvalConfig.model_validate({"evaluate": {"runs": 1}})
+    texts = next(t.variants for t in plan(list(DEFAULT_VARIANTS), 1) if t.key == DEFAULT_KEY)
+    spec = HistorySpec((history,), cache, "steem")
+    start = time.process_time()
+    g = run_history_group(spec, cfg.model_dump_json(), 0, DEFAULT_KEY, texts)
+    print(f"heaviest task ({len(texts)} rule sets): peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB, "
+          f"{time.process_time() - start:.1f} CPU-s, {g.peak_posts} posts alive at most",
+          flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--ops", type=int, action="append", required=True)
+    ap.add_argument("--task", nargs=2, metavar=("HISTORY", "CACHE"), help=argparse.SUPPRESS)
+    ap.add_argument("--task-memory", action="store_true",
+                    help="also run the heaviest task alone in a fresh process per size")
+    ap.add_argument("--ops", type=int, action="append")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--variants", default="all", help="all (the 19 defaults) or a count")
@@ -126,6 +146,11 @@ def main() -> None:
     ap.add_argument("--cluster", default=None)
     ap.add_argument("--dir", default=None)
     args = ap.parse_args()
+    if args.task:
+        heaviest_task(*args.task)
+        return
+    if not args.ops:
+        ap.error("--ops N is required")
     variants = list(DEFAULT_VARIANTS) if args.variants == "all" else \
         list(DEFAULT_VARIANTS)[:int(args.variants)]
     cfg = EvalConfig.model_validate({"evaluate": {"runs": args.runs, "variants": variants}})
@@ -158,6 +183,12 @@ def main() -> None:
         peaks, cpu = worker_usage(address)
         if local is not None:
             local.close()
+        if args.task_memory:
+            import subprocess
+            import sys
+
+            subprocess.run([sys.executable, __file__, "--task", str(path),
+                            str(work / "cache")], check=True, timeout=7200)
         print(f"{written:>10,} {posts:>7,} {t_write:>8.1f} {t_parse:>8.1f} {t_replay:>9.1f} "
               f"{cpu:>13.1f} {ev.markets // args.runs:>12,} {ev.peak_posts:>11,} "
               f"{'/'.join(map(str, peaks)):>12}", flush=True)
