@@ -9,7 +9,8 @@ records once. A seed-family variant replays a stream through the pure engine
 market config, so the seed variant and every staked variant share one replay, as do variants
 that differ only in what the report labels them.
 
-Tasks (:func:`curation_market.lab.variants.plan`) run in a process pool; the evaluation is
+Tasks (:func:`curation_market.lab.variants.plan`) run on Dask workers (a local cluster, or the
+scheduler given as ``--cluster``; in-process with one worker); the evaluation is
 assembled from their plain results in config order, so the same config gives the same
 numbers whatever the number of workers.
 """
@@ -121,7 +122,7 @@ def build_stream(cfg: EvalConfig, window: int, reveal_period: int, bid_meaning: 
 # --- one run ----------------------------------------------------------------------------
 @dataclass
 class RunResult:
-    """One variant's plain numbers on one run (picklable: it crosses the process pool)."""
+    """One variant's plain numbers on one run (picklable: it crosses to the Dask client)."""
 
     label: str
     staked: bool
