@@ -38,6 +38,7 @@ UNIT = {"test_market", "test_spec_numbers", "test_properties", "test_seed_rules"
 SLOW = {"test_daemon", "test_page", "test_evaluate", "test_api_fuzz", "test_conformance",
         "test_client", "test_testnode", "test_page_dialog", "test_autoreveal",
         "test_devnode_live"}
+SLOW |= {"test_history"}  # fetch from the dev node, Dask clusters
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -88,7 +88,7 @@ def test_every_command_is_registered_once() -> None:
     assert sorted(names) == sorted(set(names))
     assert set(names) == {"replay", "import-posts", "report", "rejections", "commitment",
                           "commit", "reveal", "run", "status", "rewind", "serve", "evaluate",
-                          "demo", "devnode", "curator"}
+                          "demo", "devnode", "curator", "fetch"}
     assert groups == ["prepare", "db"]
 
 

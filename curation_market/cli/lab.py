@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.command()(evaluate)
     app.command()(demo)
+    app.command()(fetch)
 
 
 def evaluate(
@@ -26,6 +27,22 @@ def evaluate(
     = Path("eval-report"),
     workers: Annotated[int | None, typer.Option(help="processes (default: config, else cores)")]
     = None,
+    history: Annotated[list[Path] | None, typer.Option(
+        help="block files (either encoding), post dumps or a fetch archive directory "
+             "(repeatable; default: the bundled block-17M slice)")] = None,
+    accounts: Annotated[list[Path] | None, typer.Option(
+        help="account snapshot(s) for --history (JSON lines of get_accounts)")] = None,
+    globals_path: Annotated[Path | None, typer.Option(
+        "--globals", help="dynamic global properties (JSON) for --history: VESTS→SP")] = None,
+    chain: Annotated[str | None, typer.Option(
+        help="steem | hive: the chain of --history files (an archive's manifest says it)")]
+    = None,
+    cache: Annotated[Path, typer.Option(
+        help="where --history is kept decoded (parsed once, reused by every run)")]
+    = Path(".cache/curation-market"),
+    cluster: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (tcp://host:8786); default: a local cluster of "
+             "--workers processes")] = None,
 ) -> None:
     """Replay real history with simulated curators under every rule set; write the report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -39,6 +56,12 @@ def evaluate(
     except ConfigError as exc:
         err.print(f"[red]config error:[/red] {exc}")
         raise typer.Exit(2) from None
+    spec = None
+    if history:
+        spec = _history_spec(history, accounts or [], globals_path, chain, cache)
+    elif accounts or globals_path or chain:
+        err.print("[red]--accounts, --globals and --chain go with --history[/red]")
+        raise typer.Exit(2)
     start = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err) as progress:
@@ -48,13 +71,50 @@ def evaluate(
         def step(label: str, n: int) -> None:
             progress.update(task, advance=n, description=f"done {label[:60]}")
 
-        ev = run(cfg, workers, step)
+        try:
+            ev = run(cfg, workers, step, spec, cluster)
+        except ValueError as exc:  # unreadable history: said, not a traceback
+            err.print(f"[red]evaluate:[/red] {exc}")
+            raise typer.Exit(1) from None
     files = write_report(ev, out)
     err.print(f"evaluate: {len(ev.results)} rule sets × {cfg.evaluate.runs} runs, "
               f"{ev.markets} markets, "
               f"{len(ev.agents)} agents in {time.perf_counter() - start:.1f}s")
     for f in files:
         sys.stdout.write(f"{f}\n")
+
+
+def _history_spec(history: list[Path], accounts: list[Path], globals_path: Path | None,
+                  chain: str | None, cache: Path) -> object:
+    from curation_market.lab.fetch import MANIFEST, Archive, FetchError
+    from curation_market.lab.runner import HistorySpec
+
+    chains = set()
+    for p in history:
+        if not p.exists():
+            err.print(f"[red]--history {p}: no such file or directory[/red]")
+            raise typer.Exit(2)
+        if p.is_dir() and (p / MANIFEST).exists():
+            try:
+                chains.add(Archive.load(p / MANIFEST).chain)
+            except FetchError as exc:
+                err.print(f"[red]{exc}[/red]")
+                raise typer.Exit(2) from None
+    if chain is not None:
+        if chain not in ("steem", "hive"):
+            err.print(f"[red]--chain must be steem or hive (got {chain!r})[/red]")
+            raise typer.Exit(2)
+        if chains - {chain}:
+            err.print(f"[red]--chain {chain} but the archive is of {', '.join(chains)}[/red]")
+            raise typer.Exit(2)
+    elif len(chains) > 1:
+        err.print(f"[red]the archives are of different chains: {', '.join(sorted(chains))}"
+                  "[/red]")
+        raise typer.Exit(2)
+    name = chain or (chains.pop() if chains else "steem")
+    return HistorySpec(tuple(str(p) for p in history), str(cache), name,
+                       tuple(str(a) for a in accounts),
+                       str(globals_path) if globals_path else None)
 
 
 def demo(
@@ -78,3 +138,46 @@ def demo(
         err.print(f"next: curation-market report --db {db} --format json   (every factor)\n"
                   f"      curation-market serve --db {db}   (the page, http://127.0.0.1:8000/)",
                   soft_wrap=True, highlight=False)
+
+
+def fetch(
+    node: Annotated[list[str], typer.Option(help="node URL (repeat for failover)")],
+    from_block: Annotated[int, typer.Option("--from", help="first block")],
+    out: Annotated[Path, typer.Option(help="archive directory (manifest.json + chunks)")],
+    to_block: Annotated[int | None, typer.Option(
+        "--to", help="last block (default: the node's last irreversible block)")] = None,
+    chunk_blocks: Annotated[int, typer.Option(help="blocks per chunk file")] = 10_000,
+    batch_blocks: Annotated[int, typer.Option(help="blocks per node request batch")] = 100,
+    timeout: Annotated[float, typer.Option(help="seconds per node request")] = 30.0,
+) -> None:
+    """Archive a node's blocks and virtual ops as block files for ``evaluate --history``;
+    run it again with the same options to continue an interrupted fetch."""
+    from curation_market.lab.fetch import FetchError
+    from curation_market.lab.fetch import fetch as run
+    from curation_market.progress import BatchLog
+    from indexer.chain import ChainError, NodeClient
+    from indexer.ingest import Stats
+
+    if chunk_blocks < 1 or batch_blocks < 1:
+        err.print("[red]--chunk-blocks and --batch-blocks must be ≥ 1[/red]")
+        raise typer.Exit(2)
+    log = BatchLog()
+    target: list[int] = []
+
+    def step(blocks: int, ops: int, last: int, seconds: float) -> None:
+        log(Stats(blocks=blocks, ops=ops, seconds=seconds, last_block=last),
+            target[0] if target else None)
+
+    client = NodeClient(node, timeout=timeout)
+    try:
+        target.append(to_block if to_block is not None else client.state().irreversible)
+        archive = run(client, out, from_block, target[0], chunk_blocks, batch_blocks, step)
+    except (FetchError, ChainError) as exc:
+        log.close()
+        err.print(f"[red]fetch:[/red] {exc}")
+        raise typer.Exit(1) from None
+    log.close()
+    err.print(f"fetch: blocks {archive.first:,}..{archive.last:,} of {archive.chain} in "
+              f"{len(archive.chunks)} chunk(s), {sum(c.ops for c in archive.chunks):,} ops "
+              f"→ {out}")
+    sys.stdout.write(f"{out}\n")

@@ -8,7 +8,9 @@ report. The work lives in one module per job:
   (run × the stream the agents need);
 - :mod:`~curation_market.lab.agents`: the simulated curators (shared with the demo);
 - :mod:`~curation_market.lab.runner`: streams, replays (one per market config and stream,
-  reused by the staked rule sets), the process pool and the pooled results;
+  reused by the staked rule sets), the Dask workers and the pooled results;
+- :mod:`~curation_market.lab.history`: any history (`--history`): parsed once, streamed;
+- :mod:`~curation_market.lab.fetch`: a node's blocks archived for it (`fetch`);
 - :mod:`~curation_market.lab.stats`: ratios, Gini, rank correlations, shares;
 - :mod:`~curation_market.lab.rendering`: Markdown, HTML and PNG plots.
 """

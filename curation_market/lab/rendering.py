@@ -160,7 +160,8 @@ def intro(ev: Evaluation) -> str:
     """What was replayed, in one paragraph (the same text heads the Markdown and HTML)."""
     e = ev.cfg.evaluate
     runs = e.runs
-    return (f"{ev.posts} real posts ({ev.votes:,} timed votes); {runs} independent runs of "
+    source = f"{ev.source} " if ev.source else ""
+    return (f"{source}{ev.posts} real posts ({ev.votes:,} timed votes); {runs} independent runs of "
             f"{len(ev.agents)} simulated curators (seeds {e.seed}–{e.seed + runs - 1}), "
             f"{ev.markets // runs} settled markets with predictions per run, "
             f"{ev.self_votes} self-votes in all. Money and counts are pooled over the runs; "
@@ -187,7 +188,8 @@ def _verdict(beats: Sequence[str], unsure: Sequence[str], rho: str) -> str:
 
 
 def render_markdown(ev: Evaluation, tables: Tables, plots: Sequence[str]) -> str:
-    lines = ["# Rule sets compared on replayed block-17M history", "", intro(ev), ""]
+    where = "history (--history)" if ev.source else "block-17M history"
+    lines = [f"# Rule sets compared on replayed {where}", "", intro(ev), ""]
     for title, head, rows, note in tables.items:
         lines += [f"## {title}", ""] + _table(head, rows) + ["", note, ""]
     if plots:
@@ -203,7 +205,8 @@ def render_html(ev: Evaluation, tables: Tables, plots: Sequence[str]) -> str:
              "collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.2em .5em;"
              "text-align:right}td:first-child,th:first-child{text-align:left}"
              "img{max-width:100%}</style></head><body>",
-             "<h1>Rule sets compared on replayed block-17M history</h1>",
+             "<h1>Rule sets compared on replayed "
+             f"{'history (--history)' if ev.source else 'block-17M history'}</h1>",
              f"<p>{escape(intro(ev))}</p>"]
     for p in plots:
         parts.append(f"<p><img src='{escape(p)}' alt='{escape(p)}'></p>")

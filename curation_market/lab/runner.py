@@ -9,7 +9,8 @@ records once. A seed-family variant replays a stream through the pure engine
 market config, so the seed variant and every staked variant share one replay, as do variants
 that differ only in what the report labels them.
 
-Tasks (:func:`curation_market.lab.variants.plan`) run in a process pool; the evaluation is
+Tasks (:func:`curation_market.lab.variants.plan`) run on Dask workers (a local cluster, or the
+scheduler given as ``--cluster``; in-process with one worker); the evaluation is
 assembled from their plain results in config order, so the same config gives the same
 numbers whatever the number of workers.
 """
@@ -20,7 +21,6 @@ import copy
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -41,11 +41,13 @@ from curation_market.lab.agents import (
 )
 from curation_market.lab.config import EvalConfig, EvalSection
 from curation_market.lab.demo import bundled_posts
-from curation_market.lab.stats import early_spearman, errors
+from curation_market.lab.history import Compiled, compile_history, replay_history
+from curation_market.lab.stats import early_spearman, errors, spearman
 from curation_market.lab.variants import (
     DEFAULT_KEY,
     HOUR,
     StreamKey,
+    Task,
     Variant,
     parse_variant,
     plan,
@@ -120,7 +122,7 @@ def build_stream(cfg: EvalConfig, window: int, reveal_period: int, bid_meaning: 
 # --- one run ----------------------------------------------------------------------------
 @dataclass
 class RunResult:
-    """One variant's plain numbers on one run (picklable: it crosses the process pool)."""
+    """One variant's plain numbers on one run (picklable: it crosses to the Dask client)."""
 
     label: str
     staked: bool
@@ -243,6 +245,7 @@ class GroupResult:
     reveals: dict[str, int] | None = None
     markets: int = 0
     self_votes: int = 0
+    peak_posts: int = 0  # history replays: the most posts alive in one engine state
 
 
 def run_group(cfg_json: str, run: int, key: StreamKey, texts: Sequence[str]) -> GroupResult:
@@ -281,6 +284,8 @@ class Evaluation:
     posts: int
     votes: int
     self_votes: int
+    source: str = ""  # a history's description ("" for the bundled slice)
+    peak_posts: int = 0  # history replays: the most posts alive in one engine state at once
 
 
 def merge(parts: Sequence[RunResult]) -> RunResult:
@@ -301,28 +306,128 @@ def merge(parts: Sequence[RunResult]) -> RunResult:
                      [u for p in parts for u in p.units])
 
 
+@dataclass(frozen=True)
+class HistorySpec:
+    """``evaluate --history``: the inputs, where their decoded form is cached, the chain they
+    come from and the account and globals snapshots (plain strings: it crosses to workers)."""
+
+    paths: tuple[str, ...]
+    cache: str
+    chain: str
+    accounts: tuple[str, ...] = ()
+    globals: str | None = None
+
+    def compiled(self, cfg: EvalConfig) -> Compiled:
+        mc = MarketConfig()
+        return compile_history(self.paths, self.cache, self.chain, mc.market_id,
+                               cfg.evaluate.settle_pending)
+
+
+def run_history_group(spec: HistorySpec, cfg_json: str, run: int, key: StreamKey,
+                      texts: Sequence[str]) -> GroupResult:
+    """Worker entry for a history: one streaming pass of run ``run`` plays every market
+    config of the group at once (the decoded history is read from the cache, compiled here
+    only when this worker cannot see the driver's)."""
+    cfg = EvalConfig.model_validate_json(cfg_json)
+    inc = cfg.evaluate.include_replies
+    variants = [parse_variant(t) for t in texts]
+    seed_mc = parse_variant("seed").market_config(inc)
+    configs = list(dict.fromkeys([*(v.market_config(inc) for v in variants),
+                                  *([seed_mc] if key == DEFAULT_KEY else [])]))
+    judged = [v.market_config(inc) for v in variants if v.staked]
+    done = replay_history(spec.compiled(cfg), cfg, run, *key, configs, judged, spec.accounts,
+                          spec.globals)
+    agents = cfg.agents.population().agents()
+    results = []
+    for v in variants:
+        h = done.harvests[v.market_config(inc)]
+        rejections = dict(sorted(h.rejections.items()))
+        early = spearman([x for x, _ in h.early], [y for _, y in h.early])
+        rewards = dict.fromkeys((a.name for a in agents), 0)
+        paid, burned, note = h.paid, h.burned, ""
+        if v.staked:
+            try:
+                amounts = [(a.predictor, a.amount) for a in v.settle_staked(h.outcomes)]
+            except AssertionError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one broken rule set must not sink the rest
+                results.append(RunResult(v.label, True, {}, 0, 0, h.pools, h.markets, early,
+                                         rejections, f"settle() failed: {type(exc).__name__}: "
+                                         f"{exc}"[:120]))
+                continue
+            paid = sum(x for _, x in amounts if x > 0)
+            burned = -sum(x for _, x in amounts if x < 0)
+        else:
+            amounts = sorted(h.rewards.items())
+        for who, amount in amounts:
+            rewards[who] = rewards.get(who, 0) + amount
+        results.append(RunResult(v.label, v.staked, rewards, paid, burned, h.pools, h.markets,
+                                 early, rejections, note))
+    if key != DEFAULT_KEY:
+        return GroupResult(results, peak_posts=done.peak_posts)
+    base = done.harvests[seed_mc]
+    return GroupResult(results, done.errors, done.commits, dict(base.reveals), base.markets,
+                       done.self_votes, peak_posts=done.peak_posts)
+
+
+def _execute(tasks: Sequence[Task], call: Callable[..., GroupResult],
+             args: Callable[[Task], tuple], n: int, cluster: str | None,
+             progress: Callable[[str, int], None] | None
+             ) -> dict[tuple[int, StreamKey], GroupResult]:
+    """Every task, in this process (one worker, no cluster) or on a Dask cluster: a local one
+    of ``n`` worker processes, or the scheduler at ``cluster``. Results are keyed by task, so
+    the order they finish in never reaches the report."""
+    done: dict[tuple[int, StreamKey], GroupResult] = {}
+
+    def told(t: Task) -> None:
+        if progress:
+            progress(f"run {t.run + 1}: {', '.join(t.variants) or 'agents'}", len(t.variants))
+
+    if n <= 1 and cluster is None:
+        for t in tasks:
+            done[(t.run, t.key)] = call(*args(t))
+            told(t)
+        return done
+    import logging
+
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    local = None
+    if cluster is None:
+        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                             dashboard_address=None, silence_logs=logging.ERROR)
+    client = Client(local if local is not None else cluster)
+    try:
+        futures = {client.submit(call, *args(t), pure=False): t for t in tasks}
+        for fut in as_completed(futures):
+            t = futures[fut]
+            done[(t.run, t.key)] = fut.result()
+            told(t)
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
+    return done
+
+
 def evaluate(cfg: EvalConfig, workers: int | None = None,
-             progress: Callable[[str, int], None] | None = None) -> Evaluation:
-    """Every variant × every run, spread over a process pool; results in config order."""
+             progress: Callable[[str, int], None] | None = None,
+             history: HistorySpec | None = None, cluster: str | None = None) -> Evaluation:
+    """Every variant × every run, on Dask workers (or in-process with one worker); results in
+    config order. With ``history``, the replay is of that history instead of the bundled
+    slice (:mod:`curation_market.lab.history`)."""
     cfg_json = cfg.model_dump_json()
     texts = list(dict.fromkeys(cfg.evaluate.variants))
     tasks = plan(texts, cfg.evaluate.runs)
     n = workers if workers is not None else (cfg.evaluate.workers or os.cpu_count() or 1)
-    done: dict[tuple[int, StreamKey], GroupResult] = {}
-    if n <= 1:
-        for run, key, group in tasks:
-            done[(run, key)] = run_group(cfg_json, run, key, group)
-            if progress:
-                progress(f"run {run + 1}: {', '.join(group) or 'agents'}", len(group))
+    compiled = history.compiled(cfg) if history is not None else None  # parse once, here
+    if history is None:
+        done = _execute(tasks, run_group, lambda t: (cfg_json, t.run, t.key, t.variants), n,
+                        cluster, progress)
     else:
-        with ProcessPoolExecutor(max_workers=n) as pool:
-            futures = {pool.submit(run_group, cfg_json, run, key, group): (run, key, group)
-                       for run, key, group in tasks}
-            for fut in as_completed(futures):
-                run, key, group = futures[fut]
-                done[(run, key)] = fut.result()
-                if progress:
-                    progress(f"run {run + 1}: {', '.join(group) or 'agents'}", len(group))
+        done = _execute(tasks, run_history_group,
+                        lambda t: (history, cfg_json, t.run, t.key, t.variants), n, cluster,
+                        progress)
     by_label: dict[str, list[RunResult]] = defaultdict(list)
     for run, key, _ in tasks:
         for r in done[(run, key)].results:
@@ -337,10 +442,18 @@ def evaluate(cfg: EvalConfig, workers: int | None = None,
         commits.update(b.commits or {})
         reveals.update(b.reveals or {})
     agents = cfg.agents.population().agents()
-    posts = select_posts(bundled_posts(), cfg.evaluate)
+    source = ""
+    if compiled is None:
+        posts = select_posts(bundled_posts(), cfg.evaluate)
+        n_posts, n_votes = len(posts), sum(len(p.get("active_votes") or []) for p in posts)
+    else:
+        n_posts, n_votes = compiled.posts, compiled.votes
+        source = (f"History: {compiled.blocks:,} blocks of {compiled.chain} "
+                  f"({compiled.first_block:,}–{compiled.last_block:,}), {compiled.ops:,} ops; "
+                  f"the findings rest on {compiled.paid:,} real payouts (posts created and "
+                  f"paid inside it).")
     return Evaluation(cfg, [merge(by_label[t]) for t in texts], agents,
                       {k: -sum(e) / len(e) for k, e in sorted(errs.items())}, dict(commits),
-                      dict(reveals), sum(b.markets for b in bases), len(posts),
-                      sum(len(p.get("active_votes") or []) for p in posts),
-                      sum(b.self_votes for b in bases))
-
+                      dict(reveals), sum(b.markets for b in bases), n_posts, n_votes,
+                      sum(b.self_votes for b in bases), source,
+                      max((g.peak_posts for g in done.values()), default=0))
