@@ -24,12 +24,12 @@ from pathlib import Path
 
 import orjson
 
+from curation.chaintime import chain_time, format_time
 from curation_market.lab.config import EvalConfig
 from curation_market.lab.demo import bundled_posts
 from curation_market.lab.history import resample_posts
 from curation_market.lab.runner import HistorySpec, evaluate
 from curation_market.lab.variants import DEFAULT_VARIANTS
-from indexer.ops import chain_time, format_time
 from indexer.postdump import STEEM_17M, Anchor, Events, block_id, post_events
 
 START = chain_time("2017-11-01T00:00:00")

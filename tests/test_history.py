@@ -16,6 +16,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from curation.chaintime import chain_time
 from curation_market.cli.main import app
 from curation_market.devnode.node import TestNode
 from curation_market.lab.config import EvalConfig
@@ -30,7 +31,6 @@ from curation_market.lab.history import (
 from curation_market.lab.runner import HistorySpec, evaluate
 from curation_market.lab.variants import DEFAULT_KEY, parse_variant
 from indexer.chain import NodeClient
-from indexer.ops import chain_time
 from indexer.postdump import STEEM_17M, Anchor, import_posts
 
 DATA = Path(__file__).parent / "data"

@@ -45,6 +45,7 @@ from typing import Any
 
 import orjson
 
+from curation.chaintime import chain_time, format_time
 from curation.market import Applier, MarketConfig
 from curation.records import (
     VOP_TRX,
@@ -79,7 +80,7 @@ from curation_market.lab.agents import (
 from curation_market.lab.config import EvalConfig
 from indexer.accounts import globals_from, read_accounts
 from indexer.blockfile import BadLine, open_text, read_blocks
-from indexer.ops import Adapter, chain_time, format_time
+from indexer.ops import Adapter
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
 from indexer.readmodel import OutcomeMarket, outcome_table
 from rewards.outcome import Outcome
