@@ -105,6 +105,7 @@ def test_live_posts_are_indexed_revealed_and_settled_by_the_daemon(live_node,
                 final[(value["author"], value["permlink"])] = amount_of(value["payout"], DOLLAR)
     f_target = final[(target["author"], target["permlink"])]
 
+    node.advance(4)  # the seed block irreversible (lag 3) before the daemon looks for it
     daemon = Daemon(load_settings(cfg), [node.url], create_engine(db), metrics_port=0,
                     until=last)
     codes: list[int] = []
