@@ -55,6 +55,7 @@ from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
 from curation_market.api import authors, curators, leaderboard, markets, status
+from curation_market.api.cache import ResponseCache
 from curation_market.api.common import ApiError, Context, is_timeout
 
 STATIC = resources.files("curation_market.api") / "static"
@@ -215,10 +216,12 @@ class Admission:
 # --- the app --------------------------------------------------------------------------------
 
 def create_app(engine: Engine, cfg: MarketConfig | None = None,
-               limits: Limits | None = None, currency: str = "SBD") -> FastAPI:
+               limits: Limits | None = None, currency: str = "SBD",
+               cache_entries: int = 4096, head_ttl: float = 0.25) -> FastAPI:
     """The API (``/api/...``), its schema (``/openapi.json``), its docs (``/docs``,
     ``/redoc``) and the page (``/``). ``currency`` is the chain's dollar token (SBD on
-    Steem, HBD on Hive), the unit of every amount served."""
+    Steem, HBD on Hive), the unit of every amount served. ``cache_entries`` and ``head_ttl``:
+    the answers kept by block and how often the head is read for them (api/cache.py)."""
     cfg = cfg or MarketConfig()
     limits = limits or Limits()
     pool = engine.pool
@@ -232,6 +235,10 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
                   "(UTC); every response says the block it is as of. A busy server answers "
                   "503 with Retry-After.")
     app.add_middleware(Admission, limits=limits)
+    # outside admission: a 304 or a kept answer takes neither a request slot nor a connection
+    head_engine = make_engine(engine.url.render_as_string(hide_password=False), 1.0, 1)
+    app.add_middleware(ResponseCache, engine=head_engine, entries=cache_entries,
+                       head_ttl=head_ttl)
     app.state.ctx = Context(engine, cfg, currency)
 
     # --- errors ---------------------------------------------------------------------------
