@@ -610,3 +610,33 @@ def outcomes(conn: Any) -> list[Outcome]:
         .where(c.c.status == "settled")
         .order_by(c.c.post_id, c.c.block, c.c.trx, c.c.op, c.c.sub)).all()
     return outcome_table((OutcomeMarket(*r) for r in rows), commits)
+
+
+# --- the API aggregates, as stored and as recomputed (tests, `db check`) ---------------------
+
+def api_aggregates(conn: Any) -> dict[str, list[tuple]]:
+    """The aggregate tables the store keeps (schema ``api_*``), each sorted; a row of zeros
+    (a curator whose only settlement was undone) counts as no row."""
+    out = {}
+    for table, keys in ((t.api_market_counts, 1), (t.api_curator_totals, 1),
+                        (t.api_curator_days, 2)):
+        rows = conn.execute(select(table)).all()
+        out[table.name] = sorted(tuple(r) for r in rows if any(r[keys:]))
+    return out
+
+
+def api_aggregates_recomputed(conn: Any) -> dict[str, list[tuple]]:
+    """What :func:`api_aggregates` must hold: the GROUP BY over every commit the read model
+    ran per request before the aggregates (migration 0005 backfills with the same sums)."""
+    counts = conn.execute(select(c.c.post_id, func.count(), func.count(c.c.reveal_block))
+                          .group_by(c.c.post_id)).all()
+    tot = _totals().subquery()
+    totals = conn.execute(select(tot)).all()
+    day = s.c.time // DAY
+    days_q = _totals().add_columns(day.label("day")).group_by(day).subquery()
+    days = conn.execute(select(days_q.c.day, days_q.c.predictor, days_q.c.earned,
+                               days_q.c.predictions, days_q.c.in_band,
+                               days_q.c.rewarded)).all()
+    return {"api_market_counts": sorted(tuple(int(v) for v in r) for r in counts),
+            "api_curator_totals": sorted((r[0], *map(int, r[1:])) for r in totals),
+            "api_curator_days": sorted((int(r[0]), r[1], *map(int, r[2:])) for r in days)}

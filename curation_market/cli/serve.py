@@ -6,6 +6,8 @@ opened ``mode=ro``; the API's engine makes PostgreSQL sessions read-only itself)
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from pathlib import Path
 from typing import Annotated
@@ -54,6 +56,9 @@ def serve(
                                  "Retry-After")] = 256,
     queue_timeout: Annotated[float, typer.Option(
         min=0.0, help="seconds a request may wait for its turn before a 503")] = 10.0,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="server processes sharing the port (each with its own "
+                            "read-only connections, admission and cache)")] = 1,
 ) -> None:
     """Serve the read-only HTTP API (/api/..., schema at /openapi.json, docs at /docs) and the
     page at /. Each request is logged (method, path, status, milliseconds)."""
@@ -87,8 +92,35 @@ def serve(
                err=True)
     # our own request log (curation.api) replaces uvicorn's access log: it also says how long
     # each request took and when one was shed; uvicorn's own lines follow -v like beem's
-    uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
-                                  timeout_graceful_shutdown=5)).run(sockets=[sock])
+    if workers == 1:
+        uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
+                                      timeout_graceful_shutdown=5)).run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    # the workers are spawned: each builds the same app from what this process checked
+    os.environ[WORKER_ENV] = json.dumps({
+        "url": readonly_url(url), "config": str(config) if config else None,
+        "statement_timeout": statement_timeout, "currency": currency,
+        "limits": [max_active, max_queue, queue_timeout]})
+    Multiprocess(uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers,
+                                log_config=None, access_log=False,
+                                timeout_graceful_shutdown=5), sockets=[sock]).run()
+
+
+WORKER_ENV = "CURATION_MARKET_SERVE_WORKER"
+
+
+def worker_app() -> object:
+    """The app of one ``serve --workers N`` process (uvicorn's factory, in the child)."""
+    from curation_market import logs
+    from curation_market.api.app import Limits, app_from_url
+
+    given = json.loads(os.environ[WORKER_ENV])
+    logs.setup()
+    settings = settings_from(Path(given["config"]) if given["config"] else None)
+    return app_from_url(given["url"], settings.market_config(), given["statement_timeout"],
+                        Limits(*given["limits"]), given["currency"])
 
 
 def listening_socket(family: socket.AddressFamily) -> socket.socket:
