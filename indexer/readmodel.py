@@ -426,7 +426,10 @@ def _range_parts(lo: int | None, hi: int | None, dialect: str) -> Any:
                 edges.append(((last + 1) * DAY, hi))
     parts = [] if days is None else [days]
     for a, b in edges:
-        raw = _totals(a, b).subquery()
+        # driven by the settlements of the edge (ix_settlements_time), then their commits by
+        # post id: without statistics SQLite otherwise walked all commits in predictor order
+        paid = select(s.c.post_id).where(s.c.time >= a, s.c.time <= b)
+        raw = _totals(a, b).where(c.c.post_id.in_(paid)).subquery()
         parts.append(select(code_point(raw.c.predictor, dialect).label("predictor"),
                             raw.c.earned, raw.c.predictions, raw.c.in_band, raw.c.rewarded))
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("parts")

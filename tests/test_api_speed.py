@@ -199,9 +199,12 @@ def test_every_endpoint_query_uses_an_index(demo_db, client: TestClient) -> None
             plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
             for row in plan:
                 detail = row[-1]
-                m = re.match(r"SCAN (\w+)(?: AS \w+)?( USING (COVERING )?INDEX \w+)?$", detail)
-                if m and m.group(1) in GROWING and not m.group(2) \
-                        and not (m.group(1) == "posts" and "ORDER BY posts.id DESC" in statement):
+                m = re.match(r"SCAN (\w+)(?: AS \w+)?(?: USING (?:COVERING )?INDEX (\w+))?$",
+                             detail)
+                walk = m is not None and (  # an ordered walk that the LIMIT ends
+                    (m.group(1) == "posts" and "ORDER BY posts.id DESC" in statement)
+                    or m.group(2) == "ix_api_curator_totals_rank")
+                if m and m.group(1) in GROWING and not walk:
                     bad.append((detail, statement[:300]))
     assert not bad, bad
     assert len(sent) >= 15
