@@ -325,7 +325,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
 
 def app_from_url(url: str, cfg: MarketConfig | None = None,
                  statement_timeout: float = 5.0, limits: Limits | None = None,
-                 currency: str = "SBD") -> FastAPI:
+                 currency: str = "SBD", cache_entries: int = 4096) -> FastAPI:
     limits = limits or Limits()
     return create_app(make_engine(url, statement_timeout, limits.active), cfg, limits,
-                      currency)
+                      currency, cache_entries)

@@ -56,6 +56,9 @@ def serve(
                                  "Retry-After")] = 256,
     queue_timeout: Annotated[float, typer.Option(
         min=0.0, help="seconds a request may wait for its turn before a 503")] = 10.0,
+    cache_entries: Annotated[int, typer.Option(
+        min=0, help="answers kept per process by block (ETag); 0: every request runs")]
+    = 4096,
     workers: Annotated[int, typer.Option(
         min=1, max=64, help="server processes sharing the port (each with its own "
                             "read-only connections, admission and cache)")] = 1,
@@ -76,7 +79,7 @@ def serve(
     limits = Limits(max_active, max_queue, queue_timeout)
     currency = "HBD" if settings.chain.name == "hive" else "SBD"
     app = app_from_url(readonly_url(url), settings.market_config(),
-                       statement_timeout, limits, currency)
+                       statement_timeout, limits, currency, cache_entries)
     # Bind first so that the line below names the real port (with --port 0 the kernel picks).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = listening_socket(family)
@@ -102,6 +105,7 @@ def serve(
     os.environ[WORKER_ENV] = json.dumps({
         "url": readonly_url(url), "config": str(config) if config else None,
         "statement_timeout": statement_timeout, "currency": currency,
+        "cache_entries": cache_entries,
         "limits": [max_active, max_queue, queue_timeout]})
     Multiprocess(uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers,
                                 log_config=None, access_log=False,
@@ -120,7 +124,7 @@ def worker_app() -> object:
     logs.setup()
     settings = settings_from(Path(given["config"]) if given["config"] else None)
     return app_from_url(given["url"], settings.market_config(), given["statement_timeout"],
-                        Limits(*given["limits"]), given["currency"])
+                        Limits(*given["limits"]), given["currency"], given["cache_entries"])
 
 
 def listening_socket(family: socket.AddressFamily) -> socket.socket:
