@@ -13,8 +13,8 @@ from curation_market.api.common import (
     Conn,
     decode_cursor,
     encode_cursor,
-    envelope,
     head,
+    respond,
 )
 from indexer import readmodel as rm
 
@@ -44,7 +44,7 @@ def curator(
     if len(rows) > limit:
         last = rows[limit - 1]
         nxt = encode_cursor("history", [last["block"], last["trx"], last["op"], last["sub"]])
-    return envelope(
+    return respond(
         h, **rm.curator_doc(name, row),
         history=[rm.history_doc(r) for r in rows[:limit]], next_cursor=nxt,
         rejections={"by_reason": counts,

@@ -6,7 +6,7 @@ import time
 
 from fastapi import APIRouter
 
-from curation_market.api.common import Conn, Ctx, envelope, head
+from curation_market.api.common import Conn, Ctx, head, respond
 from indexer.readmodel import iso
 
 router = APIRouter(tags=["status"])
@@ -17,6 +17,6 @@ def status(conn: Conn, ctx: Ctx) -> dict:
     """Indexed head and lag. Lag is the only wall-clock figure served (it decides nothing)."""
     h = head(conn)
     lag = max(0, int(time.time()) - h.time) if h.time else None
-    return envelope(h, head_block_id=h.block_id, head_time=iso(h.time) if h.time else None,
-                    lag_seconds=lag, rules=h.rules, window_seconds=ctx.cfg.window,
-                    reveal_period_seconds=ctx.cfg.reveal_period, currency=ctx.currency)
+    return respond(h, head_block_id=h.block_id, head_time=iso(h.time) if h.time else None,
+                   lag_seconds=lag, rules=h.rules, window_seconds=ctx.cfg.window,
+                   reveal_period_seconds=ctx.cfg.reveal_period, currency=ctx.currency)
