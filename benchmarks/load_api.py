@@ -344,6 +344,9 @@ def main() -> None:
     ap.add_argument("--curators", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--build-only", action="store_true")
+    ap.add_argument("--as-is", action="store_true",
+                    help="load the --big database as it is (e.g. a build still running or "
+                         "stopped: every committed batch is a consistent prefix)")
     ap.add_argument("--clients", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--requests", type=int, default=4000, help="per scenario and round")
@@ -355,7 +358,7 @@ def main() -> None:
     ap.add_argument("--keepalive", action="store_true",
                     help="only: ms per request over a kept-alive vs fresh connections")
     args = ap.parse_args()
-    if args.big:
+    if args.big and not args.as_is:
         built = build_big(args.big, args.commits, args.per_market, args.curators, args.seed)
         if args.build_only:
             return

@@ -602,26 +602,31 @@ class Store:
                     row[3] += reward > 0
         if not totals:
             return
-        tt, td = t.api_curator_totals.c, t.api_curator_days.c
         names = sorted(totals)
-        for chunk in _chunks(names):
-            for name, *old in conn.execute(select(tt.name, tt.earned, tt.predictions,
-                                                  tt.in_band, tt.rewarded)
-                                           .where(tt.name.in_(list(chunk)))):
-                totals[name] = [a + b for a, b in zip(totals[name], old, strict=True)]
-        for day in sorted({d for d, _ in days}):
-            mine = sorted(n for d, n in days if d == day)
-            for chunk in _chunks(mine):
-                for name, *old in conn.execute(
-                        select(td.name, td.earned, td.predictions, td.in_band, td.rewarded)
-                        .where(td.day == day, td.name.in_(list(chunk)))):
-                    key = (day, name)
-                    days[key] = [a + b for a, b in zip(days[key], old, strict=True)]
+        q_totals, q_days = self._aggregate_reads()
+        for name, *old in self._keyed(conn, "s", [(n,) for n in names], q_totals):
+            totals[name] = [a + b for a, b in zip(totals[name], old, strict=True)]
+        for day, name, *old in self._keyed(conn, "is", sorted(days), q_days):
+            days[(day, name)] = [a + b for a, b in zip(days[(day, name)], old, strict=True)]
         cols = ("earned", "predictions", "in_band", "rewarded")
         many(conn, t.api_curator_totals, ("name",), ("name", *cols),
              [(n, *totals[n]) for n in names])
         many(conn, t.api_curator_days, ("day", "name"), ("day", "name", *cols),
              [(d, n, *v) for (d, n), v in sorted(days.items())])
+
+    def _aggregate_reads(self) -> tuple[Any, Any]:
+        """The stored totals and day rows of a batch's curators, joined on the key tables.
+        On PostgreSQL the names compare in the aggregates' own collation ("C"), which the
+        key table's text does not share."""
+        tt, td = t.api_curator_totals.c, t.api_curator_days.c
+        ks, kis = _K["s"], _K["is"]
+        pg = self.engine.dialect.name == "postgresql"
+        s_name = ks.k0.collate("C") if pg else ks.k0
+        is_name = kis.k1.collate("C") if pg else kis.k1
+        return (select(tt.name, tt.earned, tt.predictions, tt.in_band, tt.rewarded)
+                .join(_KEY_TABLES["s"], tt.name == s_name),
+                select(td.day, td.name, td.earned, td.predictions, td.in_band, td.rewarded)
+                .join(_KEY_TABLES["is"], (td.day == kis.k0) & (td.name == is_name)))
 
     def _write_returns(self, conn: Any, state: State) -> None:
         """A delegator's pending returns are rewritten whole (they are few: one per lowering
