@@ -12,6 +12,9 @@ Design points, each for a reason:
 * **Cursor pagination.** Cursors are opaque (base64 JSON of the last row's ordering key and the
   endpoint they belong to); ordering is by chain identity (post id, commit position), so a page
   never skips or repeats a row when new blocks arrive.
+* **Cached by block.** ``api/cache.py``: ETag = f(as_of_block, path+query), 304 on
+  ``If-None-Match`` and a per-process cache of whole answers, in front of admission; the
+  lists and the leaderboard read aggregates the store keeps (docs/api.md "Speed at scale").
 * **Errors.** Every error is ``{"error": {"status", "message", ...}}``; bad input is a 4xx that
   names the parameter, never a 500. Queries running longer than ``statement_timeout`` are cut
   (SQLite: a progress handler; PostgreSQL: ``SET statement_timeout``) and answered with a 503.
