@@ -39,7 +39,7 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -180,25 +180,22 @@ def start_server(url: str, workers: int, cache_entries: int | None) -> tuple[sub
     extra = ["--workers", str(workers)]
     if cache_entries is not None:
         extra += ["--cache-entries", str(cache_entries)]
-    log = open(f"/tmp/load_api_serve_{os.getpid()}.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "curation_market", "serve", "--db", url,
-                             "--port", "0", "--host", "127.0.0.1", *extra], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = Path(tempfile.mkdtemp(prefix="load_api_")) / "serve.log"
+    with log.open("wb") as err:  # the request log goes to a file: no reader in this process
+        proc = subprocess.Popen([sys.executable, "-m", "curation_market", "serve", "--db", url,
+                                 "--port", "0", "--host", "127.0.0.1", *extra], cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + 60
-    assert proc.stderr is not None
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline().decode(errors="replace")
-        if " on http://127.0.0.1:" in line:
-            port = int(line.split(" on http://127.0.0.1:")[1].split("/")[0])
-            break
-        if not line and proc.poll() is not None:
-            raise SystemExit("the server did not start")
-    else:
+    port = 0
+    while time.monotonic() < deadline and proc.poll() is None and not port:
+        text = log.read_text(errors="replace")
+        if " on http://127.0.0.1:" in text:
+            port = int(text.split(" on http://127.0.0.1:")[1].split("/")[0])
+        time.sleep(0.1)
+    if not port:
         proc.kill()
-        raise SystemExit("the server did not start")
-    # drain the request log in the background (a full pipe would stop the server)
-    threading.Thread(target=lambda: [log.write(b) for b in proc.stderr], daemon=True).start()
+        raise SystemExit(f"the server did not start: {log.read_text(errors='replace')[-500:]}")
     for _ in range(200):
         try:
             if _get_sync(port, "/api/status")[0] == 200:
