@@ -142,6 +142,9 @@ class RulesSection(_Section):
 class Ingest(_Section):
     db: str = "sqlite:///curation.db"
     batch_blocks: int = Field(default=2000, ge=1, le=100_000)
+    # the last N blocks written keep undo data: `curation-market rewind --to BLOCK` and the
+    # daemon's fork rewind go back at most this far (0: none, the fastest replay)
+    reversible_blocks: int = Field(default=100, ge=0, le=100_000)
 
 
 class Node(_Section):
@@ -166,12 +169,21 @@ class Node(_Section):
     start_block: int = Field(default=0, ge=0)
 
 
+class Serve(_Section):
+    """``curation-market serve``: what the page is told (``/api/client-config``)."""
+
+    # JSON-RPC node the page broadcasts curators' signed ops to (the browser calls it
+    # directly, so it must answer CORS); None: the page signs only through Keychain
+    node_url: str | None = Field(default=None, pattern=r"^https?://")
+
+
 class Settings(_Section):
     chain: Chain = Chain()
     market: Market = Market()
     rules: RulesSection = RulesSection()
     ingest: Ingest = Ingest()
     node: Node = Node()
+    serve: Serve = Serve()
 
     def market_config(self) -> MarketConfig:
         r = self.rules

@@ -437,6 +437,13 @@ class NodeClient:
         reply = self.call(lambda rpc: rpc.get_block_header({"block_num": num}, api="block"))
         return bool((reply or {}).get("header"))
 
+    def block_id(self, num: int) -> str | None:
+        """The id the node gives block ``num`` (None: it serves no such block), to find where
+        a stored block and the node's part (``curation_market.daemon.forks``)."""
+        reply = self.call(lambda rpc: rpc.get_block({"block_num": num}, api="block"))
+        value = ((reply or {}).get("block") or {}).get("block_id")
+        return value if isinstance(value, str) and _names_block(value, num) else None
+
     def first_block(self, upto: int) -> int:
         """The lowest block the node serves, at most ``upto``: 1 on a full node; higher on a
         node that starts later (the test node serves a recorded slice). Binary search, about
@@ -775,7 +782,10 @@ def linked(blocks: Iterator[dict], last_num: int, last_id: str) -> Iterator[dict
             raise ChainMismatch(
                 f"block {num} names previous {prev[:16]}… but the stored block {last_num} is "
                 f"{last_id[:16]}…: the node follows another chain (or the database belongs to "
-                f"one); nothing of block {num} was written")
+                f"one), or a node served us a wrong block {last_num}; nothing of block {num} "
+                "was written. When the node's block ids part from the stored ones inside the "
+                "undo window the daemon rewinds by itself; `curation-market rewind --to "
+                "BLOCK` goes back by hand")
         if last_num and num != last_num + 1:
             raise ChainMismatch(f"block {num} follows stored block {last_num}: a gap")
         last_num, last_id = num, block.get("block_id", "")

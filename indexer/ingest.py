@@ -61,11 +61,22 @@ class Ingester:
     def __init__(self, store: Store, cfg: MarketConfig, batch_blocks: int = 2000,
                  batch_ops: int = 50_000,
                  before_batch: Callable[[list[Block]], None] | None = None,
-                 keep_rows: bool = False):
+                 keep_rows: bool = False, reversible_blocks: int = 0,
+                 tip: Callable[[], int | None] | None = None):
         """``keep_rows``: keep the rows a batch loaded or wrote for the next batches
         (:class:`indexer.store.Kept`), for a run that is the database's only writer (a
-        replay); the daemon, whose jobs write accounts between batches, reads them fresh."""
+        replay); the daemon, whose jobs write accounts between batches, reads them fresh.
+
+        ``reversible_blocks`` (K, ``[ingest] reversible_blocks``): the last K blocks of a run
+        are written one block per transaction with undo data, so that the state after any of
+        them can be restored (``Store.rewind``; see :meth:`_commit_batch`); 0 writes none.
+        ``tip``: the highest block the source will reach soon, if known (the daemon: the
+        node's LIB), so that a run ending far below it (a catch-up between two fetches) logs
+        only its last block, not K."""
         self.store, self.cfg = store, cfg
+        self.reversible_blocks = reversible_blocks
+        self.tip = tip
+        store.reversible_blocks = reversible_blocks
         # sees each batch, adapted, before its rows are loaded (the daemon reads the vesting
         # of new committers from the node here, so the batch's prefetch finds it)
         self.before_batch = before_batch
@@ -99,23 +110,36 @@ class Ingester:
         started = time.perf_counter()
         batch: list[Block] = []
         pending_ops = 0
+        hold = self.reversible_blocks  # the last blocks wait for the next batch (see below)
         for raw in source:
             block = self._adapt(raw, batch, stats)
             if block is None:
                 continue
             batch.append(block)
             pending_ops += block.n_ops
-            if len(batch) >= self.batch_blocks or pending_ops >= self.batch_ops:
-                self._commit(batch, stats)
-                batch, pending_ops = [], 0
+            if len(batch) >= self.batch_blocks + hold or pending_ops >= self.batch_ops:
+                if hold:
+                    if len(batch) <= hold:
+                        continue
+                    self._commit_batch(batch[:-hold], stats, final=False)
+                    batch = batch[-hold:]
+                    pending_ops = sum(b.n_ops for b in batch)
+                else:
+                    self._commit_batch(batch, stats)
+                    batch, pending_ops = [], 0
                 stats.seconds = time.perf_counter() - started
                 if progress:
                     progress(stats)
                 if stop and stop():
+                    if hold:  # stop at this batch's end: the held blocks are read again by
+                        batch = []  # the next run (blocks above the checkpoint), their bad
+                        last = self.checkpoint  # lines with them
+                        self.state.rejections[:] = [r for r in self.state.rejections
+                                                    if r.block <= last]
                     break
         self._key_leading(0)
         if batch or self.state.rejections:
-            self._commit(batch, stats)
+            self._commit_batch(batch, stats)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -164,13 +188,46 @@ class Ingester:
             self.state.rejections.append(bad)
         self._leading.clear()
 
-    def _commit(self, batch: list[Block], stats: Stats) -> None:
+    def _commit_batch(self, batch: list[Block], stats: Stats, final: bool = True) -> None:
+        """Write ``batch``; with ``reversible_blocks`` (K), so that the state after each of
+        the run's last K blocks can be restored at a cost a long replay does not notice.
+
+        A run holds the last K blocks of every batch back for the next one (:meth:`_run`), so
+        only the run's final batch (the source ended) ends with K blocks still unwritten (a
+        ``stop`` leaves the held blocks to the next run, which reads them again): they are
+        written one block per transaction with undo data (``logged``), after the rest in one
+        transaction (which forgets older undo data, out of the window from then on). A batch
+        before the final one is written in one transaction but for its
+        last block, logged on its own: a run killed mid-way can still undo the block its
+        checkpoint names. The state after a batch does not depend on where batches end, so
+        none of this changes anything but the undo data."""
+        k = self.reversible_blocks
+        if k <= 0:
+            self._commit(batch, stats)
+            return
+        tail = k if final else 1
+        top = self.tip() if final and self.tip is not None and batch else None
+        if top is not None:  # only the blocks within K of where the source is going
+            tail = max(1, sum(1 for b in batch if b.num > top - k))
+        if len(batch) > tail:
+            self._commit(batch[:-tail], stats)
+        for block in batch[-tail:]:
+            self._commit([block], stats, logged=True)
+        if not batch:  # only rejections (bad lines after the last block): part of it
+            self._commit([], stats, logged=True)
+
+    def _commit(self, batch: list[Block], stats: Stats, logged: bool = False) -> None:
         state = self.state
         if not self._claimed:
             # the database keeps the chain id its reveals were judged with: bound at the first
             # write, refused when it was built on another chain (never a silent mix)
             self.store.claim_chain(self.cfg.chain_id)
             self._claimed = True
+        later = []  # bad lines read after this batch's last block (held-back blocks)
+        if batch and any(r.block > batch[-1].num for r in state.rejections):
+            last = batch[-1].num
+            later = [r for r in state.rejections if r.block > last]
+            state.rejections[:] = [r for r in state.rejections if r.block <= last]
         if self.before_batch and batch:
             self.before_batch(batch)
         self.store.prefetch(state, batch, self.kept)
@@ -180,9 +237,10 @@ class Ingester:
             stats.blocks += 1
             stats.ops += block.n_ops
             stats.records += len(block.records)
-        self.store.flush(state)
+        self.store.flush(state, logged)
         if self.kept is not None:
             self.store.keep(state, self.kept, first_new_id)
         else:
             state.clear_written()
+        state.rejections.extend(later)
         stats.last_block = state.meta.last_block

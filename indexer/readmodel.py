@@ -206,6 +206,8 @@ def market_summary_doc(row: Row, now: int, windows: Windows | None) -> dict:
     }
     if windows is not None:
         out["commit_until"] = iso(row["created"] + windows.window)
+        # the first second a reveal counts (spec §2: window < t_reveal - created)
+        out["reveal_from"] = iso(row["created"] + windows.window + 1)
         out["reveal_until"] = iso(row["created"] + windows.window + windows.reveal_period)
     out.update({
         "n_commits": row["n_commits"] or 0, "n_revealed": row["n_revealed"] or 0,
@@ -246,7 +248,7 @@ def market_doc(row: Row, commits: Sequence[Row], now: int, windows: Windows | No
 # address in its block: an unrelated transaction placed before it moves it, and a report of
 # the same markets must stay the same bytes; ``commit_block`` stays). Every other field is
 # the same, with the same value.
-NOT_IN_REPORT = ("id", "commit_until", "reveal_until")
+NOT_IN_REPORT = ("id", "commit_until", "reveal_from", "reveal_until")
 PREDICTION_NOT_IN_REPORT = ("position",)
 
 
@@ -643,3 +645,198 @@ def api_aggregates_recomputed(conn: Any) -> dict[str, list[tuple]]:
     return {"api_market_counts": sorted(tuple(int(v) for v in r) for r in counts),
             "api_curator_totals": sorted((r[0], *map(int, r[1:])) for r in totals),
             "api_curator_days": sorted((int(r[0]), r[1], *map(int, r[2:])) for r in days)}
+
+# --- forecasts (issue 14): the market's forecast of each post's payout ------------------------
+#
+# Only markets whose reveal window is over (or that settled) are ever read here: the SQL
+# selects them by ``created`` on the same boundary as :meth:`Windows.sealed`, and every row is
+# checked again with :func:`sealed` before a prediction of it is looked at. Nothing sealed can
+# therefore enter a forecast, a count or an SP sum (tests/test_forecasts.py checks it for
+# every market of a database at every phase).
+
+FORECAST_PHASES = (Phase.closed, Phase.settled)
+
+
+def _forecast_markets(conn: Any, windows: Windows, now: int, *, author: str | None = None,
+                      tag: str | None = None, phase: Phase | None = None,
+                      post_ids: Sequence[int] | None = None) -> list[Row]:
+    """Unsealed markets (reveal period over, or settled) with at least one revealed
+    prediction; deleted unpaid ones are void and left out."""
+    unsealed_before = now - windows.window - windows.reveal_period  # age > W + R
+    q = (select(p.c.id, p.c.author, p.c.permlink, p.c.created, p.c.block, p.c.parent_author,
+                p.c.parent_permlink, p.c.payout, p.c.paid_block, p.c.deleted,
+                s.c.time.label("s_time"))
+         .select_from(p.outerjoin(s, s.c.post_id == p.c.id))
+         .where(p.c.is_market,
+                exists().where(c.c.post_id == p.c.id, c.c.prediction.is_not(None))))
+    settled_q = p.c.paid_block.is_not(None)
+    closed_q = and_(p.c.paid_block.is_(None), ~p.c.deleted, p.c.created < unsealed_before)
+    if phase is Phase.settled:
+        q = q.where(settled_q)
+    elif phase is Phase.closed:
+        q = q.where(closed_q)
+    else:
+        q = q.where(or_(settled_q, closed_q))
+    if author:
+        q = q.where(p.c.author == author)
+    if tag:
+        q = q.where(p.c.parent_author == "", p.c.parent_permlink == tag)
+    if post_ids is not None:
+        q = q.where(p.c.id.in_(post_ids))
+    rows = conn.execute(q).mappings().all()
+    return [r for r in rows if not sealed(r, now, windows)]  # the same test as market_doc
+
+
+def revealed_of(conn: Any, post_ids: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
+    """The validly revealed ``(prediction, sp)`` of these posts, in commit order. Callers
+    pass unsealed posts only."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for i in range(0, len(post_ids), CHUNK):
+        q = (select(c.c.post_id, c.c.prediction, c.c.sp)
+             .where(c.c.post_id.in_(post_ids[i:i + CHUNK]), c.c.prediction.is_not(None))
+             .order_by(c.c.post_id, c.c.block, c.c.trx, c.c.op, c.c.sub))
+        for pid, pred, sp in conn.execute(q):
+            out.setdefault(pid, []).append((int(pred), int(sp or 0)))
+    return out
+
+
+def forecast_feed(conn: Any, windows: Windows, now: int, *, author: str | None = None,
+                  tag: str | None = None, phase: Phase | None = None,
+                  after: tuple[int, int] | None = None, limit: int = 50) -> list[dict]:
+    """Unsealed markets ranked by their forecast (highest first, ties newest post first),
+    as plain dicts with ``post``, ``forecast`` (:class:`rewards.forecast.Forecast`) and the
+    market row; ``after`` is the last item's ``(forecast, post id)`` (the cursor).
+
+    The weighted median is not SQL, so every matching market's forecast is computed here:
+    one query for the markets and one per 500 of them for their revealed predictions. Fine
+    for thousands of markets with predictions; a frontend over years of history passes
+    ``author``/``tag``/``phase`` (closed = not yet paid, the feed beside "trending")."""
+    from rewards.forecast import forecast
+
+    rows = _forecast_markets(conn, windows, now, author=author, tag=tag, phase=phase)
+    revealed = revealed_of(conn, [r["id"] for r in rows])
+    items = []
+    for r in rows:
+        fc = forecast(revealed.get(r["id"], []))
+        if fc is None:
+            continue
+        key = (fc.value, r["id"])
+        if after is not None and not key < after:
+            continue
+        items.append((key, r, fc))
+    items.sort(key=lambda it: it[0], reverse=True)
+    return [{"row": r, "forecast": fc} for _, r, fc in items[:limit]]
+
+
+def forecast_doc(item: Mapping[str, Any], now: int, windows: Windows, currency: str) -> dict:
+    """One post of the forecast feed."""
+    r, fc = item["row"], item["forecast"]
+    settled = r["paid_block"] is not None
+    return {
+        "author": r["author"], "permlink": r["permlink"],
+        "tag": r["parent_permlink"] if not r["parent_author"] else None,
+        "is_reply": bool(r["parent_author"]),
+        "created": iso(r["created"]), "created_block": r["block"],
+        "phase": phase_of(r, now, windows).value,
+        "reveal_until": iso(r["created"] + windows.window + windows.reveal_period),
+        "forecast": f"{format_milli(fc.value)} {currency}", "forecast_milli": fc.value,
+        "predictions": fc.predictions, "sp": fc.sp,
+        "final_payout": r["payout"] if settled else None,
+        "paid_block": r["paid_block"],
+    }
+
+
+def forecast_quality(conn: Any, windows: Windows, now: int, n: int) -> dict:
+    """How the forecasts of the last ``n`` settled markets that had one matched their final
+    payouts F (settlement order, newest first): :func:`rewards.forecast.quality` plus the
+    range of settlement blocks it covers."""
+    from rewards.forecast import forecast, quality
+
+    q = (select(s.c.post_id, s.c.block, s.c.final_payout)
+         .where(exists().where(c.c.post_id == s.c.post_id, c.c.prediction.is_not(None)))
+         .order_by(s.c.block.desc(), s.c.post_id.desc()).limit(n))
+    rows = conn.execute(q).all()
+    revealed = revealed_of(conn, [r.post_id for r in rows])
+    pairs = []
+    for r in rows:
+        fc = forecast(revealed.get(r.post_id, []))
+        if fc is not None:
+            pairs.append((fc.value, int(r.final_payout)))
+    qual = quality(pairs)
+    return {"n": n, "markets": qual.markets, "spearman": qual.spearman,
+            "median_abs_error": qual.median_abs_error,
+            "median_rel_error": qual.median_rel_error,
+            "within_band": qual.within_band, "zero_payout": qual.zero_payout,
+            "settled_from_block": rows[-1].block if rows else None,
+            "settled_to_block": rows[0].block if rows else None}
+
+
+# --- a curator's own view (issue 14) ---------------------------------------------------------
+
+def curator_open(conn: Any, name: str) -> list[Row]:
+    """The curator's commits on markets not settled yet (nor voided), oldest first, with
+    their post."""
+    q = (select(c.c.block, c.c.trx, c.c.op, c.c.sub, c.c.commitment, c.c.time,
+                c.c.reveal_block, c.c.status, p.c.author, p.c.permlink, p.c.created,
+                p.c.paid_block, p.c.deleted)
+         .select_from(c.join(p, p.c.id == c.c.post_id))
+         .where(c.c.predictor == name, c.c.status == "open", p.c.paid_block.is_(None)))
+    return list(conn.execute(q.order_by(c.c.block, c.c.trx, c.c.op, c.c.sub)).mappings().all())
+
+
+def open_commit_doc(r: Row, now: int, windows: Windows) -> dict:
+    """An open commitment: what still has to be revealed, and by when. Never the prediction
+    (the server cannot tell the curator from anyone else)."""
+    created = r["created"]
+    ph = windows.phase(created, now, False, bool(r["deleted"]))
+    revealed = r["reveal_block"] is not None
+    reveal_from, reveal_until = created + windows.window + 1, \
+        created + windows.window + windows.reveal_period
+    if revealed:
+        todo = "revealed"
+    elif ph is Phase.open:
+        todo = "reveal from reveal_from"
+    elif ph is Phase.revealing:
+        todo = "reveal now"
+    elif ph is Phase.deleted:
+        todo = "post deleted: nothing to reveal"
+    else:
+        todo = "missed: the reveal period is over"
+    return {"author": r["author"], "permlink": r["permlink"], "commitment": r["commitment"],
+            "commit_block": r["block"], "position": [r["block"], r["trx"], r["op"], r["sub"]],
+            "committed_at": iso(r["time"]), "phase": ph.value,
+            "created": iso(created), "reveal_from": iso(reveal_from),
+            "reveal_until": iso(reveal_until), "revealed": revealed,
+            "reveal_block": r["reveal_block"],
+            "must_reveal": not revealed and ph in (Phase.open, Phase.revealing),
+            "seconds_left": max(0, reveal_until - now) if ph in (Phase.open, Phase.revealing)
+            else 0, "todo": todo}
+
+
+def curator_settled(conn: Any, name: str, before: tuple[int, int, int, int] | None = None,
+                    limit: int = 50) -> list[Row]:
+    """The curator's settled commits with every column and their market's settlement,
+    newest commit first; ``before`` is a commit position (the cursor)."""
+    q = (select(c, p.c.author, p.c.permlink, p.c.created, s.c.final_payout,
+                s.c.pool, s.c.returned, s.c.rules.label("srules"),
+                s.c.time.label("settled_time"), s.c.block.label("settled_block"), s.c.f)
+         .select_from(c.join(p, p.c.id == c.c.post_id).join(s, s.c.post_id == c.c.post_id))
+         .where(c.c.predictor == name, c.c.status == "settled"))
+    if before is not None:
+        q = q.where(tuple_(c.c.block, c.c.trx, c.c.op, c.c.sub) < tuple_(*before))
+    return list(conn.execute(q.order_by(c.c.block.desc(), c.c.trx.desc(), c.c.op.desc(),
+                                        c.c.sub.desc()).limit(limit)).mappings().all())
+
+
+def settled_result_doc(r: Row) -> dict:
+    """One settled prediction with every factor, the same fields and values as the
+    prediction in :func:`market_doc`, plus its market's settlement."""
+    final = r["final_payout"]
+    out = {"author": r["author"], "permlink": r["permlink"], "created": iso(r["created"]),
+           "final_payout": final, "band": list(band(final)), "pool": r["pool"],
+           "returned": r["returned"],
+           "curation_fraction": settled_fraction(r["srules"], r["settled_time"], r["f"]),
+           "rules": r["srules"], "settled_block": r["settled_block"],
+           "settled_time": iso(r["settled_time"])}
+    out.update(prediction_doc(r, final, False))
+    return out

@@ -273,3 +273,33 @@ Index("ix_commits_predictor_position", commits.c.predictor, commits.c.block, com
 Index("ix_posts_category", posts.c.parent_author, posts.c.parent_permlink, posts.c.id)
 Index("ix_rejections_account_position", rejections.c.account, rejections.c.block,
       rejections.c.trx, rejections.c.op, rejections.c.sub)
+
+# --- reversible blocks: the undo log (indexer.store, "reversible blocks") ------------------
+# HAF keeps, per registered table, a shadow table of prior row images tagged with the block
+# that changed them, and hive.back_from_fork puts back the earliest image of every row
+# changed above the fork point (docs/node.md). The same here in one table for every market
+# table: each write made while the last ``[ingest] reversible_blocks`` blocks are logged
+# records, before it happens, the row's prior image (JSON of every column) or NULL when the
+# key did not exist ("inserted"). Rows of blocks older than the window are pruned in the same
+# transaction as each batch.
+undo_log = Table(
+    "undo_log", metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),  # write order: undone newest first
+    Column("block", BigInteger, nullable=False),  # the block whose write this undoes
+    Column("tbl", String(64), nullable=False),
+    Column("key", Text, nullable=False),  # JSON list of the primary key's values
+    Column("image", Text),  # JSON object of the row before the write; NULL: it was inserted
+)
+Index("ix_undo_log_block", undo_log.c.block)
+
+# The blocks written with undo data, one flush each: their ids (to find a fork point against
+# a node) and the checkpoint before them (``base``/``base_id``): the oldest base is the
+# horizon, the earliest block a rewind can restore.
+undo_blocks = Table(
+    "undo_blocks", metadata,
+    Column("num", BigInteger, primary_key=True, autoincrement=False),
+    Column("block_id", String(40), nullable=False),
+    Column("base", BigInteger, nullable=False),
+    Column("base_id", String(40), nullable=False),
+)

@@ -2,12 +2,16 @@
 
 ``prefetch`` loads exactly the rows a batch of blocks can touch (a few set queries, never one
 per op); ``flush`` writes back what the engine changed *and* the checkpoint in the same
-transaction, so a crash leaves either the whole batch or none of it.
+transaction, so a crash leaves either the whole batch or none of it. A batch that is one of
+the last ``reversible_blocks`` blocks also records the prior image of every row it writes
+(the undo log, section "reversible blocks"), so ``rewind`` can restore the state after it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -19,12 +23,14 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    and_,
     bindparam,
     event,
     func,
     insert,
     inspect,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy import column as sa_column
@@ -302,6 +308,9 @@ class Store:
         it wrote anything leaves a fresh database fresh."""
         self.engine = engine
         self._prepared: dict[tuple, tuple[str, Callable[[dict], tuple] | None]] = {}
+        # blocks a rewind can go back (``[ingest] reversible_blocks``; the Ingester sets it):
+        # 0 writes no undo data
+        self.reversible_blocks = 0
         configure_sqlite(engine)
         with engine.begin() as conn:  # the schema is the migrations' (one authority)
             migrate(conn)
@@ -540,12 +549,16 @@ class Store:
         state.author_history.update(groups)
 
     # --- writing a batch back -------------------------------------------------------
-    def flush(self, state: State) -> None:
-        """Everything the batch changed plus the checkpoint, atomically."""
+    def flush(self, state: State, logged: bool = False) -> None:
+        """Everything the batch changed plus the checkpoint, atomically.
+
+        ``logged``: the batch is one block inside the reversible window, and what it changes
+        is recorded in the undo log first (see "reversible blocks" below); otherwise the undo
+        log is emptied, since nothing before this write can be restored any more."""
         votes, delegations = state.votes, state.delegations
         posts, commits = state.posts, state.commits
         curators, accounts = state.curators, state.accounts
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, self._undo_flush(conn, state, logged):
             many = self._many
             many(conn, t.posts, ("id",), _POST_COLS,
                  [_post_row(posts[k]) for k in sorted(state.dirty_posts)])
@@ -569,6 +582,7 @@ class Store:
             many(conn, t.rejections, None, Rejection.__slots__,
                  list(map(_rejection_row, state.rejections)))
             m = state.meta
+            _undo_where(conn, t.meta, t.meta.c.id == 1)
             conn.execute(update(t.meta).where(t.meta.c.id == 1).values(
                 last_block=m.last_block, last_block_id=m.last_block_id, last_time=m.last_time,
                 next_post_id=m.next_post_id))
@@ -636,6 +650,7 @@ class Store:
             return
         r = t.delegation_returns
         for chunk in _chunks(names):
+            _undo_where(conn, r, r.c.delegator.in_(list(chunk)))
             conn.execute(r.delete().where(r.c.delegator.in_(list(chunk))))
         rows = [(d, p.block, p.trx, p.op, p.vests, p.expires)
                 for d in names for p in state.returns.get(d, ())]
@@ -653,6 +668,9 @@ class Store:
         """
         if not rows:
             return
+        undo = conn.info.get(_UNDO)
+        if undo is not None:  # a logged write (reversible blocks): prior images first
+            undo.before_rows(conn, table, cols, rows)
         cache_key = (table.name, keys, cols)
         prepared = self._prepared.get(cache_key)
         if prepared is None:
@@ -674,6 +692,104 @@ class Store:
             prepared = self._prepared[cache_key] = (compiled.string, shape)
         sql, shape = prepared
         conn.exec_driver_sql(sql, rows if shape is None else list(map(shape, rows)))
+
+    # === reversible blocks: the undo log (rw12) =============================================
+    # Why: a node can serve a wrong block (a faulty node's id, a fork it later leaves). Every
+    # write made for one of the last ``reversible_blocks`` blocks first records the prior
+    # image of each row it touches (schema.undo_log), as HAF's shadow tables do; a rewind puts
+    # the images back, newest first, in one transaction. The hook is generic: ``_many`` (every
+    # batch write, whatever the table) and ``_undo_where``/``_undo_keys`` around the few
+    # statements that write otherwise. tests/test_rewind.py fails for a schema table that is
+    # neither restored by a rewind nor listed in UNDO_EXEMPT.
+
+    @contextmanager
+    def _undo_flush(self, conn: Any, state: State, logged: bool) -> Iterator[None]:
+        """Around a flush's writes: with ``logged`` (one block), record the undo data and the
+        block's id, then prune what fell out of the window; without, forget all undo data
+        (nothing written before an unlogged batch can be restored past it)."""
+        if not logged:
+            yield
+            conn.execute(t.undo_log.delete())
+            conn.execute(t.undo_blocks.delete())
+            return
+        m = t.meta.c
+        base, base_id = conn.execute(select(m.last_block, m.last_block_id)
+                                     .where(m.id == 1)).one()
+        undo = _UndoTx(state.meta.last_block)
+        conn.info[_UNDO] = undo
+        try:
+            yield
+        finally:
+            conn.info.pop(_UNDO, None)
+        undo.write(conn)
+        new = state.meta.last_block
+        if new > base:
+            conn.execute(insert(t.undo_blocks).values(num=new, block_id=state.meta.last_block_id,
+                                                      base=base, base_id=base_id))
+        horizon = new - max(self.reversible_blocks, 1)
+        conn.execute(t.undo_log.delete().where(t.undo_log.c.block <= horizon))
+        conn.execute(t.undo_blocks.delete().where(t.undo_blocks.c.num <= horizon))
+
+    @contextmanager
+    def _undo_between(self, conn: Any) -> Iterator[None]:
+        """Around a write between batches (the node's account snapshots, read for the next
+        block): logged as part of that block (checkpoint + 1) while undo data is kept."""
+        if self.reversible_blocks <= 0:
+            yield
+            return
+        checkpoint = conn.execute(select(t.meta.c.last_block).where(t.meta.c.id == 1)) \
+            .scalar_one()
+        undo = _UndoTx(checkpoint + 1)
+        conn.info[_UNDO] = undo
+        try:
+            yield
+        finally:
+            conn.info.pop(_UNDO, None)
+        undo.write(conn)
+
+    def undo_window(self) -> UndoWindow:
+        """The checkpoint, the horizon (the earliest block a rewind restores) and the block
+        ids known from the horizon up (for finding a fork point)."""
+        with self.engine.connect() as conn:
+            return _undo_window(conn)
+
+    def rewind(self, to: int) -> Rewound:
+        """Put the database back to the state right after block ``to``, exactly, in one
+        transaction: every undo row above ``to`` restored newest first, then forgotten.
+        Refuses (:class:`RewindRefused`) a block above the checkpoint, below the horizon, or
+        inside a batch written at once. Rewinding to the checkpoint changes nothing (but
+        writes made for the next block, if any, are undone): the command is idempotent."""
+        with self.engine.begin() as conn:
+            window = _undo_window(conn)
+            if to > window.checkpoint:
+                raise RewindRefused(
+                    f"block {to:,} is newer than the checkpoint, block {window.checkpoint:,}: "
+                    "nothing to rewind")
+            if to < window.horizon:
+                raise RewindRefused(
+                    f"block {to:,} is older than the undo horizon, block {window.horizon:,}: "
+                    f"a rewind goes back at most [ingest] reversible_blocks blocks written "
+                    "with undo data; rebuild from an earlier copy or a fresh --db instead")
+            b = t.undo_blocks.c
+            span = conn.execute(select(b.base, b.num).where(b.base < to, b.num > to)).first()
+            if span is not None:
+                raise RewindRefused(
+                    f"the state after block {to:,} was never committed on its own (blocks "
+                    f"{span.base + 1:,}..{span.num:,} were written in one step): rewind to "
+                    f"block {span.base:,} or {span.num:,}")
+            u = t.undo_log.c
+            rows = conn.execute(select(u.tbl, u.key, u.image).where(u.block > to)
+                                .order_by(u.seq.desc())).all()
+            for name, key, image in rows:
+                _restore(conn, t.metadata.tables[name], json.loads(key),
+                         None if image is None else json.loads(image))
+            conn.execute(t.undo_log.delete().where(u.block > to))
+            conn.execute(t.undo_blocks.delete().where(b.num > to))
+            now = conn.execute(select(t.meta.c.last_block).where(t.meta.c.id == 1)).scalar_one()
+            if now != to:  # the undo data did not describe this database: roll it all back
+                raise RuntimeError(f"rewind to block {to:,} left the checkpoint at {now:,}: "
+                                   "the undo log is inconsistent; nothing was changed")
+        return Rewound(window.checkpoint, to, len(rows))
 
     # === following a node: the daemon's tables and counts ===================================
     # Everything the daemon (curation_market.daemon) reads or writes besides the market state
@@ -711,9 +827,12 @@ class Store:
         that says how the row was obtained, in one transaction. Replaces what was there: the
         rewound row is the account as of ``rec.account.as_of_block``."""
         ins = self._insert
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, self._undo_between(conn):
             for name, rec in recs.items():
                 row = _slots_row(rec.account)
+                _undo_keys(conn, t.accounts, [(name,)])
+                _undo_keys(conn, t.delegations, sorted(rec.pairs))
+                _undo_keys(conn, t.account_snapshots, [(name,)])
                 conn.execute(ins(t.accounts).values(row).on_conflict_do_update(
                     index_elements=["name"], set_={k: v for k, v in row.items() if k != "name"}))
                 for (a, b), vests in sorted(rec.pairs.items()):
@@ -839,3 +958,116 @@ def read_node_status(engine: Engine) -> tuple[dict, dict | None]:
         meta = dict(conn.execute(select(t.meta)).mappings().one())
         row = conn.execute(select(t.node_status)).mappings().first()
     return meta, dict(row) if row else None
+
+
+# --- reversible blocks: helpers of the undo log (rw12) -----------------------------------------
+# Tables a rewind leaves as they are: what the node said about itself (its status row, the
+# VESTS prices it reported, keyed by the block they were read at, kept so that SP conversions
+# stay stable) and the undo log itself. Every other table of indexer.schema is restored.
+UNDO_EXEMPT = frozenset({"node_status", "vesting_prices", "undo_log", "undo_blocks"})
+_UNDO = "curation_market.undo"  # the Connection.info key of the transaction's _UndoTx
+
+
+class RewindRefused(ValueError):
+    """A rewind that cannot restore the state asked for; nothing was changed."""
+
+
+class Rewound(NamedTuple):
+    checkpoint: int  # before the rewind
+    to: int
+    undone: int  # undo rows put back
+
+
+class UndoWindow(NamedTuple):
+    checkpoint: int
+    checkpoint_id: str
+    horizon: int  # the earliest block a rewind restores (the checkpoint: none)
+    ids: dict[int, str]  # block ids known from the horizon to the checkpoint
+
+
+def _undo_window(conn: Any) -> UndoWindow:
+    m = t.meta.c
+    checkpoint, checkpoint_id = conn.execute(select(m.last_block, m.last_block_id)
+                                             .where(m.id == 1)).one()
+    b = t.undo_blocks.c
+    rows = conn.execute(select(b.num, b.block_id, b.base, b.base_id).order_by(b.num)).all()
+    ids = {int(base): base_id for _, _, base, base_id in rows}
+    ids.update({int(num): block_id for num, block_id, _, _ in rows})
+    ids[int(checkpoint)] = checkpoint_id
+    horizon = min((int(r.base) for r in rows), default=int(checkpoint))
+    return UndoWindow(int(checkpoint), checkpoint_id, horizon, ids)
+
+
+class _UndoTx:
+    """The undo rows of one transaction: the first image of each row it writes."""
+
+    __slots__ = ("block", "seen", "rows")
+
+    def __init__(self, block: int):
+        self.block = block
+        self.seen: set[tuple[str, tuple]] = set()
+        self.rows: list[dict] = []
+
+    def before_rows(self, conn: Any, table: Table, cols: Sequence[str],
+                    rows: Sequence[tuple]) -> None:
+        try:
+            at = [cols.index(c.name) for c in table.primary_key.columns]
+        except ValueError:
+            raise ValueError(f"undo log: {table.name} is written without its whole primary "
+                             "key, so its prior rows cannot be found: write the key, or list "
+                             "the table in indexer.store.UNDO_EXEMPT with the reason") from None
+        self.before_keys(conn, table, [tuple(r[i] for i in at) for r in rows])
+
+    def before_keys(self, conn: Any, table: Table, keys: Iterable[tuple]) -> None:
+        name, seen = table.name, self.seen
+        todo = [k for k in dict.fromkeys(keys) if (name, k) not in seen]
+        if not todo:
+            return
+        pk = list(table.primary_key.columns)
+        for chunk in _chunks(todo, CHUNK // len(pk)):
+            where = pk[0].in_([k[0] for k in chunk]) if len(pk) == 1 else \
+                tuple_(*pk).in_(list(chunk))
+            found = {tuple(r[c.name] for c in pk): r
+                     for r in conn.execute(select(table).where(where)).mappings()}
+            for key in chunk:
+                self._add(name, key, found.get(key))
+
+    def before_where(self, conn: Any, table: Table, where: Any) -> None:
+        pk = list(table.primary_key.columns)
+        for r in conn.execute(select(table).where(where)).mappings():
+            key = tuple(r[c.name] for c in pk)
+            if (table.name, key) not in self.seen:
+                self._add(table.name, key, r)
+
+    def _add(self, name: str, key: tuple, row: Mapping[str, Any] | None) -> None:
+        self.seen.add((name, key))
+        self.rows.append({"block": self.block, "tbl": name, "key": json.dumps(list(key)),
+                          "image": None if row is None else json.dumps(dict(row))})
+
+    def write(self, conn: Any) -> None:
+        if self.rows:
+            conn.execute(insert(t.undo_log), self.rows)
+
+
+def _undo_keys(conn: Any, table: Table, keys: Iterable[tuple]) -> None:
+    """Before writing ``keys`` of ``table`` outside ``_many``: their prior images, when the
+    transaction is logged."""
+    undo = conn.info.get(_UNDO)
+    if undo is not None:
+        undo.before_keys(conn, table, keys)
+
+
+def _undo_where(conn: Any, table: Table, where: Any) -> None:
+    """Before an UPDATE or DELETE of ``table`` ``where``: the rows' prior images, when the
+    transaction is logged."""
+    undo = conn.info.get(_UNDO)
+    if undo is not None:
+        undo.before_where(conn, table, where)
+
+
+def _restore(conn: Any, table: Table, key: list, image: dict | None) -> None:
+    """One row back to its image (None: it did not exist)."""
+    pk = list(table.primary_key.columns)
+    conn.execute(table.delete().where(and_(*(c == v for c, v in zip(pk, key, strict=True)))))
+    if image is not None:
+        conn.execute(insert(table).values(image))

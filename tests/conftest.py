@@ -34,9 +34,10 @@ BACKENDS = [
 # skips what starts processes, servers and browsers. Plain ``pytest`` runs all of them. A
 # module not named here counts as integration (a database or files, no long-lived processes).
 UNIT = {"test_market", "test_spec_numbers", "test_properties", "test_seed_rules",
-        "test_vesting", "test_staked", "test_layers"}
+        "test_vesting", "test_staked", "test_layers", "test_forecast"}
 SLOW = {"test_daemon", "test_page", "test_evaluate", "test_api_fuzz", "test_conformance",
-        "test_client", "test_testnode"}
+        "test_client", "test_testnode", "test_page_dialog", "test_autoreveal",
+        "test_devnode_live"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -44,6 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "unit: the pure core, no database, files or network")
     config.addinivalue_line("markers", "integration: a database, files or an in-process app")
     config.addinivalue_line("markers", "slow: real processes, servers, nodes or a browser")
+
+
+SLOW.add("test_forks")  # the daemon against the test node and a faulty one (rw12)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -87,8 +87,8 @@ def test_every_command_is_registered_once() -> None:
     groups = [g.name for g in app.registered_groups]
     assert sorted(names) == sorted(set(names))
     assert set(names) == {"replay", "import-posts", "report", "rejections", "commitment",
-                          "commit", "reveal", "run", "status", "serve", "evaluate", "demo",
-                          "devnode"}
+                          "commit", "reveal", "run", "status", "rewind", "serve", "evaluate",
+                          "demo", "devnode", "curator"}
     assert groups == ["prepare", "db"]
 
 

@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import orjson
+import pytest
 import requests
 from sqlalchemy import create_engine, func, select, update
 from typer.testing import CliRunner
@@ -30,7 +31,7 @@ from curation_market.cli.main import app
 from curation_market.config import Settings, load_settings
 from curation_market.daemon.context import Context
 from curation_market.daemon.jobs import PAYOUT_SECONDS, follow, health, sweep, upkeep
-from curation_market.daemon.run import Daemon, guard, start_block, started
+from curation_market.daemon.run import Daemon, start, start_block, started
 from curation_market.devnode.node import TestNode
 from curation_market.report.build import build_report, to_json
 from indexer import schema as t
@@ -117,9 +118,14 @@ def test_catch_up_then_follow_equals_replay(tmp_path: Path) -> None:
                         until=1_250)
         thread, codes = run_in_thread(daemon)
         wait_for(lambda: daemon.ingester.checkpoint >= 1_080)  # caught up with the LIB
-        scrape = requests.get(f"http://127.0.0.1:{daemon.metrics_port}/metrics", timeout=5).text
-        assert "curation_indexed_block 1080.0" in scrape or "curation_indexed_block 108" in scrape
-        assert "curation_irreversible_block 1080.0" in scrape
+
+        def scrape() -> str:
+            return requests.get(f"http://127.0.0.1:{daemon.metrics_port}/metrics",
+                                timeout=5).text
+        # published when the follow run that wrote the block returns (its last blocks are
+        # written one by one, with undo data: a moment after the checkpoint moved)
+        wait_for(lambda: "curation_indexed_block 108" in scrape(), 5)
+        assert "curation_irreversible_block 1080.0" in scrape()
         for _ in range(170):  # then follow: blocks become irreversible one by one
             node.advance(1)
             time.sleep(0.005)
@@ -145,19 +151,18 @@ def test_previous_mismatch_stops_before_writing(tmp_path: Path) -> None:
         with started(Context.create(settings, [node.url], engine, until=500)) as ctx:
             drive(ctx)
         assert ctx.ingester.checkpoint == 500
-        with engine.begin() as conn:  # the database now claims another chain's block 500
+        with engine.begin() as conn:  # the database now claims another chain's blocks
             conn.execute(update(t.meta).values(last_block_id="ff" * 20))
+            conn.execute(update(t.undo_blocks).values(block_id="ff" * 20, base_id="ff" * 20))
         before = market_dump(db)
-        with started(Context.create(settings, [node.url], engine, until=900)) as ctx:
-            job = guard(ctx, follow)  # as the scheduler calls it: the error stops the daemon
-            deadline = time.monotonic() + 60
-            while not ctx.stopping.is_set():
-                assert time.monotonic() < deadline, "the mismatch was never met"
-                job()
-    assert isinstance(ctx.error, ChainMismatch)
-    assert "block 501 names previous" in str(ctx.error)
-    assert "stored block 500" in str(ctx.error)
-    assert ctx.ingester.checkpoint == 500
+        # the start compares the stored block ids with the node's (curation_market.daemon.
+        # forks): none of the undo window agrees, so it stops before fetching anything
+        ctx = Context.create(settings, [node.url], engine, until=900)
+        with pytest.raises(ChainMismatch, match="block 500 is .* but ours is ffff") as exc:
+            start(ctx)
+        assert ctx.fetcher is None and ctx.ingester.checkpoint == 500
+    assert "no stored block back to the undo horizon" in str(exc.value)
+    assert "rewind --to BLOCK" in str(exc.value)
     assert market_dump(db) == before
 
 

@@ -26,10 +26,11 @@ Design points, each for a reason:
   holding a request that waited for a connection, the requests holding connections waited
   for a thread until the pool timed out (500s after 30 s, then client timeouts).
 * **One read model.** The endpoints (one router per resource: ``markets.py``,
-  ``curators.py``, ``leaderboard.py``, ``authors.py``, ``status.py``) hold no SQL and no
-  serialisation: they check parameters, call :mod:`indexer.readmodel` and wrap its documents
-  with ``as_of_block``, so ``report --format json`` shows a market exactly as they do. This
-  module is only the setup: engine, admission, error handlers, the page and the docs.
+  ``curators.py``, ``leaderboard.py``, ``authors.py``, ``status.py``, ``forecasts.py``) hold
+  no SQL and no serialisation: they check parameters, call :mod:`indexer.readmodel` and
+  wrap its documents with ``as_of_block``, so ``report --format json`` shows a market
+  exactly as they do. This module is only the setup: engine, admission, error handlers, the
+  page and the docs.
 * **Docs offline.** ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from the
   ``fastapi-offline`` package's files, served under ``/docs-assets``: nothing from a CDN.
 """
@@ -57,8 +58,9 @@ from sqlalchemy.pool import QueuePool
 from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
-from curation_market.api import authors, curators, leaderboard, markets, status
+from curation_market.api import authors, client, curators, forecasts, leaderboard, markets, status
 from curation_market.api.cache import ResponseCache
+from curation_market.api.client import ClientSettings
 from curation_market.api.common import ApiError, Context, is_timeout
 
 STATIC = resources.files("curation_market.api") / "static"
@@ -220,11 +222,14 @@ class Admission:
 
 def create_app(engine: Engine, cfg: MarketConfig | None = None,
                limits: Limits | None = None, currency: str = "SBD",
-               cache_entries: int = 4096, head_ttl: float = 0.25) -> FastAPI:
+               client_settings: ClientSettings | None = None, cache_entries: int = 4096,
+               head_ttl: float = 0.25) -> FastAPI:
     """The API (``/api/...``), its schema (``/openapi.json``), its docs (``/docs``,
     ``/redoc``) and the page (``/``). ``currency`` is the chain's dollar token (SBD on
-    Steem, HBD on Hive), the unit of every amount served. ``cache_entries`` and ``head_ttl``:
-    the answers kept by block and how often the head is read for them (api/cache.py)."""
+    Steem, HBD on Hive), the unit of every amount served; ``client_settings`` what only the
+    page reads (the node it broadcasts to, the staked rule set: ``/api/client-config``).
+    ``cache_entries`` and ``head_ttl``: the answers kept by block and how often the head is
+    read for them (api/cache.py)."""
     cfg = cfg or MarketConfig()
     limits = limits or Limits()
     pool = engine.pool
@@ -243,6 +248,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
     app.add_middleware(ResponseCache, engine=head_engine, entries=cache_entries,
                        head_ttl=head_ttl)
     app.state.ctx = Context(engine, cfg, currency)
+    app.state.client = client_settings or ClientSettings(chain=cfg.chain)
 
     # --- errors ---------------------------------------------------------------------------
     @app.exception_handler(ApiError)
@@ -283,7 +289,7 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
         raise exc
 
     for router in (status.router, markets.router, curators.router, authors.router,
-                   leaderboard.router):
+                   leaderboard.router, client.router, forecasts.router):
         app.include_router(router)
 
     # --- the page -------------------------------------------------------------------------
@@ -328,7 +334,8 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
 
 def app_from_url(url: str, cfg: MarketConfig | None = None,
                  statement_timeout: float = 5.0, limits: Limits | None = None,
-                 currency: str = "SBD", cache_entries: int = 4096) -> FastAPI:
+                 currency: str = "SBD", client_settings: ClientSettings | None = None,
+                 cache_entries: int = 4096) -> FastAPI:
     limits = limits or Limits()
     return create_app(make_engine(url, statement_timeout, limits.active), cfg, limits,
-                      currency, cache_entries)
+                      currency, client_settings, cache_entries)

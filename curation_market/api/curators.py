@@ -11,8 +11,10 @@ from curation_market.api.common import (
     NAME,
     ApiError,
     Conn,
+    Ctx,
     decode_cursor,
     encode_cursor,
+    envelope,
     head,
     respond,
 )
@@ -49,3 +51,36 @@ def curator(
         history=[rm.history_doc(r) for r in rows[:limit]], next_cursor=nxt,
         rejections={"by_reason": counts,
                     "latest": rm.latest_rejections(conn, name, MAX_LIMIT)})
+
+
+@router.get("/api/curators/{name}/markets")
+def curator_markets(
+    conn: Conn,
+    ctx: Ctx,
+    name: Annotated[str, Path(pattern=NAME, max_length=32)],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict:
+    """A curator's own view: open commitments (what still has to be revealed, and by when;
+    never the predicted value, which the server cannot show to the curator alone) and
+    settled results with every factor, newest first (``cursor`` pages these; the open
+    commitments come on every page)."""
+    h = head(conn)
+    before = None
+    if cursor:
+        block, trx, op, sub = decode_cursor("curator-markets", cursor, (int, int, int, int))
+        before = (block, trx, op, sub)
+    open_rows = rm.curator_open(conn, name)
+    rows = rm.curator_settled(conn, name, before, limit + 1)
+    if not open_rows and not rows and next(iter(rm.curators(conn, name)), None) is None:
+        raise ApiError(404, f"no curator {name!r}: no commits indexed")
+    nxt = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        nxt = encode_cursor("curator-markets",
+                            [last["block"], last["trx"], last["op"], last["sub"]])
+    windows = ctx.cfg.windows
+    docs = [rm.open_commit_doc(r, h.time, windows) for r in open_rows]
+    return envelope(
+        h, curator=name, open=docs, to_reveal=sum(1 for d in docs if d["must_reveal"]),
+        settled=[rm.settled_result_doc(r) for r in rows[:limit]], next_cursor=nxt)

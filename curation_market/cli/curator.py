@@ -28,6 +28,7 @@ from curation_market.cli.common import NodesOpt as Node
 from curation_market.curator import salts
 from curation_market.curator.client import ClientError, Curator, connect, read_key
 from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
+from indexer.ops import format_time
 
 prepare_app = typer.Typer(help="Print the custom_json op a curator broadcasts.",
                           no_args_is_help=True)
@@ -60,6 +61,7 @@ def register(app: typer.Typer) -> None:
     app.command("commitment")(commitment_cmd)
     app.command("commit")(commit)
     app.command("reveal")(reveal)
+    app.command("curator")(curator_cmd)
     prepare_app.command("commit")(prepare_commit)
     prepare_app.command("reveal")(prepare_reveal)
     app.add_typer(prepare_app, name="prepare")
@@ -237,3 +239,58 @@ def reveal(author: Author, permlink: Permlink, node: Node = None, account: Accou
     stake_milli, bid_thousandths = stake_and_bid(stake, bid)  # before any node is asked
     curator = _curator(node, account, key_file, dry_run, salt_file, config)
     _run(curator, "reveal", author, permlink, stake_milli, bid_thousandths)
+
+
+def curator_cmd(
+    auto_reveal: Annotated[bool, typer.Option(
+        "--auto-reveal", help="keep running: reveal every stored salt of the account in the "
+        "block after its reveal window opens (chain time), with retries; without it, show "
+        "what is stored and when each reveal is due, and send nothing")] = False,
+    node: Node = None, account: Account = None, key_file: KeyFile = None,
+    salt_file: SaltFile = salts.DEFAULT_PATH, config: Config = None,
+    poll_seconds: Annotated[float, typer.Option(
+        help="how often the node's head is polled (wall clock)")] = 1.0,
+    until_idle: Annotated[bool, typer.Option(
+        "--until-idle", help="exit once every stored salt is retired (its reveal window "
+        "passed)")] = False,
+    max_seconds: Annotated[float | None, typer.Option(
+        help="give up after this many seconds (exit code 3)")] = None,
+) -> None:
+    """The curator's process: with --auto-reveal, reveal every stored salt when its window
+    opens, never twice, across restarts (see curation_market/curator/autoreveal.py)."""
+    import signal
+
+    from curation_market.curator.autoreveal import AutoRevealer
+
+    settings = settings_from(config)
+    curator = _curator(node, account, key_file, False, salt_file, config)
+    windows = settings.market_config().windows
+    revealer = AutoRevealer(curator, windows, salt_file)
+    if not auto_reveal:
+        try:
+            st = revealer.step(send=False)
+        except Exception as exc:  # noqa: BLE001 - the node failed: say so plainly
+            from curation_market.logs import describe_exception
+
+            raise fail(f"cannot read node: {describe_exception(exc)}", code=1) from None
+        for e in salts.pending(salt_file, curator.chain_id, curator.account):
+            rec = e.entry.get("auto_reveal") or {}
+            t = revealer._created.get((e.author, e.permlink))  # noqa: SLF001
+            due = "post unknown to the node" if t is None else \
+                f"reveal from {format_time(t + windows.window + 1)} to " \
+                f"{format_time(t + windows.window + windows.reveal_period)}"
+            typer.echo(f"@{e.author}/{e.permlink}: {due}; "
+                       f"{rec.get('status', 'not revealed yet')}")
+        typer.echo(f"head {st.head} at {format_time(st.head_time)}; "
+                   f"{len(st.waiting) + len(st.sent)} salt(s) waiting")
+        return
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    err.print(f"auto-reveal for {curator.account} on {', '.join(node or settings.node.urls)} "
+              f"(chain {curator.chain_id[:8]}…), salts in {salt_file}", soft_wrap=True,
+              highlight=False)
+    try:
+        code = revealer.run(poll_seconds, until_idle, max_seconds, stop=lambda: bool(stopping))
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)

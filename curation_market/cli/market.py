@@ -91,7 +91,7 @@ def replay(
     load_snapshots(store, accounts or [], globals_file)
     # the only writer while it runs: rows are kept between batches (indexer.store.Kept)
     ingester = Ingester(store, settings.market_config(), settings.ingest.batch_blocks,
-                        keep_rows=True)
+                        keep_rows=True, reversible_blocks=settings.ingest.reversible_blocks)
     start = ingester.checkpoint
     missing = [f for f in files if str(f) != "-" and not f.exists()]
     if missing:

@@ -1,5 +1,6 @@
-"""``curation-market run`` (the daemon beside a node) and ``curation-market status`` (what it
-wrote, read on a read-only connection)."""
+"""``curation-market run`` (the daemon beside a node), ``curation-market status`` (what it
+wrote, read on a read-only connection) and ``curation-market rewind`` (back to an earlier block
+of the undo window)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
     app.command()(run)
     app.command()(status)
+    app.command()(rewind)
 
 
 def run(
@@ -67,6 +69,40 @@ def run(
         bad_config = isinstance(daemon.error, ConfigError)
         raise fail(logs.with_cause(str(daemon.error)), 2 if bad_config else 1)
     err.print(f"stopped at block {daemon.ingester.checkpoint:,}")
+
+
+def rewind(
+    to: Annotated[int, typer.Option("--to", help="the block whose state to restore", min=0)],
+    config: Config = None,
+    db: Db = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="rewind even though the daemon's status row is fresh")] = False,
+) -> None:
+    """Put the database back to the state right after block TO (a wrong or forked block
+    above it), in one transaction; the daemon then resumes at TO + 1. Stop the daemon first.
+    Only the last reversible_blocks blocks (the config's ingest section) can be rewound."""
+    from curation_market.daemon.status import status as read_status
+    from indexer.store import RewindRefused
+
+    settings = settings_from(config)
+    store = open_store(settings, db)
+    doc = read_status(store.engine, None, settings.node.health_seconds)
+    if doc.get("daemon") == "running" and not force:
+        # its state in memory would be written over the rewound one at its next batch
+        raise fail(f"the daemon looks running (its status row is {doc['status_age_seconds']}"
+                   f" s old, fresh for {doc['status_stale_after_seconds']} s): stop it first "
+                   "and wait that long, or --force")
+    try:
+        done = store.rewind(to)
+    except RewindRefused as exc:
+        raise fail(str(exc)) from None
+    if done.checkpoint == to:
+        err.print(f"already at block {to:,}: nothing to rewind"
+                  + (f" ({done.undone:,} rows written for the next block undone)"
+                     if done.undone else ""))
+        return
+    err.print(f"rewound from block {done.checkpoint:,} to block {to:,} "
+              f"({done.checkpoint - to:,} blocks, {done.undone:,} rows restored)")
 
 
 def status(

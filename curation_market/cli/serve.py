@@ -10,7 +10,7 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,6 +25,9 @@ from curation_market.cli.common import (
     settings_from,
 )
 from curation_market.config import Settings
+
+if TYPE_CHECKING:
+    from curation_market.api.client import ClientSettings
 
 db_app = typer.Typer(help="Database schema: Alembic migrations.", no_args_is_help=True)
 
@@ -56,6 +59,9 @@ def serve(
                                  "Retry-After")] = 256,
     queue_timeout: Annotated[float, typer.Option(
         min=0.0, help="seconds a request may wait for its turn before a 503")] = 10.0,
+    node_url: Annotated[str | None, typer.Option(
+        help="JSON-RPC node the page broadcasts curators' signed ops to (overrides "
+             "[serve] node_url; it must answer CORS)")] = None,
     cache_entries: Annotated[int, typer.Option(
         min=0, help="answers kept per process by block (ETag); 0: every request runs")]
     = 4096,
@@ -78,8 +84,11 @@ def serve(
     open_reader(settings, url, check_rules=False).dispose()
     limits = Limits(max_active, max_queue, queue_timeout)
     currency = "HBD" if settings.chain.name == "hive" else "SBD"
+    if node_url is not None and not node_url.startswith(("http://", "https://")):
+        raise typer.BadParameter("expected an http:// or https:// URL", param_hint="--node-url")
     app = app_from_url(readonly_url(url), settings.market_config(),
-                       statement_timeout, limits, currency, cache_entries)
+                       statement_timeout, limits, currency, page_settings(settings, node_url),
+                       cache_entries)
     # Bind first so that the line below names the real port (with --port 0 the kernel picks).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = listening_socket(family)
@@ -105,7 +114,7 @@ def serve(
     os.environ[WORKER_ENV] = json.dumps({
         "url": readonly_url(url), "config": str(config) if config else None,
         "statement_timeout": statement_timeout, "currency": currency,
-        "cache_entries": cache_entries,
+        "cache_entries": cache_entries, "node_url": node_url,
         "limits": [max_active, max_queue, queue_timeout]})
     Multiprocess(uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers,
                                 log_config=None, access_log=False,
@@ -124,7 +133,8 @@ def worker_app() -> object:
     logs.setup()
     settings = settings_from(Path(given["config"]) if given["config"] else None)
     return app_from_url(given["url"], settings.market_config(), given["statement_timeout"],
-                        Limits(*given["limits"]), given["currency"], given["cache_entries"])
+                        Limits(*given["limits"]), given["currency"],
+                        page_settings(settings, given["node_url"]), given["cache_entries"])
 
 
 def listening_socket(family: socket.AddressFamily) -> socket.socket:
@@ -140,6 +150,16 @@ def listening_socket(family: socket.AddressFamily) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
+
+
+def page_settings(settings: Settings, node_url: str | None = None) -> ClientSettings:
+    """What the page is told (``/api/client-config``): the node it broadcasts to (the option,
+    else ``[serve] node_url``) and the staked rule set, whose dialog asks for stake and bid."""
+    from curation_market.api.client import ClientSettings
+
+    staked = settings.staked_rules()
+    return ClientSettings(chain=settings.chain.name, node_url=node_url or settings.serve.node_url,
+                          staked=staked[0] if staked else None)
 
 
 @db_app.command("upgrade")

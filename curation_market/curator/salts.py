@@ -13,10 +13,13 @@ removed from the file; a salt outlives its reveal window and is then merely usel
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
@@ -50,6 +53,20 @@ def _save(path: Path, entries: dict[str, dict]) -> None:
     os.replace(tmp, path)
 
 
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the salt file's lock (a ``.lock`` file beside it) for a read-modify-write: the
+    auto-reveal process and a ``commit`` in another shell both rewrite the file, and an
+    unlocked rewrite from a stale read would drop the other's new salt."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -61,6 +78,14 @@ def remember(path: Path, chain_id: str, author: str, permlink: str, predictor: s
 
     Raises :class:`SaltExists` when this post already has a salt for ``predictor``, unless
     ``replace``: then the old entry is kept in the new one's ``"replaced"`` list."""
+    with locked(path):
+        _remember(path, chain_id, author, permlink, predictor, prediction, salt, stake, bid,
+                  replace)
+
+
+def _remember(path: Path, chain_id: str, author: str, permlink: str, predictor: str,
+              prediction: int, salt: bytes, stake: int | None, bid: int | None,
+              replace: bool) -> None:
     entries = load(path)
     key = _key(chain_id, author, permlink, predictor)
     entry: dict = {"prediction": prediction, "salt": salt.hex(), "stored_at": _now(),
@@ -103,6 +128,11 @@ def check_free(path: Path, chain_id: str, author: str, permlink: str, predictor:
 def retire(path: Path, chain_id: str, author: str, permlink: str, predictor: str) -> bool:
     """Mark the stored entry replaced (kept in the file) so a new commit may be stored; for
     callers that store through :func:`remember` without ``replace``. False if none was."""
+    with locked(path):
+        return _retire(path, chain_id, author, permlink, predictor)
+
+
+def _retire(path: Path, chain_id: str, author: str, permlink: str, predictor: str) -> bool:
     entries = load(path)
     key = _key(chain_id, author, permlink, predictor)
     old = entries.get(key)
@@ -155,3 +185,43 @@ def replaced(path: Path, chain_id: str, author: str, permlink: str,
     """The replaced entries of this post, oldest first (to tell the curator they exist)."""
     entry = load(path).get(_key(chain_id, author, permlink, predictor)) or {}
     return list(entry.get("replaced", []))
+
+
+# --- what ``curator --auto-reveal`` keeps in the file (issue 14) ----------------------------
+# Each live entry may carry an ``"auto_reveal"`` record, written *before* a reveal is
+# broadcast (``status`` "sending", with the signed transaction's id and chain-time
+# expiration), then "sent", then "included" (with its block) once the node's account history
+# shows it; ``"retired"`` is set once the reveal window has passed (the entry stays in the
+# file, like every salt, but is no longer watched).
+
+
+class Pending(NamedTuple):
+    key: str
+    author: str
+    permlink: str
+    entry: dict
+
+
+def pending(path: Path, chain_id: str, predictor: str) -> list[Pending]:
+    """The live (not replaced, not retired) entries of ``predictor`` on this chain."""
+    prefix = f"{chain_id[:8]}:{predictor}:@"
+    out = []
+    for key, entry in sorted(load(path).items()):
+        if not key.startswith(prefix) or "salt" not in entry or entry.get("retired"):
+            continue
+        author, _, permlink = key[len(prefix):].partition("/")
+        out.append(Pending(key, author, permlink, entry))
+    return out
+
+
+def update(path: Path, key: str, salt_hex: str, **fields: object) -> bool:
+    """Set ``fields`` on the entry ``key`` if it still holds the salt ``salt_hex`` (a commit
+    replaced meanwhile is left alone); under the lock, from a fresh read. False if not."""
+    with locked(path):
+        entries = load(path)
+        entry = entries.get(key)
+        if entry is None or entry.get("salt") != salt_hex:
+            return False
+        entry.update(fields)
+        _save(path, entries)
+        return True

@@ -74,6 +74,7 @@ class Context:
     shown_ids: dict[int, str] = field(default_factory=dict)  # head mode: ids shown last tick
     stale: bool = False  # the node's head was older than stale_seconds at the last check
     forks_seen: int = 0  # head mode: ticks where a shown block was replaced
+    fork_rewinds: int = 0  # written blocks rewound to where the node agrees (daemon.forks)
     stopping: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None  # what stopped it, if anything did
     write_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -113,5 +114,21 @@ def new_ingester(ctx: Context) -> Ingester:
     def before_batch(blocks: list[Block]) -> None:
         snapshot_committers(ctx, blocks)
 
+    def tip() -> int | None:
+        """Where the fetcher is heading: the node's LIB (or ``until``), so that a catch-up
+        run ending far below it writes undo data for its last block only."""
+        if ctx.node is None:
+            return ctx.until
+        return ctx.node.irreversible if ctx.until is None else \
+            min(ctx.until, ctx.node.irreversible)
+
     return Ingester(ctx.store, ctx.cfg, ctx.settings.ingest.batch_blocks,
-                    before_batch=before_batch)
+                    before_batch=before_batch,
+                    reversible_blocks=ctx.settings.ingest.reversible_blocks, tip=tip)
+
+
+def new_fetcher(ctx: Context, start: int) -> Fetcher:
+    """The fetching thread from block ``start`` on, started."""
+    n = ctx.settings.node
+    return Fetcher(ctx.client, start, n.batch_size, n.queue_batches, n.poll_seconds,
+                   ctx.until, n.history_wait_seconds).start()

@@ -26,8 +26,9 @@ from collections.abc import Iterator
 
 from curation.market import Applier
 from curation_market.daemon.context import Context
+from curation_market.daemon.forks import rewind_to_fork
 from curation_market.daemon.status import publish_progress, write_status
-from indexer.chain import Batch, ChainError, linked
+from indexer.chain import Batch, ChainError, ChainMismatch, linked
 from indexer.ingest import Stats
 
 log = logging.getLogger("curation.daemon")
@@ -44,9 +45,17 @@ def follow(ctx: Context) -> Stats | None:
     with ctx.write_lock:
         meta = ctx.ingester.state.meta
         ctx.counted = (0, 0)
-        stats = ctx.ingester.run(
-            linked(_blocks(ctx, ctx.fetcher.drain()), meta.last_block, meta.last_block_id),
-            progress=lambda s: _progress(ctx, s), stop=ctx.stopping.is_set)
+        try:
+            stats = ctx.ingester.run(
+                linked(_blocks(ctx, ctx.fetcher.drain()), meta.last_block, meta.last_block_id),
+                progress=lambda s: _progress(ctx, s), stop=ctx.stopping.is_set)
+        except ChainMismatch:
+            # a stored block the node now disagrees with (a faulty node before a failover):
+            # rewound to where they agree, the next run goes on from there; else the mismatch
+            if not rewind_to_fork(ctx):
+                raise
+            publish_progress(ctx)
+            return None
         _count(ctx, stats)
         publish_progress(ctx)
         if ctx.until is not None and ctx.ingester.checkpoint >= ctx.until:

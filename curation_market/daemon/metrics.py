@@ -40,6 +40,8 @@ class Metrics:
                                         "blocks shown provisionally", registry=r)
         self.forks = Gauge("curation_forks_seen", "Head mode: ticks where shown reversible "
                            "blocks were replaced by another branch", registry=r)
+        self.rewinds = Gauge("curation_fork_rewinds", "Written blocks rewound because the "
+                             "node's ids parted from the stored ones", registry=r)
 
     def serve(self, port: int) -> int:
         """Start the HTTP endpoint on loopback (port 0: a free one); returns the port."""

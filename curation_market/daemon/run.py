@@ -24,11 +24,11 @@ from sqlalchemy import Engine
 
 from curation.chains import ChainProfile
 from curation_market.config import Settings
-from curation_market.daemon.context import Context, new_ingester
+from curation_market.daemon.context import Context, new_fetcher, new_ingester
+from curation_market.daemon.forks import rewind_to_fork
 from curation_market.daemon.jobs import follow, health, sweep, upkeep
 from curation_market.daemon.snapshots import repair_snapshots
 from curation_market.daemon.status import publish_progress
-from indexer.chain import Fetcher
 
 log = logging.getLogger("curation.daemon")
 # "skipped: maximum number of running instances" is the normal case for a follow run longer
@@ -71,15 +71,16 @@ def start_block(ctx: Context) -> int:
 
 
 def start(ctx: Context) -> None:
-    """Everything before the first job: the chain bound, metrics served, the node's VESTS
-    price recorded, old account rows repaired, the fetcher started, a first health check.
-    Raises ValueError (ConfigError) when the config or the database contradicts the node."""
-    n = ctx.settings.node
+    """Everything before the first job: the chain bound, metrics served, a stored block the
+    node disagrees with rewound (:mod:`.forks`), the node's VESTS price recorded, old account
+    rows repaired, the fetcher started, a first health check. Raises ValueError
+    (ConfigError) when the config or the database contradicts the node."""
     adopt_chain(ctx)
     if ctx.serve_metrics:
         ctx.metrics_port = ctx.metrics.serve(ctx.metrics_port)
         log.info("metrics on http://127.0.0.1:%d/metrics", ctx.metrics_port)
     ctx.node = ctx.client.state()
+    rewind_to_fork(ctx)  # a stored block the node disagrees with: back to where they agree
     ctx.store.set_globals(ctx.node.total_vesting_fund, ctx.node.total_vesting_shares)
     ctx.store.add_globals(ctx.node.head, ctx.node.total_vesting_fund,
                           ctx.node.total_vesting_shares)
@@ -88,8 +89,7 @@ def start(ctx: Context) -> None:
     # every commit's Steem Power would count as unknown (0) until a restart
     ctx.ingester.state.globals = ctx.store.new_state().globals
     ctx.rolling.add(0, 0)
-    ctx.fetcher = Fetcher(ctx.client, start_block(ctx), n.batch_size, n.queue_batches,
-                          n.poll_seconds, ctx.until, n.history_wait_seconds).start()
+    ctx.fetcher = new_fetcher(ctx, start_block(ctx))
     health(ctx)
 
 

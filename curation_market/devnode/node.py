@@ -107,6 +107,10 @@ them (with the node's chain id) must satisfy the posting (or active/owner) autho
 required account in the node's account table. A valid transaction goes into the next produced
 block, after that block's recorded transactions, with its real transaction id.
 
+A faulty node: ``misreport(num)`` serves block ``num`` under a wrong id (the blocks around it
+unchanged, so the next block's ``previous`` names the true one) until ``misreport(num, False)``:
+what a follower stores from it is wrong, and an honest node later disagrees.
+
 Micro-forks: ``fork(depth)`` makes the next ``depth`` produced blocks provisional: served with
 other ids (the ``previous`` chain stays consistent inside the branch) and without their last
 recorded transaction. Producing the block after them switches to the canonical branch at once:
@@ -350,11 +354,13 @@ class ChainState:
     fork_depth: int = 2
     variant_of: Callable[[dict], dict] | None = None
     history: dict[str, list[HistoryEntry]] | None = None  # built at the first history call
+    comments: dict[tuple[str, str], dict] | None = None  # built at the first find_comments
     server: Server = HIVED
     history_lag: int = 0  # the account-history backend's LIB and head are this far behind
     posts: dict[tuple[str, str], dict] = field(default_factory=dict)  # for get_active_votes
     clear_votes: bool = False  # steemd's default build: a post's votes go at its payout
     producer_rewards: bool = True  # every served block has a producer_reward virtual op
+    wrong_ids: dict[int, str] = field(default_factory=dict)  # a faulty node's ids (misreport)
 
     def __post_init__(self) -> None:
         self.numbers = sorted(self.recorded)
@@ -432,7 +438,9 @@ class ChainState:
         if num < self.first or num > self.head:
             return None
         var = self.variants.get(num)
-        return var if var is not None else self.canonical_block(num)
+        block = var if var is not None else self.canonical_block(num)
+        wrong = self.wrong_ids.get(num)
+        return block if wrong is None else {**block, "block_id": wrong}
 
     def virtual_ops(self, num: int) -> list[dict]:
         """The recorded virtual ops, and the producer_reward every real block has when the
@@ -569,6 +577,8 @@ class ChainState:
                 self.included.append(Included(num, base + len(self.extra[num]) - len(txs) + i,
                                               tid))
         self.forget(num)
+        if txs:
+            self._index_broadcasts(num, txs)
         if self.fork_open is not None:
             start, depth = self.fork_open
             if num < start + depth:  # a provisional sibling
@@ -587,6 +597,51 @@ class ChainState:
         if self.fork_open is not None:
             self.irreversible = min(self.irreversible, self.fork_open[0] - 1)
         return num
+
+    def _index_broadcasts(self, num: int, txs: list[tuple[dict, str]]) -> None:
+        """Broadcast transactions included in block ``num`` join the account histories and
+        the comment index already built (built later, they read them from ``extra``)."""
+        base = len((self.recorded.get(num) or {}).get("transactions") or []) + \
+            len(self.extra.get(num, [])) - len(txs)
+        for i, (tx, tid) in enumerate(txs):
+            for oi, op in enumerate(tx.get("operations") or []):
+                if self.history is not None:
+                    entry = HistoryEntry(num, base + i, oi, False, op, tid)
+                    for name in impacted(op):
+                        entries = self.history.setdefault(name, [])
+                        at = bisect.bisect_right([e.block for e in entries], num)
+                        entries.insert(at, entry)
+                if self.comments is not None:
+                    index_comment(self.comments, num, op)
+
+    def comment(self, author: str, permlink: str) -> dict | None:
+        """The post or reply as written by its first ``comment`` op in a block up to the
+        head (None before it appears), with the payout seen up to the head."""
+        if self.comments is None:
+            self.comments = build_comments(self)
+        found = self.comments.get((author, permlink))
+        if found is None or found["block"] > self.head:
+            return None
+        paid = found.get("paid_block")
+        return {**found, "paid": paid is not None and paid <= self.head}
+
+    def add_live(self, plan: Any) -> None:
+        """Future blocks carrying live posts (:mod:`curation_market.devnode.live`):
+        served as the head reaches them, like recorded ones."""
+        for num, block in plan.blocks.items():
+            if num <= self.head or num in self.recorded:
+                raise ValueError(f"live block {num} is not in the future of the node")
+            self.recorded[num] = block
+        for num, ops in plan.vops.items():
+            if num <= self.head:
+                raise ValueError(f"live block {num} is not in the future of the node")
+            self.vops.setdefault(num, []).extend(
+                {"op": op, "trx_in_block": VOP_TRX, "op_in_trx": i, "trx_id": ZERO_ID}
+                for i, op in enumerate(ops))
+        self.numbers = sorted(self.recorded)
+        self.posts.update({(p["author"], p["permlink"]): p for p in plan.posts})
+        self.history = None  # rebuilt with the new blocks at the next call
+        self.comments = None
 
     def dgp(self) -> dict:
         props = dict(self.globals_)
@@ -889,6 +944,18 @@ class TestNode:
         with self.lock:
             self.state.fork_requested = depth
 
+    def misreport(self, num: int, wrong: bool = True) -> str:
+        """Be a faulty node for block ``num``: serve it under another id (its content and the
+        next block's ``previous`` unchanged), until ``misreport(num, False)``. Returns the id
+        now served."""
+        with self.lock:
+            if wrong:
+                self.state.wrong_ids[num] = block_id(num, "faulty:")
+            else:
+                self.state.wrong_ids.pop(num, None)
+            self.state.forget(num)
+            return self.state.wrong_ids.get(num) or self.state.block_id(num)
+
     def add_account(self, name: str, posting_key: str | None = None,
                     vests: str = "0.000000 VESTS") -> str | None:
         """Add an account; without a key a fresh one is made and its private WIF returned."""
@@ -905,6 +972,23 @@ class TestNode:
     def block(self, num: int) -> dict | None:
         with self.lock:
             return self.state.block(num)
+
+    def add_live_posts(self, posts: Iterable[dict], lead: int = 60,
+                       spacing: int | None = None, payout_after: int | None = None) -> Any:
+        """Make ``posts`` (a post dump) appear in the blocks this node will produce, shifted
+        to its chain time (see :mod:`curation_market.devnode.live`); returns the plan."""
+        from curation_market.devnode.live import plan as live_plan
+        from indexer.postdump import Anchor
+
+        with self.lock:
+            st = self.state
+            last = max(st.head, st.numbers[-1])
+            if st.comments is None:
+                st.comments = build_comments(st)
+            planned = live_plan(posts, Anchor(last, chain_time(st.timestamp(last))), lead,
+                                spacing, payout_after, taken=st.comments)
+            st.add_live(planned)
+            return planned
 
     def serve_as(self, server: str = "hived", batch_limit: int | None = None,
                  history_lag: int = 0, posts: Iterable[dict] = (),
@@ -1089,6 +1173,8 @@ class TestNode:
             "testnode_api.add_account": lambda p: self.add_account(
                 str(_obj(p).get("name")), str(_obj(p).get("posting_key"))) or {},
         }
+        m["database_api.find_comments"] = self._find_comments
+        m["condenser_api.get_content"] = self._c_get_content
         m.update(self._history_methods())
         m["condenser_api.get_active_votes"] = self._c_active_votes
         server = self.state.server
@@ -1339,6 +1425,32 @@ class TestNode:
         return {"ops": [], "ops_by_block": grouped, "next_block_range_begin": next_block,
                 "next_operation_begin": next_op}
 
+    def _find_comments(self, p: Any) -> dict:
+        """hived's ``database_api.find_comments {"comments": [[author, permlink], ...]}``:
+        the ones that exist, in the order asked."""
+        pairs = _obj(p).get("comments")
+        if not isinstance(pairs, list) or len(pairs) > 1000:
+            raise invalid("comments must be a list of [author, permlink] (at most 1000)")
+        out = []
+        with self.lock:
+            for pair in pairs:
+                if not (isinstance(pair, list) and len(pair) == 2):
+                    raise invalid("each comment must be [author, permlink]")
+                found = self.state.comment(str(pair[0]), str(pair[1]))
+                if found is not None:
+                    out.append(comment_object(self.state, found))
+        return {"comments": out}
+
+    def _c_get_content(self, p: Any) -> dict:
+        """condenser_api.get_content [author, permlink]; a missing post answers an object
+        with empty author, as steemd's condenser API did."""
+        author, permlink = _arg(p, 0), _arg(p, 1)
+        with self.lock:
+            found = self.state.comment(str(author), str(permlink))
+            if found is None:
+                return {"id": 0, "author": "", "permlink": ""}
+            return comment_object(self.state, found)
+
     def _find_accounts(self, p: Any) -> dict:
         names = _obj(p).get("accounts")
         if not isinstance(names, list):
@@ -1446,8 +1558,9 @@ def build_history(state: ChainState) -> dict[str, list[HistoryEntry]]:
     """Every account's history over the recorded chain (transactions, then virtual ops of
     each block), in chain order; an entry's index is its sequence number."""
     out: dict[str, list[HistoryEntry]] = {}
-    for num in sorted(set(state.recorded) | set(state.vops)):
-        block = state.canonical_block(num) if num in state.recorded else None
+    for num in sorted(set(state.recorded) | set(state.vops) | set(state.extra)):
+        block = state.canonical_block(num) if num in state.recorded or num in state.extra \
+            else None
         entries: list[HistoryEntry] = []
         if block is not None:
             for ti, (tx, tid) in enumerate(zip(block["transactions"], block["transaction_ids"],
@@ -1462,6 +1575,57 @@ def build_history(state: ChainState) -> dict[str, list[HistoryEntry]]:
             for name in impacted(e.op):
                 out.setdefault(name, []).append(e)
     return out
+
+
+# ------------------------------------------------------------------ comments
+# database_api.find_comments / condenser_api.get_content: the posts the blocks wrote, so a
+# curator's tool can read a post's ``created`` (its windows) from the node, as from hived.
+
+COMMENT_CASHOUT_SECONDS = 7 * 24 * 3600  # HIVE_CASHOUT_WINDOW_SECONDS / STEEM_...
+
+
+def index_comment(index: dict[tuple[str, str], dict], num: int, op: Any) -> None:
+    name, value = op_name_value(op)
+    if not isinstance(value, dict):
+        return
+    key = (value.get("author"), value.get("permlink"))
+    if name == "comment" and key not in index:  # the first comment op creates it
+        index[key] = {"block": num, "created_block": num,
+                      "author": key[0], "permlink": key[1],
+                      "parent_author": value.get("parent_author", ""),
+                      "parent_permlink": value.get("parent_permlink", ""),
+                      "title": value.get("title", "")}
+    elif name == "comment_payout_update" and key in index:
+        index[key].setdefault("paid_block", num)
+
+
+def build_comments(state: ChainState) -> dict[tuple[str, str], dict]:
+    index: dict[tuple[str, str], dict] = {}
+    for num in sorted(set(state.recorded) | set(state.extra) | set(state.vops)):
+        block = state.canonical_block(num) if num in state.recorded or num in state.extra \
+            else None
+        for tx in (block or {}).get("transactions") or []:
+            for op in tx.get("operations") or []:
+                index_comment(index, num, op)
+        for v in state.vops.get(num, []):
+            index_comment(index, num, v["op"])
+    return index
+
+
+def comment_object(state: ChainState, found: dict) -> dict:
+    """The fields of hived's ``api_comment_object`` (database_api) a curator's tool
+    reads; the others (body, rshares, payouts) are not tracked here."""
+    created = chain_time(state.timestamp(found["created_block"]))
+    root = not found["parent_author"]
+    return {"author": found["author"], "permlink": found["permlink"],
+            "category": found["parent_permlink"] if root else "",
+            "parent_author": found["parent_author"], "parent_permlink": found["parent_permlink"],
+            "title": found["title"], "depth": 0 if root else 1,
+            "created": format_time(created), "last_update": format_time(created),
+            "cashout_time": "1969-12-31T23:59:59" if found["paid"]
+            else format_time(created + COMMENT_CASHOUT_SECONDS),
+            "last_payout": state.timestamp(found["paid_block"]) if found["paid"]
+            else "1970-01-01T00:00:00"}
 
 
 def _history_bit(op: Any) -> int | None:
@@ -1563,9 +1727,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         self._send(orjson.dumps(self.node.status()))
 
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        """CORS preflight: the curator's page (another origin) posts JSON-RPC here, as it
+        does to a public API node (which answer ``Access-Control-Allow-Origin: *``)."""
+        self.send_response(204)
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
+        self.send_header("Access-Control-Allow-Headers", "Content-Type")
+        self.send_header("Access-Control-Max-Age", "600")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _send(self, data: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(200 if data else 204)
         self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Access-Control-Allow-Origin", "*")
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
@@ -1613,6 +1789,17 @@ def main(argv: list[str] | None = None, prog: str = "python -m curation_market.d
     ap.add_argument("--history-lag", type=int, default=0,
                     help="the account-history backend lags the block backend by this many "
                     "blocks (it answers no ops above its own LIB)")
+    ap.add_argument("--live", action="store_true",
+                    help="make the bundled real posts (block-17M Steem slice) and their votes "
+                    "appear in the blocks the node produces, shifted to its chain time, and "
+                    "pay them out later (comment_reward, comment_payout_update)")
+    ap.add_argument("--live-lead", type=int, default=60, metavar="SECONDS",
+                    help="chain seconds from the node's last block to the first live post")
+    ap.add_argument("--live-spacing", type=int, default=None, metavar="SECONDS",
+                    help="chain seconds between live posts (default: their real spacing)")
+    ap.add_argument("--live-payout", type=int, default=None, metavar="SECONDS",
+                    help="pay each live post this many chain seconds after it appears "
+                    "(default: its real delay, 7 days); votes after that are left out")
     ap.add_argument("--prewarm", action="store_true",
                     help="encode all served blocks before listening (for benchmarks)")
     args = ap.parse_args(argv)
@@ -1637,6 +1824,18 @@ def main(argv: list[str] | None = None, prog: str = "python -m curation_market.d
         posts += bundled_posts()
     node.serve_as(args.server, batch_limit=args.batch_limit, history_lag=args.history_lag,
                   posts=posts)
+    if args.live:
+        from curation_market.lab.demo import bundled_posts
+
+        planned = node.add_live_posts(bundled_posts(), lead=args.live_lead,
+                                      spacing=args.live_spacing,
+                                      payout_after=args.live_payout)
+        if planned.blocks:
+            first, last = min(planned.blocks), max(planned.vops or planned.blocks)
+            print(f"live: {len(planned.posts)} real posts from block {first:,} "
+                  f"({node.state.timestamp(first)}) to their payouts by block {last:,} "
+                  f"({node.state.timestamp(last)}); {len(planned.refused)} refused",
+                  file=sys.stderr, flush=True)
     for spec in args.account:
         name, _, key = spec.partition("=")
         wif = node.add_account(name, key or None)

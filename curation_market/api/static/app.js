@@ -1,5 +1,6 @@
 // The curator's page: plain JS over the read-only API (/api/...), no build step.
 // Views (hash routes): #/ markets, #/market/AUTHOR/PERMLINK, #/curator/NAME, #/leaderboard.
+// The curation dialog (commit, reveal, salts, signing) is curate.js, loaded before this file.
 "use strict";
 
 const view = document.getElementById("view");
@@ -22,6 +23,7 @@ async function api(path) {
   const body = await r.json();
   if (!r.ok) throw new Error(body.error ? body.error.message : r.statusText);
   asof.textContent = `as of block ${body.as_of_block}` + (body.as_of_time ? ` (${body.as_of_time})` : "");
+  if (window.curate) curate.setAsOf(body.as_of_time);
   return body;
 }
 
@@ -77,14 +79,17 @@ function drawChart(canvas, preds, final, cur) {
   const W = canvas.width, H = canvas.height, L = 76, R = 10, T = 10, B = 30;
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
   const pts = preds.filter((p) => p.prediction != null);
-  const top = Math.max(final, ...pts.map((p) => p.prediction), 1) * 1.1;
+  const known = final != null;  // null: predictions are public, the payout is not known yet
+  const top = Math.max(known ? final : 0, ...pts.map((p) => p.prediction), 1) * 1.1;
   const y = (v) => T + (H - T - B) * (1 - v / top);
   const n = Math.max(preds.length, 1);
   const x = (i) => L + (W - L - R) * ((i + 0.5) / n);
-  ctx.fillStyle = "rgba(46, 160, 67, 0.18)";
-  ctx.fillRect(L, y(final), W - L - R, y(final * 0.9) - y(final));
-  ctx.strokeStyle = "#2ea043"; ctx.lineWidth = 2;
-  ctx.beginPath(); ctx.moveTo(L, y(final)); ctx.lineTo(W - R, y(final)); ctx.stroke();
+  if (known) {
+    ctx.fillStyle = "rgba(46, 160, 67, 0.18)";
+    ctx.fillRect(L, y(final), W - L - R, y(final * 0.9) - y(final));
+    ctx.strokeStyle = "#2ea043"; ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.moveTo(L, y(final)); ctx.lineTo(W - R, y(final)); ctx.stroke();
+  }
   ctx.strokeStyle = "#999"; ctx.lineWidth = 1;
   ctx.beginPath(); ctx.moveTo(L, T); ctx.lineTo(L, H - B); ctx.lineTo(W - R, H - B); ctx.stroke();
   ctx.fillStyle = "#444"; ctx.font = "11px sans-serif"; ctx.textAlign = "right";
@@ -97,7 +102,8 @@ function drawChart(canvas, preds, final, cur) {
   ctx.textAlign = "center"; ctx.fillText(axis, 0, 0); ctx.restore();
   canvas.dataset.yAxis = axis;
   ctx.textAlign = "left";
-  ctx.fillText(`final payout ${milli(final)} ${cur} · band 90–100 %`, L + 6, Math.max(y(final) - 6, T + 10));
+  ctx.fillText(known ? `final payout ${milli(final)} ${cur} · band 90–100 %`
+    : "revealed predictions · final payout not known yet", L + 6, known ? Math.max(y(final) - 6, T + 10) : T + 10);
   ctx.fillText("predictions in commit order →", L + 6, H - 10);
   ctx.textAlign = "right";
   ctx.fillText("● rewarded (dark blue) · in band, no reward (light blue) · outside / voted (red)",
@@ -106,7 +112,7 @@ function drawChart(canvas, preds, final, cur) {
   preds.forEach((p, i) => {
     if (p.prediction == null) return;
     ctx.beginPath(); ctx.arc(x(i), y(p.prediction), 5, 0, 2 * Math.PI);
-    ctx.fillStyle = p.reward > 0 ? "#0b5cad" : p.qualified ? "#7fb0e0" : "#d9534f";
+    ctx.fillStyle = !known ? "#777" : p.reward > 0 ? "#0b5cad" : p.qualified ? "#7fb0e0" : "#d9534f";
     ctx.fill();
     if (p.reward > 0) {  // name the winners next to their point
       ctx.fillStyle = "#0b5cad"; ctx.font = "bold 11px sans-serif";
@@ -128,7 +134,9 @@ function whoWon(m, s) {
     RP·SP·CP (track record, stake, closeness to earlier predictions).`;
   if (!winners.length) {
     const why = !m.n_commits ? "nobody predicted" : !revealed ? "no prediction was revealed"
-      : "no revealed prediction landed in the band";
+      : inBand ? `the ${inBand} prediction${inBand === 1 ? "" : "s"} in the band weighed 0
+        (weight RP·SP·CP: no known Steem Power, or a copy of an earlier prediction)`
+        : "no revealed prediction landed in the band";
     return `<div class="won"><b>No winner</b>: ${why}; the pool ${milli(s.pool)} was returned.
       <br><small>${rule}</small></div>`;
   }
@@ -145,13 +153,16 @@ async function marketView(author, permlink) {
   const s = m.settlement;
   let head = `<h2>@${esc(m.author)}/${esc(m.permlink)} <span class="phase ${esc(m.phase)}">${esc(m.phase)}</span></h2>
     <p>created ${esc(m.created)} · commits until ${esc(m.commit_until)} · reveals until ${esc(m.reveal_until)}
-    · ${m.n_commits} commits, ${m.n_revealed} revealed</p>`;
+    · ${m.n_commits} commits, ${m.n_revealed} revealed</p>
+    <section id="curate" class="curate" aria-label="curation dialog"></section>`;
   if (s) {
     head += `<p>final payout <b>${milli(s.final_payout)}</b> · pool ${milli(s.pool)} · returned
       ${milli(s.returned)} · band ${milli(s.band[0])}–${milli(s.band[1])} · rules <code>${esc(s.rules)}</code>
       · ${s.f == null ? "underdog adjustment off" : `underdog x ${num(s.x)} f ${num(s.f)}`}</p>
       ${whoWon(m, s)}<canvas id="chart" width="900" height="320"></canvas>`;
   }
+  const publicValues = !s && !m.sealed && m.predictions.some((p) => p.prediction != null);
+  if (publicValues) head += `<canvas id="chart" width="900" height="320"></canvas>`;
   if (m.sealed) {
     head += `<p><i>Predictions stay sealed until the reveal period closes
       (${when(m.reveal_until)}): only commitments are shown, never values.</i></p>`;
@@ -160,6 +171,7 @@ async function marketView(author, permlink) {
       <td><a href="#/curator/${esc(p.predictor)}">${esc(p.predictor)}</a></td>
       <td class="num">${p.commit_block}</td><td class="nowrap">${when(p.commit_time)}</td>
       <td><code>${esc(p.commitment)}</code></td></tr>`));
+    await mountDialog(m, d);
     return;
   }
   const rows = m.predictions.map((p) => `<tr>
@@ -174,7 +186,20 @@ async function marketView(author, permlink) {
   view.innerHTML = head + table([["predictor"], ["block", "num"],
     [m.sealed ? "commitment" : "prediction", "num"], ["qualified"], ["CP", "num"], ["RP", "num"],
     ["SP", "num"], ["IA", "num"], ["reward", "num"]], rows);
-  if (s) drawChart(document.getElementById("chart"), m.predictions, s.final_payout, await unit());
+  if (s || publicValues) {
+    drawChart(document.getElementById("chart"), m.predictions, s ? s.final_payout : null, await unit());
+  }
+  await mountDialog(m, d);
+}
+
+async function mountDialog(m, d) {
+  if (!window.curate) return;
+  curate.onChange = route;
+  try {
+    await curate.mount(m, d);
+  } catch (e) {
+    document.getElementById("curate").innerHTML = `<p class="err">${esc(e.message)}</p>`;
+  }
 }
 
 async function curatorView(name) {
@@ -244,6 +269,7 @@ async function route() {
   } catch (e) {
     view.innerHTML = `<p class="err">${esc(e.message)}</p>`;
   }
+  if (window.curate) curate.pending();
   document.body.dataset.ready = "1";
 }
 

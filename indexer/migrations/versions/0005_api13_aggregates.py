@@ -4,7 +4,7 @@ The tables are filled here from the rows already indexed (the same GROUP BY the 
 per request before), and from then on by the store in each batch's transaction.
 
 Revision ID: 0005api13
-Revises: 0004
+Revises: 0005
 Create Date: 2026-11-30 16:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005api13'
-down_revision = '0004'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
