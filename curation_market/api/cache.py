@@ -32,6 +32,7 @@ log = logging.getLogger("curation.api")
 AS_OF = re.compile(rb'^\{"as_of_block":(\d+),')  # every envelope starts so (common.envelope)
 NOT_CACHED = ("/api/status",)
 MAX_BODY = 1 << 20  # larger answers are served, not kept
+MAX_BYTES = 64 << 20  # all kept answers of one process together
 
 
 def etag(block: int, target: str) -> str:
@@ -57,6 +58,7 @@ class ResponseCache:
         self.app, self.engine = app, engine
         self.entries, self.head_ttl = entries, head_ttl
         self.kept: OrderedDict[tuple[int, str], tuple[int, list, bytes]] = OrderedDict()
+        self.kept_bytes = 0
         self._head: int | None = None
         self._read_at = -float("inf")
         self.hits = self.misses = self.not_modified = 0
@@ -133,9 +135,11 @@ class ResponseCache:
             headers += [(b"etag", etag(block, target).encode()),
                         (b"cache-control", b"no-cache")]
             if len(body) <= MAX_BODY and self.entries:
+                old = self.kept.pop((block, target), None)
+                self.kept_bytes += len(body) - (len(old[2]) if old else 0)
                 self.kept[(block, target)] = (200, headers, body)
-                while len(self.kept) > self.entries:
-                    self.kept.popitem(last=False)
+                while len(self.kept) > self.entries or self.kept_bytes > MAX_BYTES:
+                    self.kept_bytes -= len(self.kept.popitem(last=False)[1][2])
             await _send(send, 200, headers, body)
 
         await self.app(scope, receive, hold)
