@@ -208,3 +208,39 @@ def test_every_endpoint_query_uses_an_index(demo_db, client: TestClient) -> None
                     bad.append((detail, statement[:300]))
     assert not bad, bad
     assert len(sent) >= 15
+
+
+def test_the_response_cache_stays_within_its_bounds(monkeypatch) -> None:
+    """Entries and bytes: the oldest answers go first; an answer over MAX_BODY is served
+    but not kept."""
+    import asyncio
+
+    from curation_market.api import cache
+
+    async def app(scope, _receive, send) -> None:
+        size = 2000 if scope["path"] == "/api/big" else 10
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body",
+                    "body": b'{"as_of_block":5,"x":"' + b"a" * size + b'"}'})
+
+    monkeypatch.setattr(cache, "MAX_BODY", 1000)
+    monkeypatch.setattr(cache, "MAX_BYTES", 110)  # three answers of 34 bytes
+    rc = cache.ResponseCache(app, None, entries=3, head_ttl=1e9)  # type: ignore[arg-type]
+    rc._head, rc._read_at = 5, float("inf")
+
+    async def get(path: str, query: str = "") -> bytes:
+        out: list[dict] = []
+
+        async def send(message: dict) -> None:
+            out.append(message)
+        await rc({"type": "http", "path": path, "method": "GET", "headers": [],
+                  "query_string": query.encode()}, None, send)
+        return out[-1]["body"]
+
+    for i in range(5):
+        asyncio.run(get("/api/x", str(i)))
+    assert [k for k in rc.kept] == [(5, "/api/x?2"), (5, "/api/x?3"), (5, "/api/x?4")]
+    assert len(asyncio.run(get("/api/big"))) > 2000 and (5, "/api/big") not in rc.kept
+    assert rc.kept_bytes == sum(len(v[2]) for v in rc.kept.values()) <= 110
+    asyncio.run(get("/api/x", "4"))
+    assert rc.hits == 1 and rc.misses == 6
