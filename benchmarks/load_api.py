@@ -327,6 +327,58 @@ def leaderboard_paths(port: int) -> list[str]:
     return ["/api/leaderboard?limit=50", f"/api/leaderboard?from={frm}&to={to}&limit=50"]
 
 
+def queries(url: str, rounds: int) -> None:
+    """The read model's queries against the per-request GROUP BY ones they replaced (main
+    before issue 13, rebuilt here), on one connection, interleaved, ms min–median."""
+    from sqlalchemy import func, select, text
+
+    from curation.phase import Windows
+    from curation_market.api.app import make_engine
+    from indexer import readmodel as rm
+    from indexer import schema as t
+
+    p, s, c = t.posts, t.settlements, t.commits
+
+    def old_markets(conn: object, *where: object, limit: int = 51) -> list:
+        cc = (select(c.c.post_id, func.count().label("n_commits"),
+                     func.count(c.c.reveal_block).label("n_revealed"))
+              .group_by(c.c.post_id).subquery("cc"))
+        q = (select(p, cc.c.n_commits, cc.c.n_revealed, s.c.pool)
+             .select_from(p.outerjoin(cc, cc.c.post_id == p.c.id)
+                          .outerjoin(s, s.c.post_id == p.c.id))
+             .where(p.c.is_market, *where).order_by(p.c.id.desc()).limit(limit))
+        return conn.execute(q).all()  # type: ignore[attr-defined]
+
+    engine = make_engine(url, statement_timeout=120)
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM commits")).scalar()
+        a, pl = conn.execute(text("SELECT author, permlink FROM posts WHERE paid_block IS NOT "
+                                  "NULL ORDER BY id DESC LIMIT 1")).one()
+        hi = conn.execute(text("SELECT max(time) FROM settlements")).scalar()
+        week = (hi - 7 * DAY, hi)
+        cases = {
+            "market detail row": (lambda: old_markets(conn, p.c.author == a,
+                                                      p.c.permlink == pl, limit=1),
+                                  lambda: rm.market(conn, a, pl)),
+            "markets list (50)": (lambda: old_markets(conn),
+                                  lambda: rm.markets(conn, Windows(), hi, limit=51)),
+            "leaderboard, all": (lambda: rm.leaderboard_recomputed(conn, limit=51),
+                                 lambda: rm.leaderboard(conn, limit=51)),
+            "leaderboard, a week": (lambda: rm.leaderboard_recomputed(conn, *week, limit=51),
+                                    lambda: rm.leaderboard(conn, *week, limit=51)),
+        }
+        print(f"{url.split('@')[-1]}: {n:,} commits; ms per query, {rounds} interleaved "
+              "rounds, min–median")
+        for name, (old, new) in cases.items():
+            before, after = [], []
+            for _ in range(rounds):
+                for fn, into in ((old, before), (new, after)):
+                    t0 = time.perf_counter()
+                    fn()
+                    into.append((time.perf_counter() - t0) * 1000)
+            print(f"  {name:<22} before {spread(before):>15}   after {spread(after):>13}")
+
+
 def spread(values: list[float]) -> str:
     return f"{min(values):.1f}–{statistics.median(values):.1f}"
 
@@ -352,6 +404,8 @@ def main() -> None:
     ap.add_argument("--markets", type=int, default=2000, help="market detail URLs per db")
     ap.add_argument("--no-uncached", action="store_true",
                     help="skip the server without the response cache")
+    ap.add_argument("--queries", action="store_true",
+                    help="only: each query against the per-request GROUP BY it replaced")
     ap.add_argument("--keepalive", action="store_true",
                     help="only: ms per request over a kept-alive vs fresh connections")
     args = ap.parse_args()
@@ -363,6 +417,10 @@ def main() -> None:
     dbs = [(name, url) for name, url in (("demo", args.db), ("big", args.big)) if url]
     if not dbs:
         raise SystemExit("give --db and/or --big")
+    if args.queries:
+        for _name, url in dbs:
+            queries(url, args.rounds)
+        return
     if args.keepalive:
         for name, url in dbs:
             srv, port = start_server(url, 1, 0)
