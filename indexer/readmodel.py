@@ -31,7 +31,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import Select, and_, case, exists, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 
 from curation.chains import curation_fraction
 from curation.chaintime import format_time
@@ -112,9 +123,7 @@ def head_doc(h: Head) -> dict:
 
 def _market_select() -> Select:
     """A market with its commit counts and, once settled, its settlement: one row."""
-    cc = (select(c.c.post_id, func.count().label("n_commits"),
-                 func.count(c.c.reveal_block).label("n_revealed"))
-          .group_by(c.c.post_id).subquery("cc"))
+    cc = t.api_market_counts  # kept by the store (was a GROUP BY over all commits)
     return (select(p, cc.c.n_commits, cc.c.n_revealed, s.c.pool, s.c.returned,
                    s.c.n_qualified, s.c.rules.label("srules"), s.c.underdog_returned,
                    s.c.x, s.c.f, s.c.author_average, s.c.r.label("s_r"),
@@ -362,10 +371,11 @@ def totals_doc(row: Row) -> dict:
             "rewarded": int(row["rewarded"] or 0)}
 
 
-def leaderboard(conn: Any, settled_from: int | None = None, settled_to: int | None = None,
-                after: tuple[int, str] | None = None, limit: int = 50) -> list[Row]:
-    """Curators by ``earned`` over markets settled in the range, ties by name in code-point
-    order; ``after`` is the last row's ``(earned, name)`` (the cursor)."""
+def leaderboard_recomputed(conn: Any, settled_from: int | None = None,
+                           settled_to: int | None = None, after: tuple[int, str] | None = None,
+                           limit: int = 50) -> list[Row]:
+    """:func:`leaderboard` the way it was computed before the aggregates: one GROUP BY over
+    every settled commit of the range. The reference the aggregates are tested against."""
     q = _totals(settled_from, settled_to)
     agg = q.selected_columns
     earned, predictor = agg.earned, code_point(c.c.predictor, conn.dialect.name)
@@ -376,14 +386,85 @@ def leaderboard(conn: Any, settled_from: int | None = None, settled_to: int | No
                 .mappings().all())
 
 
+DAY = 86400  # the aggregates' day: UTC, chain time // DAY
+
+
+def leaderboard(conn: Any, settled_from: int | None = None, settled_to: int | None = None,
+                after: tuple[int, str] | None = None, limit: int = 50) -> list[Row]:
+    """Curators by ``earned`` over markets settled in the range, ties by name in code-point
+    order; ``after`` is the last row's ``(earned, name)`` (the cursor).
+
+    Read from the aggregates the store keeps (``api_curator_totals``, ``api_curator_days``):
+    without a range straight from the totals' (earned DESC, name) index; with one, the whole
+    UTC days inside it from the day rows and only the partial days at its two ends from the
+    commits themselves. Equal to :func:`leaderboard_recomputed` row for row."""
+    dialect = conn.dialect.name
+    if settled_from is None and settled_to is None:
+        a = t.api_curator_totals.c
+        q = select(a.name.label("predictor"), a.earned, a.predictions, a.in_band,
+                   a.rewarded).where(a.predictions > 0)
+        earned, name = a.earned, a.name  # its collation is "C" on PostgreSQL (schema)
+        if after is not None:
+            e, who = after
+            q = q.where(earned <= e, or_(earned < e, name > literal(who)))
+        return list(conn.execute(q.order_by(earned.desc(), name).limit(limit))
+                    .mappings().all())
+    u = _range_parts(settled_from, settled_to, dialect)
+    earned = func.sum(u.c.earned).label("earned")
+    q = (select(u.c.predictor, earned, func.sum(u.c.predictions).label("predictions"),
+                func.sum(u.c.in_band).label("in_band"),
+                func.sum(u.c.rewarded).label("rewarded"))
+         .group_by(u.c.predictor))
+    predictor = code_point(u.c.predictor, dialect)
+    if after is not None:
+        e, who = after
+        q = q.having(or_(earned < e, and_(earned == e, predictor > literal(who))))
+    return list(conn.execute(q.order_by(earned.desc(), predictor).limit(limit))
+                .mappings().all())
+
+
+def _range_parts(lo: int | None, hi: int | None, dialect: str) -> Any:
+    """The per-curator sums of a settlement range as a union: the day rows of the whole days
+    inside ``[lo, hi]`` and the raw totals of the partial days at its ends."""
+    first = None if lo is None else -(-lo // DAY)  # the first whole day
+    last = None if hi is None else (hi + 1) // DAY - 1  # the last whole day
+    if first is not None and last is not None and first > last:  # no whole day inside
+        edges = [(lo, hi)]
+        days = None
+    else:
+        edges = []
+        d = t.api_curator_days.c
+        days = select(code_point(d.name, dialect).label("predictor"), d.earned,
+                      d.predictions, d.in_band, d.rewarded)
+        if first is not None:
+            days = days.where(d.day >= first)
+            if lo < first * DAY:
+                edges.append((lo, first * DAY - 1))
+        if last is not None:
+            days = days.where(d.day <= last)
+            if hi >= (last + 1) * DAY:
+                edges.append(((last + 1) * DAY, hi))
+    parts = [] if days is None else [days]
+    for a, b in edges:
+        # driven by the settlements of the edge (ix_settlements_time), then their commits by
+        # post id: without statistics SQLite otherwise walked all commits in predictor order
+        paid = select(s.c.post_id).where(s.c.time >= a, s.c.time <= b)
+        raw = _totals(a, b).where(c.c.post_id.in_(paid)).subquery()
+        parts.append(select(code_point(raw.c.predictor, dialect).label("predictor"),
+                            raw.c.earned, raw.c.predictions, raw.c.in_band, raw.c.rewarded))
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("parts")
+
+
 def curators(conn: Any, name: str | None = None) -> list[Row]:
     """Every curator (or one) with reputation's N and R and the open commits settlement keeps
     in ``curators``, beside the totals over every settled market; by ``earned``, then name."""
-    cur = t.curators
-    tot = _totals(name=name).subquery("tot")
+    cur, dialect = t.curators, conn.dialect.name
+    tot = select(t.api_curator_totals.c.name.label("predictor"),
+                 *[t.api_curator_totals.c[k] for k in ("earned", "predictions", "in_band",
+                                                       "rewarded")]).subquery("tot")
     q = (select(cur.c.name.label("predictor"), cur.c.n, cur.c.hits, cur.c.open_commits,
                 tot.c.earned, tot.c.predictions, tot.c.in_band, tot.c.rewarded)
-         .select_from(cur.outerjoin(tot, tot.c.predictor == cur.c.name)))
+         .select_from(cur.outerjoin(tot, tot.c.predictor == code_point(cur.c.name, dialect))))
     if name is not None:
         q = q.where(cur.c.name == name)
     earned = func.coalesce(tot.c.earned, 0)
@@ -558,6 +639,35 @@ def outcomes(conn: Any) -> list[Outcome]:
         .order_by(c.c.post_id, c.c.block, c.c.trx, c.c.op, c.c.sub)).all()
     return outcome_table((OutcomeMarket(*r) for r in rows), commits)
 
+
+# --- the API aggregates, as stored and as recomputed (tests, `db check`) ---------------------
+
+def api_aggregates(conn: Any) -> dict[str, list[tuple]]:
+    """The aggregate tables the store keeps (schema ``api_*``), each sorted; a row of zeros
+    (a curator whose only settlement was undone) counts as no row."""
+    out = {}
+    for table, keys in ((t.api_market_counts, 1), (t.api_curator_totals, 1),
+                        (t.api_curator_days, 2)):
+        rows = conn.execute(select(table)).all()
+        out[table.name] = sorted(tuple(r) for r in rows if any(r[keys:]))
+    return out
+
+
+def api_aggregates_recomputed(conn: Any) -> dict[str, list[tuple]]:
+    """What :func:`api_aggregates` must hold: the GROUP BY over every commit the read model
+    ran per request before the aggregates (migration 0005 backfills with the same sums)."""
+    counts = conn.execute(select(c.c.post_id, func.count(), func.count(c.c.reveal_block))
+                          .group_by(c.c.post_id)).all()
+    tot = _totals().subquery()
+    totals = conn.execute(select(tot)).all()
+    day = s.c.time // DAY
+    days_q = _totals().add_columns(day.label("day")).group_by(day).subquery()
+    days = conn.execute(select(days_q.c.day, days_q.c.predictor, days_q.c.earned,
+                               days_q.c.predictions, days_q.c.in_band,
+                               days_q.c.rewarded)).all()
+    return {"api_market_counts": sorted(tuple(int(v) for v in r) for r in counts),
+            "api_curator_totals": sorted((r[0], *map(int, r[1:])) for r in totals),
+            "api_curator_days": sorted((int(r[0]), r[1], *map(int, r[2:])) for r in days)}
 
 # --- forecasts (issue 14): the market's forecast of each post's payout ------------------------
 #

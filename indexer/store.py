@@ -68,6 +68,7 @@ from curation.state import (
 )
 from indexer import schema as t
 from indexer.migrations import migrate
+from rewards.band import in_band
 from rewards.settle import CommitResult
 from rewards.underdog import AuthorEntry
 
@@ -110,6 +111,9 @@ _R = t.delegation_returns.c
 _Q_RETURNS = (select(_R.delegator, _R.block, _R.trx, _R.op, _R.vests, _R.expires)
               .join(_KEY_TABLES["s"], _R.delegator == _K["s"].k0)
               .order_by(_R.delegator, _R.block, _R.trx, _R.op))
+_C = t.commits.c
+_Q_MARKET_COUNTS = (select(_C.post_id, func.count(), func.count(_C.reveal_block))
+                    .join(_KEY_TABLES["i"], _C.post_id == _K["i"].k0).group_by(_C.post_id))
 _Q_DELEGATIONS = select(t.delegations).join(
     _KEY_TABLES["ss"], (t.delegations.c.delegator == _K["ss"].k0)
     & (t.delegations.c.delegatee == _K["ss"].k1))
@@ -621,6 +625,7 @@ class Store:
                  [(pid, a, rep, e.time, e.r, e.w) for pid, a, rep, e in state.new_author_entries])
             many(conn, t.settlements, None, SettledMarket.__slots__,
                  list(map(_SETTLED_ROW, state.settled)))
+            self._write_api_aggregates(conn, state)
             many(conn, t.rejections, None, Rejection.__slots__,
                  list(map(_rejection_row, state.rejections)))
             m = state.meta
@@ -628,6 +633,61 @@ class Store:
             conn.execute(update(t.meta).where(t.meta.c.id == 1).values(
                 last_block=m.last_block, last_block_id=m.last_block_id, last_time=m.last_time,
                 next_post_id=m.next_post_id))
+
+    def _write_api_aggregates(self, conn: Any, state: State) -> None:
+        """The API's aggregates (schema ``api_*``), in the batch's transaction, through
+        :meth:`_many` like every other row: each market with a changed commit gets its counts
+        again from its rows (just written), and each market settled in the batch adds its
+        settled commits to its curators' totals and settlement-day rows (read, added,
+        written back: a commit is settled once, in the batch that pays its post)."""
+        posts = [(i,) for i in sorted({k[0] for k in state.dirty_commits})]
+        many = self._many
+        many(conn, t.api_market_counts, ("post_id",), ("post_id", "n_commits", "n_revealed"),
+             [tuple(r) for r in self._keyed(conn, "i", posts, _Q_MARKET_COUNTS)])
+        totals: dict[str, list[int]] = {}
+        days: dict[tuple[int, str], list[int]] = {}
+        commits, of_post = state.commits, state.commits_of_post
+        for m in state.settled:
+            day = m.time // 86400
+            for who in sorted(of_post.get(m.post_id, ())):
+                cm = commits.get((m.post_id, who))
+                if cm is None or cm.status != "settled":
+                    continue
+                reward = cm.reward or 0
+                hit = int(cm.prediction is not None and in_band(cm.prediction, m.final_payout))
+                for row in (totals.setdefault(who, [0, 0, 0, 0]),
+                            days.setdefault((day, who), [0, 0, 0, 0])):
+                    row[0] += reward
+                    row[1] += 1
+                    row[2] += hit
+                    row[3] += reward > 0
+        if not totals:
+            return
+        names = sorted(totals)
+        q_totals, q_days = self._aggregate_reads()
+        for name, *old in self._keyed(conn, "s", [(n,) for n in names], q_totals):
+            totals[name] = [a + b for a, b in zip(totals[name], old, strict=True)]
+        for day, name, *old in self._keyed(conn, "is", sorted(days), q_days):
+            days[(day, name)] = [a + b for a, b in zip(days[(day, name)], old, strict=True)]
+        cols = ("earned", "predictions", "in_band", "rewarded")
+        many(conn, t.api_curator_totals, ("name",), ("name", *cols),
+             [(n, *totals[n]) for n in names])
+        many(conn, t.api_curator_days, ("day", "name"), ("day", "name", *cols),
+             [(d, n, *v) for (d, n), v in sorted(days.items())])
+
+    def _aggregate_reads(self) -> tuple[Any, Any]:
+        """The stored totals and day rows of a batch's curators, joined on the key tables.
+        On PostgreSQL the names compare in the aggregates' own collation ("C"), which the
+        key table's text does not share."""
+        tt, td = t.api_curator_totals.c, t.api_curator_days.c
+        ks, kis = _K["s"], _K["is"]
+        pg = self.engine.dialect.name == "postgresql"
+        s_name = ks.k0.collate("C") if pg else ks.k0
+        is_name = kis.k1.collate("C") if pg else kis.k1
+        return (select(tt.name, tt.earned, tt.predictions, tt.in_band, tt.rewarded)
+                .join(_KEY_TABLES["s"], tt.name == s_name),
+                select(td.day, td.name, td.earned, td.predictions, td.in_band, td.rewarded)
+                .join(_KEY_TABLES["is"], (td.day == kis.k0) & (td.name == is_name)))
 
     def _write_returns(self, conn: Any, state: State) -> None:
         """A delegator's pending returns are rewritten whole (they are few: one per lowering

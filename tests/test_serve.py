@@ -191,3 +191,39 @@ def test_docs_render_offline_in_a_browser(demo_db, tmp_path: Path) -> None:
                 page.close()
         finally:
             browser.close()
+
+
+def test_workers_serve_from_several_processes(demo_db, tmp_path: Path) -> None:
+    """``--workers 2``: two server processes under the supervisor, both answering on the one
+    port, with the ETag of the same block; SIGTERM stops them all."""
+    import os
+
+    log = tmp_path / "serve.log"
+    with serve(demo_db["url"], log, "--workers", "2") as base:
+        pids = set()
+        deadline = time.monotonic() + 20
+        while len(pids) < 2 and time.monotonic() < deadline:  # the workers start in turn
+            parent = next(int(p) for p in os.listdir("/proc") if p.isdigit() and
+                          f"--db{chr(0)}{demo_db['url']}" in Path(f"/proc/{p}/cmdline")
+                          .read_text(errors="replace") and "--workers" in
+                          Path(f"/proc/{p}/cmdline").read_text(errors="replace"))
+            pids = {int(c) for t in Path(f"/proc/{parent}/task").iterdir()
+                    for c in (t / "children").read_text().split()}
+            time.sleep(0.2)
+        assert len(pids) >= 2, pids  # the workers (and nothing else of ours)
+        tags = set()
+        for _ in range(20):  # fresh connections: the kernel spreads them over the workers
+            r = httpx.get(base + "/api/leaderboard", timeout=10)
+            assert r.status_code == 200
+            tags.add(r.headers["etag"])
+        assert len(tags) == 1
+    def alive(pid: int) -> bool:
+        try:
+            return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in pids if alive(p)]  # the supervisor took its workers down

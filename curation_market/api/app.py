@@ -12,6 +12,9 @@ Design points, each for a reason:
 * **Cursor pagination.** Cursors are opaque (base64 JSON of the last row's ordering key and the
   endpoint they belong to); ordering is by chain identity (post id, commit position), so a page
   never skips or repeats a row when new blocks arrive.
+* **Cached by block.** ``api/cache.py``: ETag = f(as_of_block, path+query), 304 on
+  ``If-None-Match`` and a per-process cache of whole answers, in front of admission; the
+  lists and the leaderboard read aggregates the store keeps (docs/api.md "Speed at scale").
 * **Errors.** Every error is ``{"error": {"status", "message", ...}}``; bad input is a 4xx that
   names the parameter, never a 500. Queries running longer than ``statement_timeout`` are cut
   (SQLite: a progress handler; PostgreSQL: ``SET statement_timeout``) and answered with a 503.
@@ -56,6 +59,7 @@ from starlette.exceptions import HTTPException
 
 from curation.market import MarketConfig
 from curation_market.api import authors, client, curators, forecasts, leaderboard, markets, status
+from curation_market.api.cache import ResponseCache
 from curation_market.api.client import ClientSettings
 from curation_market.api.common import ApiError, Context, is_timeout
 
@@ -218,11 +222,14 @@ class Admission:
 
 def create_app(engine: Engine, cfg: MarketConfig | None = None,
                limits: Limits | None = None, currency: str = "SBD",
-               client_settings: ClientSettings | None = None) -> FastAPI:
+               client_settings: ClientSettings | None = None, cache_entries: int = 4096,
+               head_ttl: float = 0.25) -> FastAPI:
     """The API (``/api/...``), its schema (``/openapi.json``), its docs (``/docs``,
     ``/redoc``) and the page (``/``). ``currency`` is the chain's dollar token (SBD on
     Steem, HBD on Hive), the unit of every amount served; ``client_settings`` what only the
-    page reads (the node it broadcasts to, the staked rule set: ``/api/client-config``)."""
+    page reads (the node it broadcasts to, the staked rule set: ``/api/client-config``).
+    ``cache_entries`` and ``head_ttl``: the answers kept by block and how often the head is
+    read for them (api/cache.py)."""
     cfg = cfg or MarketConfig()
     limits = limits or Limits()
     pool = engine.pool
@@ -236,6 +243,10 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
                   "(UTC); every response says the block it is as of. A busy server answers "
                   "503 with Retry-After.")
     app.add_middleware(Admission, limits=limits)
+    # outside admission: a 304 or a kept answer takes neither a request slot nor a connection
+    head_engine = make_engine(engine.url.render_as_string(hide_password=False), 1.0, 1)
+    app.add_middleware(ResponseCache, engine=head_engine, entries=cache_entries,
+                       head_ttl=head_ttl)
     app.state.ctx = Context(engine, cfg, currency)
     app.state.client = client_settings or ClientSettings(chain=cfg.chain)
 
@@ -323,8 +334,8 @@ def create_app(engine: Engine, cfg: MarketConfig | None = None,
 
 def app_from_url(url: str, cfg: MarketConfig | None = None,
                  statement_timeout: float = 5.0, limits: Limits | None = None,
-                 currency: str = "SBD", client_settings: ClientSettings | None = None
-                 ) -> FastAPI:
+                 currency: str = "SBD", client_settings: ClientSettings | None = None,
+                 cache_entries: int = 4096) -> FastAPI:
     limits = limits or Limits()
     return create_app(make_engine(url, statement_timeout, limits.active), cfg, limits,
-                      currency, client_settings)
+                      currency, client_settings, cache_entries)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from curation_market.api.common import MAX_LIMIT, NAME, ApiError, Conn, Ctx, envelope, head
+from curation_market.api.common import MAX_LIMIT, NAME, ApiError, Conn, Ctx, head, respond
 from indexer import readmodel as rm
 
 router = APIRouter(tags=["authors"])
@@ -23,5 +23,5 @@ def author_view(conn: Conn, ctx: Ctx, name: Annotated[str, Path(pattern=NAME, ma
     if not entries and not settled:
         raise ApiError(404, f"no author {name!r}: no paid posts indexed")
     win = ctx.cfg.rules.author_window
-    return envelope(h, author=name, average=rm.author_averages(entries, h.time, win),
-                    author_window_seconds=win, paid=len(entries), markets=settled)
+    return respond(h, author=name, average=rm.author_averages(entries, h.time, win),
+                   author_window_seconds=win, paid=len(entries), markets=settled)

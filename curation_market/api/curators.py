@@ -16,6 +16,7 @@ from curation_market.api.common import (
     encode_cursor,
     envelope,
     head,
+    respond,
     windows,
 )
 from indexer import readmodel as rm
@@ -46,7 +47,7 @@ def curator(
     if len(rows) > limit:
         last = rows[limit - 1]
         nxt = encode_cursor("history", [last["block"], last["trx"], last["op"], last["sub"]])
-    return envelope(
+    return respond(
         h, **rm.curator_doc(name, row),
         history=[rm.history_doc(r) for r in rows[:limit]], next_cursor=nxt,
         rejections={"by_reason": counts,

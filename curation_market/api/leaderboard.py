@@ -13,9 +13,9 @@ from curation_market.api.common import (
     check_range,
     decode_cursor,
     encode_cursor,
-    envelope,
     epoch,
     head,
+    respond,
 )
 from indexer import readmodel as rm
 
@@ -44,5 +44,5 @@ def leaderboard(
     nxt = None
     if len(rows) > limit:
         nxt = encode_cursor("leaderboard", [items[-1]["earned"], items[-1]["curator"]])
-    return envelope(h, items=items, next_cursor=nxt,
-                    range={"from": rm.iso(lo), "to": rm.iso(hi)})
+    return respond(h, items=items, next_cursor=nxt,
+                   range={"from": rm.iso(lo), "to": rm.iso(hi)})

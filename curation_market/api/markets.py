@@ -18,9 +18,9 @@ from curation_market.api.common import (
     check_range,
     decode_cursor,
     encode_cursor,
-    envelope,
     epoch,
     head,
+    respond,
     windows,
 )
 from indexer import readmodel as rm
@@ -57,7 +57,7 @@ def markets(
                       before_id=before, limit=limit + 1)
     items = [rm.market_summary_doc(r, h.time, win) for r in rows[:limit]]
     nxt = encode_cursor("markets", [rows[limit - 1]["id"]]) if len(rows) > limit else None
-    return envelope(h, items=items, next_cursor=nxt)
+    return respond(h, items=items, next_cursor=nxt)
 
 
 @router.get("/api/markets/{author}/{permlink}")
@@ -74,4 +74,4 @@ def market(
     if row is None:
         raise ApiError(404, f"no market @{author}/{permlink}")
     commits = rm.commits_of(conn, [row["id"]]).get(row["id"], [])
-    return envelope(h, market=rm.market_doc(row, commits, h.time, windows(ctx, conn)))
+    return respond(h, market=rm.market_doc(row, commits, h.time, windows(ctx, conn)))

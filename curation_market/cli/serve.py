@@ -6,6 +6,8 @@ opened ``mode=ro``; the API's engine makes PostgreSQL sessions read-only itself)
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -79,6 +81,12 @@ def serve(
     node_url: Annotated[str | None, typer.Option(
         help="JSON-RPC node the page broadcasts curators' signed ops to (overrides "
              "[serve] node_url; it must answer CORS)")] = None,
+    cache_entries: Annotated[int, typer.Option(
+        min=0, help="answers kept per process by block (ETag); 0: every request runs")]
+    = 4096,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="server processes sharing the port (each with its own "
+                            "read-only connections, admission and cache)")] = 1,
 ) -> None:
     """Serve the read-only HTTP API (/api/..., schema at /openapi.json, docs at /docs) and the
     page at /. Each request is logged (method, path, status, milliseconds)."""
@@ -98,11 +106,11 @@ def serve(
     if node_url is not None and not node_url.startswith(("http://", "https://")):
         raise typer.BadParameter("expected an http:// or https:// URL", param_hint="--node-url")
     app = app_from_url(readonly_url(url), settings.market_config(),
-                       statement_timeout, limits, currency, page_settings(settings, node_url))
+                       statement_timeout, limits, currency, page_settings(settings, node_url),
+                       cache_entries)
     # Bind first so that the line below names the real port (with --port 0 the kernel picks).
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock = listening_socket(family)
     try:
         sock.bind((host, port))
     except OSError as exc:
@@ -115,8 +123,52 @@ def serve(
                err=True)
     # our own request log (curation.api) replaces uvicorn's access log: it also says how long
     # each request took and when one was shed; uvicorn's own lines follow -v like beem's
-    uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
-                                  timeout_graceful_shutdown=5)).run(sockets=[sock])
+    if workers == 1:
+        uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False,
+                                      timeout_graceful_shutdown=5)).run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    # the workers are spawned: each builds the same app from what this process checked
+    os.environ[WORKER_ENV] = json.dumps({
+        "url": readonly_url(url), "config": str(config) if config else None,
+        "statement_timeout": statement_timeout, "currency": currency,
+        "cache_entries": cache_entries, "node_url": node_url,
+        "limits": [max_active, max_queue, queue_timeout]})
+    Multiprocess(uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers,
+                                log_config=None, access_log=False,
+                                timeout_graceful_shutdown=5), sockets=[sock]).run()
+
+
+WORKER_ENV = "CURATION_MARKET_SERVE_WORKER"
+
+
+def worker_app() -> object:
+    """The app of one ``serve --workers N`` process (uvicorn's factory, in the child)."""
+    from curation_market import logs
+    from curation_market.api.app import Limits, app_from_url
+
+    given = json.loads(os.environ[WORKER_ENV])
+    logs.setup()
+    settings = settings_from(Path(given["config"]) if given["config"] else None)
+    return app_from_url(given["url"], settings.market_config(), given["statement_timeout"],
+                        Limits(*given["limits"]), given["currency"],
+                        page_settings(settings, given["node_url"]), given["cache_entries"])
+
+
+def listening_socket(family: socket.AddressFamily) -> socket.socket:
+    """A TCP socket whose accepted connections send at once (``TCP_NODELAY``).
+
+    asyncio turns Nagle's algorithm off only on sockets whose ``proto`` is ``IPPROTO_TCP``
+    (``base_events._set_nodelay``), and a socket made as ``socket(family, SOCK_STREAM)`` says
+    0, as do the connections it accepts. uvicorn writes a response's head and body in two
+    sends, so on a kept-alive connection the body waited for the client's delayed ACK of the
+    head: 44 ms per request (a fresh connection is in quick-ACK mode: 5 ms). Measured with
+    ``benchmarks/load_api.py --keepalive``."""
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def page_settings(settings: Settings, node_url: str | None = None) -> ClientSettings:

@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 HERE = Path(__file__).parent
 # (a table the revision created, revision), newest first: how far a create_all database is
-ADOPT = [("market_settings", "0006"), ("undo_blocks", "0005"), ("account_snapshots", "0004"),
-         ("vesting_prices", "0003"), ("node_status", "0002"), ("meta", "0001")]
+ADOPT = [("api_curator_totals", "0007"), ("market_settings", "0006"), ("undo_blocks", "0005"),
+         ("account_snapshots", "0004"), ("vesting_prices", "0003"), ("node_status", "0002"),
+         ("meta", "0001")]
 
 
 def head() -> str:
