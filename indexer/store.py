@@ -653,7 +653,7 @@ class Store:
                 cm = commits.get((m.post_id, who))
                 if cm is None or cm.status != "settled":
                     continue
-                reward = cm.reward or 0
+                reward = cm.result.reward if cm.result is not None else 0
                 hit = int(cm.prediction is not None and in_band(cm.prediction, m.final_payout))
                 for row in (totals.setdefault(who, [0, 0, 0, 0]),
                             days.setdefault((day, who), [0, 0, 0, 0])):
