@@ -486,10 +486,19 @@ def curator_doc(name: str, row: Row | None) -> dict:
 def curator_history(conn: Any, name: str, before: tuple[int, int, int, int] | None = None,
                     limit: int = 50) -> list[Row]:
     """The curator's settled predictions, newest first; ``before`` is a commit position."""
-    q = (select(c.c.block, c.c.trx, c.c.op, c.c.sub, c.c.prediction, c.c.qualified,
-                c.c.n, c.c.r, c.c.rp, c.c.reward, c.c.cp, c.c.weight, p.c.author,
-                p.c.permlink, p.c.payout, s.c.time.label("settled_time"),
-                s.c.block.label("settled_block"))
+    return _settled_of(conn, name, before, limit,
+                       c.c.block, c.c.trx, c.c.op, c.c.sub, c.c.prediction, c.c.qualified,
+                       c.c.n, c.c.r, c.c.rp, c.c.reward, c.c.cp, c.c.weight, p.c.author,
+                       p.c.permlink, p.c.payout, s.c.time.label("settled_time"),
+                       s.c.block.label("settled_block"))
+
+
+def _settled_of(conn: Any, name: str, before: tuple[int, int, int, int] | None, limit: int,
+                *columns: Any) -> list[Row]:
+    """A curator's settled commits joined to their post and settlement, newest commit
+    first, keyset-paged by commit position: one query shape for the history and the
+    curator's own view (they differ only in the columns they need)."""
+    q = (select(*columns)
          .select_from(c.join(p, p.c.id == c.c.post_id).join(s, s.c.post_id == c.c.post_id))
          .where(c.c.predictor == name, c.c.status == "settled"))
     if before is not None:
@@ -840,15 +849,10 @@ def curator_settled(conn: Any, name: str, before: tuple[int, int, int, int] | No
                     limit: int = 50) -> list[Row]:
     """The curator's settled commits with every column and their market's settlement,
     newest commit first; ``before`` is a commit position (the cursor)."""
-    q = (select(c, p.c.author, p.c.permlink, p.c.created, s.c.final_payout,
-                s.c.pool, s.c.returned, s.c.rules.label("srules"),
-                s.c.time.label("settled_time"), s.c.block.label("settled_block"), s.c.f)
-         .select_from(c.join(p, p.c.id == c.c.post_id).join(s, s.c.post_id == c.c.post_id))
-         .where(c.c.predictor == name, c.c.status == "settled"))
-    if before is not None:
-        q = q.where(tuple_(c.c.block, c.c.trx, c.c.op, c.c.sub) < tuple_(*before))
-    return list(conn.execute(q.order_by(c.c.block.desc(), c.c.trx.desc(), c.c.op.desc(),
-                                        c.c.sub.desc()).limit(limit)).mappings().all())
+    return _settled_of(conn, name, before, limit,
+                       c, p.c.author, p.c.permlink, p.c.created, s.c.final_payout, s.c.pool,
+                       s.c.returned, s.c.rules.label("srules"), s.c.time.label("settled_time"),
+                       s.c.block.label("settled_block"), s.c.f)
 
 
 def settled_result_doc(r: Row) -> dict:

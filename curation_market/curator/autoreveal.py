@@ -43,7 +43,7 @@ from curation.chaintime import chain_time, format_time
 from curation.phase import Windows
 from curation_market.curator import salts
 from curation_market.curator.client import Curator
-from curation_market.curator.ops import custom_json_op, reveal_payload
+from curation_market.curator.ops import reveal_payload
 from indexer.ops import op_name_value
 
 log = logging.getLogger("curation.curator")
@@ -208,19 +208,10 @@ class AutoRevealer:
             st.waiting.append(e.key)
 
     def _send(self, e: salts.Pending, rec: dict, where: str, created: int) -> None:
-        from beem.transactionbuilder import TransactionBuilder
-        from beembase.operations import Custom_json
-
         stored = salts._stored(e.entry)  # noqa: SLF001 - the module's own decoding
-        c = self.curator
-        payload = reveal_payload(e.author, e.permlink, stored.prediction, stored.salt,
-                                 stake=stored.stake, bid=stored.bid)
-        _, value = custom_json_op(c.market_id, c.account, payload)
-        tb = TransactionBuilder(blockchain_instance=c.chain)
-        tb.appendOps(Custom_json(**value, prefix=c.chain.prefix))
-        tb.appendWif(c.wif)
-        signed = tb.sign()
-        trx_id = signed.id
+        tb, trx_id = self.curator.signed(reveal_payload(
+            e.author, e.permlink, stored.prediction, stored.salt, stake=stored.stake,
+            bid=stored.bid))
         expiration = chain_time(str(tb.json()["expiration"]))
         _, now = self.head()  # signing took node calls: is the next block still in time?
         if now + BLOCK_SECONDS - created > self.windows.window + self.windows.reveal_period:

@@ -159,7 +159,10 @@ class Curator:
         return self._send("reveal", reveal_payload(author, permlink, prediction, salt,
                                                    stake=stake, bid=bid))
 
-    def _send(self, kind: str, payload: dict) -> Sent:
+    def signed(self, payload: dict) -> tuple[Any, str]:
+        """The market message as a signed transaction, not yet broadcast, and its id: the
+        one place a message is signed (``commit``, ``reveal`` and the auto-revealer, which
+        records the id before it broadcasts)."""
         from beem.transactionbuilder import TransactionBuilder
         from beembase.operations import Custom_json
 
@@ -167,8 +170,10 @@ class Curator:
         tb = TransactionBuilder(blockchain_instance=self.chain)
         tb.appendOps(Custom_json(**value, prefix=self.chain.prefix))
         tb.appendWif(self.wif)
-        signed = tb.sign()
-        trx_id = signed.id
+        return tb, tb.sign().id
+
+    def _send(self, kind: str, payload: dict) -> Sent:
+        tb, trx_id = self.signed(payload)
         transaction = dict(tb.json())
         if not self.dry_run:
             tb.broadcast()
