@@ -142,7 +142,10 @@ def wait_text(page: object, selector: str, text: str, timeout: int = 15_000) -> 
 
 
 def goto(page: object, hash_: str, ready: str) -> None:
-    page.evaluate("location.hash = '#/nowhere'")  # a hash change re-renders, even to the same
+    # through the markets view (a hash change re-renders, even to the same view), and only
+    # once it has rendered: a view still loading would overwrite the next one
+    page.evaluate("location.hash = '#/nowhere'")
+    page.wait_for_selector("h2:text-is('Markets')", timeout=15_000)
     page.evaluate(f"location.hash = '{hash_}'")
     try:
         page.wait_for_selector(ready, timeout=15_000)
