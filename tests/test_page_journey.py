@@ -142,8 +142,8 @@ def wait_text(page: object, selector: str, text: str, timeout: int = 15_000) -> 
 
 
 def goto(page: object, hash_: str, ready: str) -> None:
-    # through the markets view (a hash change re-renders, even to the same view), and only
-    # once it has rendered: a view still loading would overwrite the next one
+    # through the markets view, once it has rendered (a hash change re-renders, even to the
+    # same view; and the old view's elements must be gone before `ready` is looked for)
     page.evaluate("location.hash = '#/nowhere'")
     page.wait_for_selector("h2:text-is('Markets')", timeout=15_000)
     page.evaluate(f"location.hash = '{hash_}'")

@@ -395,7 +395,15 @@ async function leaderboardView(params) {
   };
 }
 
-async function route() {
+// One view at a time: a hash change while a view is still loading waits for it, so a slow
+// view can never overwrite the one asked for after it (each run reads the hash anew).
+let routing = Promise.resolve();
+function route() {
+  routing = routing.then(renderRoute, renderRoute);
+  return routing;
+}
+
+async function renderRoute() {
   const [path, query] = location.hash.slice(1).split("?");
   const parts = (path || "/").split("/").filter(Boolean).map(decodeURIComponent);
   const params = Object.fromEntries(new URLSearchParams(query || ""));
