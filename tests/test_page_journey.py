@@ -6,7 +6,8 @@ it into SQLite, and ``serve``'s app (uvicorn) with the page. On the page a user 
 an open live market (the bundled dhive signs with a posting key typed into the dialog),
 reveals it by hand with "Reveal now" from the curator's own view; a second account commits
 on the page too, its salt leaves the browser through the backup file into the command-line
-salt file, and ``curator --auto-reveal``'s loop (``AutoRevealer.step``) reveals it; after
+salt file, and ``curation-market curator --auto-reveal`` (the command, a child process)
+reveals it; after
 the reveal window the post enters the page's Forecasts view; after the payout the market
 page shows the settled reward with its reasons and the curator view the settled result.
 
@@ -18,6 +19,9 @@ deadline.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,10 +32,8 @@ import requests
 from sqlalchemy import create_engine
 
 from curation.chaintime import chain_time
-from curation.phase import Windows
 from curation_market.curator import salts
-from curation_market.curator.autoreveal import AutoRevealer
-from curation_market.curator.client import Curator, connect
+from curation_market.curator.client import KEY_ENV
 from curation_market.lab.demo import bundled_posts
 from indexer.amounts import DOLLAR, amount_of
 from indexer.blockfile import write_blocks
@@ -154,6 +156,27 @@ def goto(page: object, hash_: str, ready: str) -> None:
         raise
 
 
+def auto_reveal(live: Live, tmp: Path, salt_file: Path) -> tuple[subprocess.Popen, Path]:
+    """``curation-market curator --auto-reveal`` for dave as a child process (the key in
+    its environment variable); returns once it is watching."""
+    cfg = tmp / "curator.toml"
+    cfg.write_text(f"[market]\nwindow_seconds = {WINDOW}\nreveal_period_seconds = {PERIOD}\n")
+    log = tmp / "auto-reveal.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "curation_market", "curator", "--auto-reveal", "--node",
+             live.node.url, "--salt-file", str(salt_file), "--config", str(cfg),
+             "--poll-seconds", "0.05", "--until-idle", "--max-seconds", "120"],
+            env={**os.environ, KEY_ENV: live.wifs["dave"]}, stdout=subprocess.DEVNULL,
+            stderr=fh, text=True)
+    deadline = time.monotonic() + 60
+    while "auto-reveal for dave" not in log.read_text():
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the process did not start"
+        time.sleep(0.05)
+    return proc, log
+
+
 def commit_on_page(page: object, live: Live, account: str, value: int) -> None:
     page.click("#predict")
     page.wait_for_selector("dialog#predict-dialog[open]")
@@ -202,6 +225,8 @@ def test_new_user_predicts_reveals_sees_the_feed_and_the_reward(browser, live: L
                    bytes.fromhex(d["salt"]))
     assert salts.load(salt_file)[next(iter(salts.load(salt_file)))]["commitment"] == \
         d["commitment"]  # the page's hash is the client's hash
+    # ... where `curation-market curator --auto-reveal` (the real command) watches it
+    proc, log = auto_reveal(live, tmp_path, salt_file)
 
     # 2. the commit window closes: the curator's own view offers "Reveal now" (API ∪ salts)
     live.to_time(created + WINDOW + 1)
@@ -216,12 +241,15 @@ def test_new_user_predicts_reveals_sees_the_feed_and_the_reward(browser, live: L
     page.fill("#own-wif", live.wifs["alice"])
     page.click("#own-go")
     wait_text(page, "#own-status", "revealed for alice")
-    # dave: curator --auto-reveal's loop, from the salt file
-    curator = Curator(connect(live.node.url, live.wifs["dave"]), live.wifs["dave"], "dave",
-                      salt_file=salt_file)
-    step = AutoRevealer(curator, Windows(WINDOW, PERIOD), salt_file).step()
-    assert step.sent, step
-    live.advance(3)
+    # dave: the command reveals from the salt file in the block after the window opened
+    deadline = time.monotonic() + 60
+    while live.market()["n_revealed"] < 2:
+        assert proc.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        live.advance(1)
+        time.sleep(0.1)
+    [entry] = salts.load(salt_file).values()  # the command's own record of what it sent
+    assert entry["auto_reveal"]["trx_id"] in {inc.trx_id for inc in live.node.included}
     m = live.market()
     assert m["n_revealed"] == 2 and m["sealed"]  # revealed, still sealed until the period ends
     goto(page, "#/curator/alice", "#own")
@@ -233,6 +261,9 @@ def test_new_user_predicts_reveals_sees_the_feed_and_the_reward(browser, live: L
     goto(page, "#/forecasts", "#quality")
     assert page.locator(f"tr[data-post='{author}/{permlink}']").count() == 0  # still sealed
     live.to_time(created + WINDOW + PERIOD + 1)
+    assert proc.wait(timeout=30) == 0, log.read_text()  # --until-idle: its window passed
+    [entry] = salts.load(salt_file).values()
+    assert entry["auto_reveal"]["status"] == "included" and entry["salt"] == d["salt"]
     feed = requests.get(f"{live.api}/api/forecasts", timeout=10).json()["items"]
     [item] = [f for f in feed if (f["author"], f["permlink"]) == (author, permlink)]
     assert item["predictions"] == 2 and item["phase"] == "closed"
