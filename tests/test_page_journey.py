@@ -39,6 +39,7 @@ from indexer.amounts import DOLLAR, amount_of
 from indexer.blockfile import write_blocks
 from indexer.ops import op_name_value
 from indexer.postdump import import_posts
+from tests.test_page import _coloured_pixels
 from tests.test_page_dialog import browser, serve  # noqa: F401 - the module-scoped fixture
 
 WINDOW, PERIOD, PAYOUT = 60, 120, 600  # seconds: commit window, reveal period, payout delay
@@ -137,6 +138,20 @@ def live(tmp_path: Path) -> Iterator[Live]:
                 srv.should_exit = True
 
 
+def shot(target: object, name: str, **kw: object) -> bytes:
+    """A screenshot saved for a human, checked to show something: enough dark (text) pixels,
+    not a blank or half-drawn box."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    png = target.screenshot(path=str(SHOTS / name), **kw)
+    px = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    assert int((px < 100).sum()) > 2000, f"{name} shows next to nothing"
+    return png
+
+
 def wait_text(page: object, selector: str, text: str, timeout: int = 15_000) -> None:
     page.wait_for_function("([s, t]) => { const e = document.querySelector(s);"
                            " return e && e.textContent.includes(t); }", arg=[selector, text],
@@ -206,7 +221,7 @@ def test_new_user_predicts_reveals_sees_the_feed_and_the_reward(browser, live: L
     # 1. predict on the open market: alice exactly F, dave 5 % under (both in the band)
     alice_p, dave_p = live.final, live.final * 95 // 100
     commit_on_page(page, live, "alice", alice_p)
-    page.locator("#curate").screenshot(path=str(SHOTS / "journey-1-predicted.png"))
+    shot(page.locator("#curate"), "journey-1-predicted.png")
     assert "(committed)" in page.inner_text("#stored-here") or \
         "(saved)" in page.inner_text("#stored-here")
     commit_on_page(page, live, "dave", dave_p)
@@ -234,7 +249,7 @@ def test_new_user_predicts_reveals_sees_the_feed_and_the_reward(browser, live: L
     own = page.inner_text("#own")
     assert "1 to reveal" in own and "reveal now" in own and "revealing" in own
     assert f"{alice_p // 1000}.{alice_p % 1000:03d}" in own  # from this browser, not the API
-    page.locator("#own").screenshot(path=str(SHOTS / "journey-2-reveal-due.png"))
+    shot(page.locator("#own"), "journey-2-reveal-due.png")
     page.click("#own button.reveal-now")
     # the page's memory holds dave's key (the last commit): it asks for alice's, then reveals
     page.wait_for_selector("#own-key:not([hidden])", timeout=10_000)
@@ -255,7 +270,7 @@ def test_new_user_predicts_reveals_sees_the_feed_and_the_reward(browser, live: L
     goto(page, "#/curator/alice", "#own")
     own = page.inner_text("#own")
     assert "0 to reveal" in own and "revealed" in own
-    page.locator("#own").screenshot(path=str(SHOTS / "journey-3-revealed.png"))
+    shot(page.locator("#own"), "journey-3-revealed.png")
 
     # 3. after the reveal period: the post enters the page's Forecasts view
     goto(page, "#/forecasts", "#quality")
@@ -273,7 +288,7 @@ def test_new_user_predicts_reveals_sees_the_feed_and_the_reward(browser, live: L
     assert f"{forecast // 1000}.{forecast % 1000:03d}" in row and "closed" in row
     assert dave_p <= forecast <= alice_p
     assert page.inner_text("#q-markets") == "0"  # nothing settled yet: no track record
-    page.screenshot(path=str(SHOTS / "journey-4-forecasts.png"), full_page=True)
+    shot(page, "journey-4-forecasts.png", full_page=True)
 
     # 4. the payout: the market page shows the reward and its reasons
     live.to_time(created + PAYOUT + 3)
@@ -289,14 +304,16 @@ def test_new_user_predicts_reveals_sees_the_feed_and_the_reward(browser, live: L
     body = page.inner_text("#view")
     ra = preds["alice"]["reward"]
     assert f"{ra // 1000}.{ra % 1000:03d}" in body and preds["alice"]["why"] in body
-    page.screenshot(path=str(SHOTS / "journey-5-settled.png"), full_page=True)
+    png = shot(page, "journey-5-settled.png", full_page=True)
+    # both winners' points drawn in the rewarded colour on the chart, in the screenshot
+    assert _coloured_pixels(png, page.locator("canvas#chart").bounding_box()) > 60
 
     # ... the curator view the settled result with every factor, and the feed its quality
     goto(page, "#/curator/alice", "#own")
     own = page.inner_text("#own")
     assert "Open commitments 0 to reveal" in own.replace("\n", " ") or "none" in own
     assert f"{ra // 1000}.{ra % 1000:03d}" in own and preds["alice"]["why"] in own
-    page.locator("#own").screenshot(path=str(SHOTS / "journey-6-curator.png"))
+    shot(page.locator("#own"), "journey-6-curator.png")
     goto(page, "#/forecasts?phase=settled", f"tr[data-post='{author}/{permlink}']")
     q = requests.get(f"{live.api}/api/forecasts/quality", timeout=10).json()
     assert q["markets"] == 1 and page.inner_text("#q-markets") == "1"
