@@ -250,6 +250,16 @@ def test_new_user_predicts_reveals_sees_the_feed_and_the_reward(browser, live: L
     assert "1 to reveal" in own and "reveal now" in own and "revealing" in own
     assert f"{alice_p // 1000}.{alice_p % 1000:03d}" in own  # from this browser, not the API
     shot(page.locator("#own"), "journey-2-reveal-due.png")
+    # another browser (no salts): the same view, no value and no button, it says what to do
+    other = browser.new_context()
+    elsewhere = other.new_page()
+    elsewhere.goto(live.api + "/#/curator/alice")
+    elsewhere.wait_for_selector("#own")
+    there = elsewhere.inner_text("#own")
+    assert "no salt in this browser" in there and "curator --auto-reveal" in there
+    assert elsewhere.locator("#own button").count() == 1  # only the hidden key form's
+    assert f"{alice_p // 1000}.{alice_p % 1000:03d}" not in elsewhere.inner_text("body")
+    other.close()
     page.click("#own button.reveal-now")
     # the page's memory holds dave's key (the last commit): it asks for alice's, then reveals
     page.wait_for_selector("#own-key:not([hidden])", timeout=10_000)
