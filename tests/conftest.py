@@ -39,6 +39,7 @@ SLOW = {"test_daemon", "test_page", "test_evaluate", "test_api_fuzz", "test_conf
         "test_client", "test_testnode", "test_page_dialog", "test_autoreveal",
         "test_devnode_live"}
 SLOW |= {"test_history"}  # fetch from the dev node, Dask clusters
+SLOW |= {"test_page_journey"}  # the whole journey in a browser on a live node
 
 
 def pytest_configure(config: pytest.Config) -> None:

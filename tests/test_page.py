@@ -145,3 +145,49 @@ def test_leaderboard_pages_on(server: str, browser) -> None:
     second = page.locator("tbody tr td:nth-child(2)").all_inner_texts()
     assert len(first) == 5 and second and not set(first) & set(second)
     page.close()
+
+
+def _m(x: int) -> str:
+    return f"{x // 1000}.{x % 1000:03d}"
+
+
+def test_forecasts_view_ranks_filters_pages_and_shows_the_quality(server: str, browser) -> None:
+    """The feed as the API ranks it, the quality figures as the API computes them, the tag
+    filter and the next page (the demo: every market settled)."""
+    import requests
+
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "/#/forecasts?limit=5&n=10")
+    page.wait_for_selector("#quality")
+    api = requests.get(f"{server}/api/forecasts?limit=5", timeout=10).json()
+    q = requests.get(f"{server}/api/forecasts/quality?n=10", timeout=10).json()
+    rows = page.locator("tbody tr")
+    assert rows.count() == 5
+    for i, it in enumerate(api["items"]):
+        cells = rows.nth(i).locator("td").all_inner_texts()
+        assert cells[0] == str(i + 1) and cells[1] == f"@{it['author']}/{it['permlink']}"
+        assert (cells[5], cells[6], cells[7]) == (_m(it["forecast_milli"]),
+                                                  str(it["predictions"]), _m(it["sp"]))
+    assert q["markets"] == 10 and page.inner_text("#q-markets") == "10"
+    assert page.inner_text("#q-spearman") == f"{q['spearman']:.3f}"
+    assert page.inner_text("#q-abs") == _m(q["median_abs_error"])
+    assert page.inner_text("#q-band") == str(q["within_band"])
+    page.click("#more")  # the API's cursor, ranks go on
+    page.wait_for_function("location.hash.includes('rank=6')")
+    page.wait_for_function("document.querySelector('tbody td').innerText === '6'")
+    nxt = requests.get(f"{server}/api/forecasts?limit=5&cursor={api['next_cursor']}",
+                       timeout=10).json()["items"]
+    assert page.locator("tbody tr td:nth-child(2)").all_inner_texts() == \
+        [f"@{it['author']}/{it['permlink']}" for it in nxt]
+    tag = api["items"][0]["tag"]
+    page.fill("input[name=tag]", tag)
+    page.click("form#f button")
+    page.wait_for_function(f"location.hash.includes('tag={tag}')")
+    page.wait_for_function("!location.hash.includes('cursor')")
+    page.wait_for_function("document.querySelector('tbody td').innerText === '1'")
+    tags = page.locator("tbody tr td:nth-child(3)").all_inner_texts()
+    assert tags and set(tags) == {tag}
+    assert not errors
+    page.close()

@@ -1,5 +1,6 @@
 // The curator's page: plain JS over the read-only API (/api/...), no build step.
-// Views (hash routes): #/ markets, #/market/AUTHOR/PERMLINK, #/curator/NAME, #/leaderboard.
+// Views (hash routes): #/ markets, #/market/AUTHOR/PERMLINK, #/curator/NAME, #/leaderboard,
+// #/forecasts.
 // The curation dialog (commit, reveal, salts, signing) is curate.js, loaded before this file.
 "use strict";
 
@@ -203,7 +204,17 @@ async function mountDialog(m, d) {
 }
 
 async function curatorView(name) {
-  const d = await api(`/api/curators/${encodeURIComponent(name)}?limit=100`);
+  const [dr, own] = await Promise.allSettled([
+    api(`/api/curators/${encodeURIComponent(name)}?limit=100`),
+    api(`/api/curators/${encodeURIComponent(name)}/markets?limit=50`)]);
+  if (dr.status === "rejected" && own.status === "rejected") throw dr.reason;
+  const ownHtml = own.status === "fulfilled" ? ownMarkets(own.value) : "";
+  if (dr.status === "rejected") {  // commits indexed, none settled yet: the own view only
+    view.innerHTML = `<h2>Curator ${esc(name)}</h2>${ownHtml}`;
+    bindOwn(name);
+    return;
+  }
+  const d = dr.value;
   const rows = d.history.map((h) => `<tr>
     <td><a href="#/market/${esc(h.author)}/${esc(h.permlink)}">@${esc(h.author)}/${esc(h.permlink)}</a></td>
     <td class="num">${milli(h.prediction)}</td><td class="num">${milli(h.final_payout)}</td>
@@ -211,7 +222,8 @@ async function curatorView(name) {
     <td class="num">${h.qualified ? num(h.rp) : "–"}</td><td class="num">${milli(h.reward)}</td></tr>`);
   const rej = Object.entries(d.rejections.by_reason).map(([k, v]) =>
     `<tr><td>${esc(k)}</td><td class="num">${v}</td></tr>`);
-  view.innerHTML = `<h2>Curator ${esc(d.curator)}</h2>
+  view.innerHTML = `<h2>Curator ${esc(d.curator)}</h2>${ownHtml}
+    <h3>Record</h3>
     <p>earned <b>${milli(d.earned)}</b> · predictions ${d.predictions} · in band ${d.in_band}
     · rewarded ${d.rewarded} · open commits ${d.open_commits} · N ${d.n} · R ${d.r} · RP ${num(d.rp)}</p>
     <p class="why">Predictions, in band and rewarded count every settled prediction, as the
@@ -226,6 +238,132 @@ async function curatorView(name) {
       d.rejections.latest.map((r) => `<tr><td class="num">${r.position[0]}</td>
       <td>${r.author ? `<a href="#/market/${esc(r.author)}/${esc(r.permlink)}">@${esc(r.author)}/${esc(r.permlink)}</a>` : "–"}</td>
       <td>${esc(r.reason)}</td><td>${esc(r.detail)}</td></tr>`)) : ""}`;
+  bindOwn(name);
+}
+
+// ---- the curator's own view (/api/curators/{name}/markets) merged with this browser's salts ----
+// The API lists the open commitments and what is due by when, never a value; the salt stored
+// in this browser (curate.js) adds the prediction and, for a due one, the "Reveal now" button.
+function ownMarkets(d) {
+  const local = (c) => (window.curate ? curate.stored(c) : null);
+  const open = d.open.map((o) => {
+    const e = local(o.commitment);
+    const mine = e ? `${milli(Number(e.prediction))}${e.state === "revealed" ? " · <span class=\"ok\">revealed from this browser</span>" : ""}`
+      : "<i>no salt in this browser</i>";
+    const due = o.must_reveal && o.phase === "revealing" && !o.revealed;
+    const act = due && e && e.state !== "revealed"
+      ? `<button class="reveal-now primary" data-c="${esc(o.commitment)}">Reveal now</button>`
+      : due && !e ? "<span class=\"why\">import the salt backup, or run <code>curator --auto-reveal</code></span>" : "";
+    return `<tr data-c="${esc(o.commitment)}">
+      <td><a href="#/market/${esc(o.author)}/${esc(o.permlink)}">@${esc(o.author)}/${esc(o.permlink)}</a></td>
+      <td><span class="phase ${esc(o.phase)}">${esc(o.phase)}</span></td>
+      <td class="nowrap">${when(o.committed_at)}</td><td><code>${esc(o.commitment.slice(0, 12))}…</code></td>
+      <td class="nowrap">${when(o.reveal_from)} – ${when(o.reveal_until)}</td>
+      <td class="todo">${esc(o.todo)}${o.revealed ? ` (block ${esc(o.reveal_block)})`
+        : o.must_reveal && window.curate ? ` · ${o.seconds_left >= 0 ? `${curate.duration(o.seconds_left)} left` : ""}` : ""}</td>
+      <td class="num">${mine}</td><td>${act}</td></tr>`;
+  });
+  const settled = d.settled.map((r) => `<tr>
+    <td><a href="#/market/${esc(r.author)}/${esc(r.permlink)}">@${esc(r.author)}/${esc(r.permlink)}</a></td>
+    <td class="num">${milli(r.prediction)}</td><td class="num">${milli(r.final_payout)}</td>
+    <td class="num nowrap">${milli(r.band[0])}–${milli(r.band[1])}</td>
+    <td>${r.qualified == null ? "" : r.qualified ? "yes" : "no"}</td>
+    <td class="num">${num(r.cp)}</td><td class="num">${num(r.rp)}</td>
+    <td class="num">${r.sp == null ? "–" : milli(r.sp)}</td><td class="num">${num(r.ia)}</td>
+    <td class="num">${num(r.weight)}</td><td class="num">${milli(r.reward)}</td></tr>
+    ${r.why ? `<tr><td></td><td colspan="10" class="why">${esc(r.why)}</td></tr>` : ""}`);
+  const more = d.next_cursor ? "<p class=\"why\">older results: see the record below.</p>" : "";
+  return `<section id="own" aria-label="own view">
+    <h3>Open commitments <span id="to-reveal">${d.to_reveal} to reveal</span></h3>
+    <p class="why">Chain time as of block ${esc(d.as_of_block)}. The server never shows a sealed
+    value: "your prediction" comes from the salt stored in this browser.</p>
+    ${open.length ? table([["market"], ["phase"], ["committed"], ["commitment"],
+      ["reveal window"], ["to do"], ["your prediction", "num"], [""]], open) : "<p>none</p>"}
+    <div id="own-key" hidden><label>posting key <input id="own-wif" type="password" autocomplete="off" size="52"></label>
+    <button id="own-go" class="primary">Reveal</button> <span class="why">held in this page's memory only</span></div>
+    <p id="own-status" role="status"></p>
+    <h3>Settled results</h3>
+    ${settled.length ? table([["market"], ["prediction", "num"], ["final", "num"], ["band", "num"],
+      ["qualified"], ["CP", "num"], ["RP", "num"], ["SP", "num"], ["IA", "num"], ["weight", "num"],
+      ["reward", "num"]], settled) : "<p>none yet</p>"}${more}</section>`;
+}
+
+function bindOwn(name) {
+  const status = document.getElementById("own-status");
+  const done = (msg, bad = false) => { status.textContent = msg; status.className = bad ? "err" : "ok"; };
+  async function go(c, wif) {
+    try {
+      const sent = await curate.revealStored(c, wif);
+      done(`revealed for ${name}: trx ${sent.trx_id || "(sent by Keychain)"}`);
+      document.getElementById("own-key").hidden = true;
+      const row = document.querySelector(`#own tr[data-c="${c}"] button.reveal-now`);
+      if (row) row.replaceWith(Object.assign(document.createElement("span"),
+        { className: "ok", textContent: "sent" }));
+    } catch (err) { done(String(err.message || err), true); }
+  }
+  for (const b of document.querySelectorAll("#own button.reveal-now")) {
+    b.onclick = async () => {
+      if (await curate.needsKey(name)) {
+        const box = document.getElementById("own-key");
+        box.hidden = false;
+        box.dataset.c = b.dataset.c;
+        document.getElementById("own-go").onclick = () => go(box.dataset.c,
+          document.getElementById("own-wif").value);
+        return;
+      }
+      b.disabled = true;
+      await go(b.dataset.c, null);
+    };
+  }
+}
+
+// ---- the forecast feed (/api/forecasts) and how far to trust it (/api/forecasts/quality) ----
+async function forecastsView(params) {
+  const q = new URLSearchParams(params);
+  for (const k of ["rank", "n"]) q.delete(k);  // page-side: the first rank; quality's n
+  if (!q.has("limit")) q.set("limit", "50");
+  const first = Number(params.rank) || 1;
+  const n = Number(params.n) || 50;
+  const [d, qual] = await Promise.all([api(`/api/forecasts?${q}`),
+    api(`/api/forecasts/quality?n=${n}`)]);
+  const cur = d.currency || "";
+  const rows = d.items.map((f, i) => `<tr data-post="${esc(f.author)}/${esc(f.permlink)}">
+    <td class="num">${first + i}</td>
+    <td><a href="#/market/${esc(f.author)}/${esc(f.permlink)}">@${esc(f.author)}/${esc(f.permlink)}</a></td>
+    <td>${f.is_reply ? "<i>reply</i>" : esc(f.tag || "")}</td><td class="nowrap">${when(f.created)}</td>
+    <td><span class="phase ${esc(f.phase)}">${esc(f.phase)}</span></td>
+    <td class="num forecast"><b>${milli(f.forecast_milli)}</b></td>
+    <td class="num">${f.predictions}</td><td class="num">${milli(f.sp)}</td>
+    <td class="num">${milli(f.final_payout)}</td></tr>`);
+  const rel = qual.median_rel_error == null ? "–" : `${(qual.median_rel_error * 100).toFixed(1)} %`;
+  const quality = `<div class="won" id="quality"><b>How well past forecasts matched</b> over the
+    last <span id="q-markets">${qual.markets}</span> settled market${qual.markets === 1 ? "" : "s"}
+    with a forecast (asked: ${qual.n}):
+    rank correlation (Spearman) <b id="q-spearman">${num(qual.spearman, 3)}</b> ·
+    median error <b id="q-abs">${milli(qual.median_abs_error)}</b> ${esc(cur)} (<span id="q-rel">${rel}</span>) ·
+    in the 90–100 % band <b id="q-band">${qual.within_band}</b>${qual.zero_payout ? ` · paid 0: ${qual.zero_payout}` : ""}
+    <br><small>Spearman near 1: the feed ranks posts as they were paid. With few markets these
+    figures say little. Markets still open or revealing are never in the feed (their predictions
+    are sealed).</small></div>`;
+  view.innerHTML = `<h2>Forecasts</h2>
+    <p class="why">Each post's forecast payout: the SP-weighted median of its revealed predictions
+    (${esc(cur)}), once its reveal period is over; highest first.</p>${quality}
+    <form class="filters" id="f">phase <select name="phase"><option value="">closed and settled</option>
+    ${["closed", "settled"].map((p) => `<option ${params.phase === p ? "selected" : ""}>${p}</option>`).join("")}</select>
+    tag <input name="tag" size="12" value="${esc(params.tag || "")}">
+    author <input name="author" size="12" value="${esc(params.author || "")}">
+    quality over last <input name="n" size="4" value="${n}"> markets <button>filter</button></form>
+    ${d.items.length ? "" : "<p>No forecast matches these filters.</p>"}
+    ${table([["#", "num"], ["post"], ["tag"], ["created"], ["phase"], [`forecast (${cur})`, "num"],
+      ["predictions", "num"], ["SP behind", "num"], ["final payout", "num"]], rows)}
+    ${d.next_cursor ? `<a id="more" href="#/forecasts?${new URLSearchParams({ ...params,
+      cursor: d.next_cursor, rank: first + d.items.length })}">next page →</a>` : ""}`;
+  document.getElementById("f").onsubmit = (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const [k, v] of new FormData(e.target)) if (v) p.set(k, v);
+    location.hash = `#/forecasts?${p}`;
+  };
 }
 
 async function leaderboardView(params) {
@@ -257,7 +395,15 @@ async function leaderboardView(params) {
   };
 }
 
-async function route() {
+// One view at a time: a hash change while a view is still loading waits for it, so a slow
+// view can never overwrite the one asked for after it (each run reads the hash anew).
+let routing = Promise.resolve();
+function route() {
+  routing = routing.then(renderRoute, renderRoute);
+  return routing;
+}
+
+async function renderRoute() {
   const [path, query] = location.hash.slice(1).split("?");
   const parts = (path || "/").split("/").filter(Boolean).map(decodeURIComponent);
   const params = Object.fromEntries(new URLSearchParams(query || ""));
@@ -265,6 +411,7 @@ async function route() {
     if (parts[0] === "market") await marketView(parts[1], parts[2]);
     else if (parts[0] === "curator") await curatorView(parts[1]);
     else if (parts[0] === "leaderboard") await leaderboardView(params);
+    else if (parts[0] === "forecasts") await forecastsView(params);
     else await marketsView(params);
   } catch (e) {
     view.innerHTML = `<p class="err">${esc(e.message)}</p>`;

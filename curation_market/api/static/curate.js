@@ -594,7 +594,32 @@ const curate = (() => {
     box.hidden = !due.length;
   }
 
-  return { commitment, commitPayload, revealPayload, customJsonOp, pyJson, parseMilli, formatMilli,
+  // ---- reveal from a list (the curator's own view), not from a market's panel ---------------
+  // The stored entry of a commitment, or null: the page's curator view merges it with the
+  // API's open commitments (the API never serves a predicted value; this browser knows it).
+  function stored(c) {
+    const raw = localStorage.getItem(STORE + c);
+    try { return raw === null ? null : JSON.parse(raw); } catch (_) { return null; }
+  }
+  // true when revealing for this account needs the posting key typed first (no Keychain and
+  // no key for it in this page's memory)
+  async function needsKey(account) {
+    const cfg = await config();
+    return !keychainOf(cfg) && (!memoryKey || memoryKey.account !== account);
+  }
+  // Reveal a stored commitment: its salt and values from localStorage, signed as the panel
+  // does (Keychain, else the key in memory; a `wif` given here is kept in memory as typed in
+  // the dialog would be).
+  async function revealStored(c, wif = null) {
+    const e = stored(c);
+    if (!e) throw new Error("no salt for this commitment is stored in this browser");
+    if (wif) memoryKey = { account: e.predictor, wif: String(wif).trim() };
+    const sent = await reveal(await config(), e);
+    pending();
+    return sent;
+  }
+
+  return { stored, needsKey, revealStored, commitment, commitPayload, revealPayload, customJsonOp, pyJson, parseMilli, formatMilli,
     bidMilli, newSalt, entries, saveEntry, prune, backupDoc, downloadBackup, importBackup, mount,
     refresh, pending, setAsOf, config, localPhase, duration, set onChange(f) { onChange = f; },
     forgetKey() { memoryKey = null; }, STORE };
