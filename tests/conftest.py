@@ -19,6 +19,8 @@ import orjson
 import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
+pytest_plugins = ["tests.browser"]  # the page tests' Chromium fixture
+
 DATA = Path(__file__).parent / "data"
 PG_URL = os.environ.get("CURATION_TEST_PG_URL", "")
 NO_PG = ("CURATION_TEST_PG_URL is not set: PostgreSQL variants skipped "

@@ -8,52 +8,23 @@ that are neither background nor the band's shading must be present in the points
 from __future__ import annotations
 
 import io
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.browser import serve
 
 
 @pytest.fixture(scope="module")
 def server(demo_db) -> Iterator[str]:
-    import uvicorn
-
     from curation_market.api.app import app_from_url
     from curation_market.lab.demo import demo_settings
 
-    app = app_from_url(demo_db["url"], demo_settings().market_config())
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
+    srv, url = serve(app_from_url(demo_db["url"], demo_settings().market_config()))
+    yield url
     srv.should_exit = True
-    thread.join(5)
-    sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install -y chromium; .ci/run does)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def _coloured_pixels(png: bytes, box: dict) -> int:

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from sqlalchemy import create_engine
 
 from curation.commitment import commitment
 from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload
-from tests.test_page import CHROMIUM
+from tests.browser import serve
 
 POST = {  # a root post paid 45 minutes after it appeared (as in test_client)
     "author": "bob", "permlink": "hello-market", "parent_author": "", "parent_permlink": "test",
@@ -42,31 +40,6 @@ POST = {  # a root post paid 45 minutes after it appeared (as in test_client)
 MARKET = "#/market/bob/hello-market"
 VECTOR = "f6fd7b2a961b547177d7e345123bd044a48571de689616e4360dbf7e8fddfcdd"  # spec §2
 SHOTS = Path("/tmp")  # screenshots for a human to look at (also asserted on below)
-
-
-def serve(app: object) -> tuple[object, str]:
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True).start()
-    deadline = time.monotonic() + 10
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    return srv, f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install -y chromium; .ci/run does)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 @dataclass

@@ -39,8 +39,8 @@ from indexer.amounts import DOLLAR, amount_of
 from indexer.blockfile import write_blocks
 from indexer.ops import op_name_value
 from indexer.postdump import import_posts
+from tests.browser import serve
 from tests.test_page import _coloured_pixels
-from tests.test_page_dialog import browser, serve  # noqa: F401 - the module-scoped fixture
 
 WINDOW, PERIOD, PAYOUT = 60, 120, 600  # seconds: commit window, reveal period, payout delay
 SEED = {"author": "bob", "permlink": "seed", "parent_author": "", "parent_permlink": "test",
