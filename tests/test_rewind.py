@@ -274,3 +274,21 @@ def test_the_window_changes_no_market_table(k: int, batch: int) -> None:
     else:
         lowest = NUMS[-1 - k] if k < len(NUMS) else 0
         assert lowest <= horizon < NUMS[-1] and horizon in [0, *NUMS]
+
+
+def test_rewind_judges_no_config(tmp_path: Path) -> None:
+    """A rewind restores state and judges nothing: a config naming other rules or other
+    windows does not stop it (the demo database, built with replies included, was refused
+    by the config-less command), and a missing database is never created."""
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    store, dumps = incremental(db)
+    cfg = tmp_path / "other.toml"
+    cfg.write_text('[market]\nwindow_seconds = 3600\ninclude_replies = true\n'
+                   '[rules]\nname = "commit-reveal"\n')
+    runner = CliRunner()
+    res = runner.invoke(app, ["rewind", "--to", str(NUMS[-3]), "--db", db, "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert snap(store.engine) == dumps[NUMS[-3]]
+    missing = tmp_path / "missing.db"
+    res = runner.invoke(app, ["rewind", "--to", "5", "--db", f"sqlite:///{missing}"])
+    assert res.exit_code == 2 and "no database file" in res.output and not missing.exists()

@@ -121,6 +121,23 @@ def open_store(settings: Settings, db: str | None, writes_chain: bool = False) -
         raise fail(f"cannot open database {safe_url(url)!r}: {exc}") from None
 
 
+def open_as_built(settings: Settings, db: str | None) -> Store:
+    """For ``rewind``, which restores state and judges nothing: an existing curation-market
+    database (never a new one) opened with the rules it was built with, whatever the config
+    says of rules, windows or chain."""
+    url = db or settings.ingest.db
+    reader = open_reader(settings, db, check_rules=False)
+    row = check_database(reader, url)
+    reader.dispose()
+    assert row is not None  # open_reader refuses a database without a meta row
+    try:
+        return Store(create_engine(url), None, row["rules"])
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a bad URL or unreachable server, said plainly
+        raise fail(f"cannot open database {safe_url(url)!r}: {exc}") from None
+
+
 def readonly_url(url: str) -> str:
     """``url`` opened so that nothing can be written or created: a SQLite file as a
     ``file:…?mode=ro`` URI (SQLite refuses every write, and a missing file is an error instead

@@ -233,8 +233,9 @@ def reveal(author: Author, permlink: Permlink, node: Node = None, account: Accou
            bid: Annotated[str | None, typer.Option(
                help="optional check: the bid given at commit (read from the salt file; "
                     "a different value is refused)")] = None) -> None:
-    """Reveal the stored prediction (and the stake and bid the commit bound) for a post,
-    after the commit window."""
+    """Reveal the stored prediction, stake and bid of a post, after the commit window.
+
+    Only what the commit bound can be revealed: the values come from the salt file."""
     stake_milli, bid_thousandths = stake_and_bid(stake, bid)  # before any node is asked
     curator = _curator(node, account, key_file, dry_run, salt_file, config)
     _run(curator, "reveal", author, permlink, stake_milli, bid_thousandths)
@@ -255,8 +256,9 @@ def curator_cmd(
     max_seconds: Annotated[float | None, typer.Option(
         help="give up after this many seconds (exit code 3)")] = None,
 ) -> None:
-    """The curator's process: with --auto-reveal, reveal every stored salt when its window
-    opens, never twice, across restarts (see curation_market/curator/autoreveal.py)."""
+    """What is due to reveal; with --auto-reveal, reveal each stored salt as its window opens.
+
+    Never twice, across restarts; see curation_market/curator/autoreveal.py."""
     import signal
 
     from curation_market.curator.autoreveal import AutoRevealer

@@ -16,6 +16,7 @@ from curation_market.cli.common import (
     check_format,
     err,
     fail,
+    open_as_built,
     open_reader,
     open_store,
     settings_from,
@@ -85,7 +86,7 @@ def rewind(
     from indexer.store import RewindRefused
 
     settings = settings_from(config)
-    store = open_store(settings, db)
+    store = open_as_built(settings, db)
     doc = read_status(store.engine, None, settings.node.health_seconds)
     if doc.get("daemon") == "running" and not force:
         # its state in memory would be written over the rewound one at its next batch
