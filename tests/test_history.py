@@ -233,4 +233,7 @@ def test_pre_hf17_payouts_a_month_later_are_markets(tmp_path: Path) -> None:
     h = done.harvests[seed]
     assert done.markets_offered == 12
     assert h.markets == 12 and "commit_window_closed" not in h.rejections
+    # every market is a bootstrap unit, and its awards add up to the harvest's
+    assert len(h.units) == 12
+    assert sum(x for u in h.units.values() for x in u.values()) == sum(h.rewards.values())
     assert len(h.state.posts) == 0

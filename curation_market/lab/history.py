@@ -637,6 +637,9 @@ class Harvest:
     blocks: int = 0
     votes_kept: int = 1000
     zombie_age: int = ZOMBIE_AGE  # Compiled.zombie_age of the history replayed
+    # settlement unit ("@author/permlink") → agent → net award, every settled market listed,
+    # paid or not: what the bootstrap of lab/stats.py resamples (one small dict per market)
+    units: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _new_state(accounts: dict[str, Account], globals_: Globals) -> State:
@@ -707,10 +710,12 @@ def _take_settled(h: Harvest) -> None:
                           if c is not None and c.status == "settled"), key=lambda c: c.order)
         rows = outcome_table([OutcomeMarket(post.id, post.author, post.permlink, post.created,
                                             m.time, m.final_payout, m.pool)], commits)
+        unit = h.units.setdefault(f"@{post.author}/{post.permlink}", {}) if rows else {}
         for c in commits:
             reward = c.result.reward if c.result is not None else 0
             if reward:
                 h.rewards[c.predictor] += reward
+                unit[c.predictor] = unit.get(c.predictor, 0) + reward
                 if reward > 0:
                     h.paid += reward
                 else:
