@@ -24,6 +24,7 @@ from curation_market.lab.demo import bundled_posts
 from curation_market.lab.fetch import MANIFEST, Archive, FetchError, fetch
 from curation_market.lab.history import (
     compile_history,
+    read_facts,
     replay_history,
     resample_posts,
     write_chain,
@@ -205,3 +206,34 @@ def test_history_input_errors_are_said(tmp_path: Path) -> None:
     res = runner.invoke(app, ["evaluate", "--history", str(tmp_path / "a"), "--cache",
                               str(tmp_path / "c")])
     assert res.exit_code == 1 and "incomplete" in res.output
+
+
+def test_pre_hf17_payouts_a_month_later_are_markets(tmp_path: Path) -> None:
+    """``data/hive5m_long_payouts.jsonl.gz``: 12 real paid posts from
+    ../shared/data/hive-5m/posts.jsonl (hivemind's recorded dumps), created 2016-08-15/16 under
+    the 2016 rules: four paid 30.95–31.04 days after creation (the second payout, 30 days after
+    the first), eight paid after about a day. The facts must still come in creation order (else
+    the agents decide after the window closed) and the month-old posts must still be in the
+    replay's state when they pay (else their markets vanish)."""
+    with gzip.open(DATA / "hive5m_long_payouts.jsonl.gz", "rb") as fh:
+        posts = [orjson.loads(line) for line in fh]
+    path = tmp_path / "posts.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in posts))
+    compiled = compile_history([path], tmp_path / "cache", "hive", settle_pending=False)
+    assert compiled.paid == 12 and compiled.refused_posts == 0
+    # fminerten1/this-steemit-billboard...: 2016-08-15T18:06:45 → 2016-09-15T19:01:42
+    assert compiled.max_delay == chain_time("2016-09-15T19:01:42") - \
+        chain_time("2016-08-15T18:06:45")
+    created = [f.created for f in read_facts(compiled)]
+    assert len(created) == 12 and created == sorted(created)
+    cfg = EvalConfig.model_validate({"evaluate": {"runs": 1, "variants": ["seed"],
+                                                  "settle_pending": False}})
+    seed = parse_variant("seed").market_config(True)
+    done = replay_history(compiled, cfg, 0, *DEFAULT_KEY, [seed], staked=False)
+    h = done.harvests[seed]
+    assert done.markets_offered == 12
+    assert h.markets == 12 and "commit_window_closed" not in h.rejections
+    # every market is a bootstrap unit, and its awards add up to the harvest's
+    assert len(h.units) == 12
+    assert sum(x for u in h.units.values() for x in u.values()) == sum(h.rewards.values())
+    assert len(h.state.posts) == 0

@@ -45,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from curation.chaintime import chain_time, format_time
+from curation.chaintime import HF17_TIME, chain_time, format_time
 from curation.market import Applier, MarketConfig
 from curation.records import (
     VOP_TRX,
@@ -85,13 +85,17 @@ from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
 from indexer.readmodel import OutcomeMarket, outcome_table
 from rewards.outcome import Outcome
 
-CACHE_VERSION = "history-cache/1"
+CACHE_VERSION = "history-cache/2"
 FRAME_BLOCKS = 2000  # blocks per pickled frame: large enough to amortise, small to stream
 RECENT = 2000  # payouts the rolling view keeps for the price and growth medians
 PER_AUTHOR = 20  # payouts kept per author for the history estimate
 GROWTH_STEP = 5 * MINUTE  # the growth curve's resolution in the rolling view
 GROWTH_STEPS = 8 * HOUR // GROWTH_STEP  # ages up to 8 h (the window and reveal period)
 ZOMBIE_AGE = 30 * 24 * HOUR  # an unpaid post leaves the replay state this long after creation
+# ... unless the history itself paid posts later than that: before HF17 the second payout came
+# 30 days after the first (steemd STEEMIT_SECOND_CASHOUT_WINDOW), and before HF12 votes could
+# push a cashout further (Hive's first 5 M blocks pay up to 147 days after creation). Such a
+# history's own longest created→paid span (Compiled.max_delay, plus a day) is the age instead.
 SWEEP_BLOCKS = 2000  # blocks between sweeps of the votes of posts that left the state
 AGENT_TRX = 1_000_000  # agents' transactions sit after the block's own (positions stay unique)
 
@@ -166,6 +170,13 @@ class Compiled:
     bad_lines: int = 0
     refused_posts: int = 0
     files: list[str] = field(default_factory=list)
+    max_delay: int = 0  # the longest created→paid span of a post paid inside the history (s)
+
+    @property
+    def zombie_age(self) -> int:
+        """How long an unpaid post stays in a replay's state: never less than a payout the
+        history itself made took."""
+        return max(ZOMBIE_AGE, self.max_delay + 24 * HOUR)
 
     @property
     def records_path(self) -> Path:
@@ -228,11 +239,14 @@ def compile_history(paths: Sequence[str | Path], cache_root: str | Path, chain: 
         rest = facts.finish()
         if rest:
             pickle.dump(rest, facts_fh, protocol=pickle.HIGHEST_PROTOCOL)
+    if facts.unordered:
+        _sort_facts(tmp / "facts.pkl")
     if first is None:
         raise ValueError("the history holds no readable block")
     out = Compiled(str(root), chain, first[0], first[1], last[0], last[1], info["blocks"],
                    info["ops"], info["records"], facts.posts, facts.votes, facts.paid,
-                   info["bad_lines"], info["refused"], [str(f) for f in files])
+                   info["bad_lines"], info["refused"], [str(f) for f in files],
+                   facts.max_delay)
     (tmp / "meta.json").write_bytes(orjson.dumps(out.__dict__))
     try:
         os.replace(tmp, root)
@@ -241,6 +255,18 @@ def compile_history(paths: Sequence[str | Path], cache_root: str | Path, chain: 
 
         shutil.rmtree(tmp, ignore_errors=True)
     return Compiled(**{**out.__dict__, "root": str(root)})
+
+
+def _sort_facts(path: Path) -> None:
+    """Put the facts back in creation order when some post was paid later than the emission
+    horizon (pre-HF17 payout rules): the agents decide each market at its creation, so a fact
+    that came late would have them commit after the window. Only such histories pay for this
+    pass (it holds every fact at once)."""
+    every = sorted((f for frame in _frames(path) for f in frame),
+                   key=lambda f: (f.created, f.author, f.permlink))
+    with open(path, "wb") as fh:
+        for i in range(0, len(every), FRAME_BLOCKS):
+            pickle.dump(every[i:i + FRAME_BLOCKS], fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _decoded(files: Sequence[Path], adapter: Adapter, settle_pending: bool,
@@ -268,7 +294,10 @@ class FactsBuilder:
     """Per-post facts from the record stream: created at the post's first comment, every
     vote at its time (effective votes, or a Steem payout's final votes), F at its payout.
     Emitted in creation order (a heap holds paid posts until nothing created earlier can
-    still be paid: 8 days, one more than the chains' cashout window)."""
+    still be paid: 8 days, one more than the chains' cashout window). A post paid later than
+    that (pre-HF17 rules) comes out of order: ``unordered`` says so, and the compile sorts the
+    facts afterwards. Posts created before HF17 are never forgotten unpaid, for the same
+    reason (their payouts came up to months later)."""
 
     HORIZON = 8 * 24 * HOUR
 
@@ -276,6 +305,9 @@ class FactsBuilder:
         self.live: dict[tuple[str, str], list] = {}  # key → [created, is_reply, votes, declined]
         self.heap: list[tuple[int, str, str, PostFacts]] = []
         self.posts = self.votes = self.paid = 0
+        self.max_delay = 0
+        self.unordered = False
+        self._last_out = -1
 
     def block(self, b: Block) -> list[PostFacts]:
         live = self.live
@@ -312,11 +344,17 @@ class FactsBuilder:
                 f = _facts(r.author, r.permlink, p, b.time, final)
                 heapq.heappush(self.heap, (f.created, f.author, f.permlink, f))
                 self.paid += 1
+                self.max_delay = max(self.max_delay, b.time - f.created)
+                if f.created < self._last_out:
+                    self.unordered = True
         out = []
         while self.heap and self.heap[0][0] < b.time - self.HORIZON:
             out.append(heapq.heappop(self.heap)[3])
+        if out:
+            self._last_out = out[-1].created
         if len(live) > 1000 and b.num % 1000 == 0:  # forget posts too old to be paid
-            for key in [k for k, p in live.items() if p[0] < b.time - ZOMBIE_AGE]:
+            for key in [k for k, p in live.items()
+                        if HF17_TIME <= p[0] < b.time - ZOMBIE_AGE]:
                 del live[key]
         return out
 
@@ -598,6 +636,10 @@ class Harvest:
     next_id: int = -1
     blocks: int = 0
     votes_kept: int = 1000
+    zombie_age: int = ZOMBIE_AGE  # Compiled.zombie_age of the history replayed
+    # settlement unit ("@author/permlink") → agent → net award, every settled market listed,
+    # paid or not: what the bootstrap of lab/stats.py resamples (one small dict per market)
+    units: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _new_state(accounts: dict[str, Account], globals_: Globals) -> State:
@@ -625,7 +667,7 @@ def harvest_block(h: Harvest, now: int) -> None:
         for r in s.rejections:
             h.rejections[r.reason] += 1
         s.rejections.clear()
-    while h.created and h.created[0][0] < now - ZOMBIE_AGE:
+    while h.created and h.created[0][0] < now - h.zombie_age:
         _, pid = h.created.popleft()
         key = h.ids.get(pid)
         if key is not None:
@@ -668,10 +710,12 @@ def _take_settled(h: Harvest) -> None:
                           if c is not None and c.status == "settled"), key=lambda c: c.order)
         rows = outcome_table([OutcomeMarket(post.id, post.author, post.permlink, post.created,
                                             m.time, m.final_payout, m.pool)], commits)
+        unit = h.units.setdefault(f"@{post.author}/{post.permlink}", {}) if rows else {}
         for c in commits:
             reward = c.result.reward if c.result is not None else 0
             if reward:
                 h.rewards[c.predictor] += reward
+                unit[c.predictor] = unit.get(c.predictor, 0) + reward
                 if reward > 0:
                     h.paid += reward
                 else:
@@ -745,7 +789,8 @@ def replay_history(c: Compiled, cfg: EvalConfig, run: int, window: int, reveal_p
     # Outcome rows are kept only for the replays staked rule sets judge (they settle over every
     # market at the end): True keeps them for every config
     judged = set(configs) if staked is True else set(staked or ())
-    harvests = {mc: Harvest(mc, _new_state(table, globals_), mc in judged) for mc in configs}
+    harvests = {mc: Harvest(mc, _new_state(table, globals_), mc in judged,
+                            zombie_age=c.zombie_age) for mc in configs}
     appliers = [(Applier(h.state, mc), h) for mc, h in harvests.items()]
     driver = Driver(read_facts(c), agents, play, ev.include_replies)
     adapter = Adapter(mc0.market_id, mc0.limits, c.chain)

@@ -347,7 +347,13 @@ def run_history_group(spec: HistorySpec, cfg_json: str, run: int, key: StreamKey
         paid, burned, note = h.paid, h.burned, ""
         if v.staked:
             try:
-                amounts = [(a.predictor, a.amount) for a in v.settle_staked(h.outcomes)]
+                awards = list(v.settle_staked(h.outcomes))
+                amounts = [(a.predictor, a.amount) for a in awards]
+                units: dict[str, dict[str, int]] = {k: {} for k in
+                                                    settlement_units(v, h.outcomes)}
+                for a in awards:
+                    row = units.setdefault(unit_key(a.author, a.permlink, a.epoch), {})
+                    row[a.predictor] = row.get(a.predictor, 0) + a.amount
             except AssertionError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken rule set must not sink the rest
@@ -359,10 +365,11 @@ def run_history_group(spec: HistorySpec, cfg_json: str, run: int, key: StreamKey
             burned = -sum(x for _, x in amounts if x < 0)
         else:
             amounts = sorted(h.rewards.items())
+            units = h.units
         for who, amount in amounts:
             rewards[who] = rewards.get(who, 0) + amount
         results.append(RunResult(v.label, v.staked, rewards, paid, burned, h.pools, h.markets,
-                                 early, rejections, note))
+                                 early, rejections, note, units=[dict(sorted(units.items()))]))
     if key != DEFAULT_KEY:
         return GroupResult(results, peak_posts=done.peak_posts)
     base = done.harvests[seed_mc]
