@@ -244,3 +244,51 @@ def test_the_response_cache_stays_within_its_bounds(monkeypatch) -> None:
     assert rc.kept_bytes == sum(len(v[2]) for v in rc.kept.values()) <= 110
     asyncio.run(get("/api/x", "4"))
     assert rc.hits == 1 and rc.misses == 6
+
+
+def test_a_request_takes_two_thread_hand_offs_and_returns_its_connection(
+        demo_db, monkeypatch) -> None:
+    """The profile's largest stage of a market detail was the worker-thread hand-off (four
+    per request: the connection dependency's enter and exit, ``context``, the endpoint). Now
+    two: the endpoint (which checks the connection out) and the connection's return. The
+    answers are the bytes the read model gives on a plain connection, and every connection
+    is back in the pool after each request, a 404 included."""
+    import anyio.to_thread
+
+    from curation_market.api.common import encode_cursor, respond, windows
+
+    engine = make_engine(demo_db["url"])
+    app = create_app(engine, CFG, cache_entries=0, head_ttl=0)
+    client = TestClient(app)
+    hops = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(func, *args, **kwargs):
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    with engine.connect() as conn:
+        a, p = conn.execute(select(t.posts.c.author, t.posts.c.permlink)
+                            .join(t.commits, t.commits.c.post_id == t.posts.c.id)
+                            .where(t.posts.c.paid_block.is_not(None))
+                            .order_by(t.posts.c.id.desc()).limit(1)).one()
+        h = rm.head(conn)
+        row = rm.market(conn, a, p)
+        commits = rm.commits_of(conn, [row["id"]])[row["id"]]
+        market = respond(h, market=rm.market_doc(row, commits, h.time,
+                                                 windows(app.state.ctx, conn))).body
+        rows = rm.leaderboard(conn, None, None, None, 51)
+        items = [rm.totals_doc(r) for r in rows[:50]]
+        nxt = encode_cursor("leaderboard", [items[-1]["earned"], items[-1]["curator"]]) \
+            if len(rows) > 50 else None
+        board = respond(h, items=items, next_cursor=nxt, range={"from": None, "to": None}).body
+    assert len(commits) >= 3
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    for path, want in ((f"/api/markets/{a}/{p}", market), ("/api/leaderboard", board),
+                       ("/api/markets/nobody/nothing", None)):
+        hops.clear()
+        r = client.get(path)
+        assert len(hops) == 2, (path, hops)
+        assert engine.pool.checkedout() == 0
+        assert r.status_code == (404 if want is None else 200)
+        assert want is None or r.content == want
