@@ -65,6 +65,8 @@ FRAME = re.compile(r"(.*) \((.*?)(?::(\d+))?\)$")
 
 
 def stage(frames: list[str], root: str) -> str:
+    if not frames:
+        return "GIL held, no Python frame (C code)"
     for fr in reversed(frames):
         m = FRAME.match(fr)
         if not m:
