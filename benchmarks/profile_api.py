@@ -83,7 +83,8 @@ def shares(raw: Path, root: str) -> collections.Counter[str]:
     c: collections.Counter[str] = collections.Counter()
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
-        c[stage(stack.split(";")[1:], root)] += int(n)
+        if n.isdigit():  # py-spy may leave a line cut short when it stops
+            c[stage(stack.split(";")[1:], root)] += int(n)
     return c
 
 
