@@ -48,10 +48,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from curation.chaintime import format_time  # noqa: E402
 from curation.state import Account  # noqa: E402
 from curation_market.config import Settings  # noqa: E402
 from curation_market.curator.ops import commit_payload, custom_json_op, reveal_payload  # noqa: E402
-from indexer.ops import format_time  # noqa: E402
 from indexer.postdump import STEEM_17M, Anchor, block_id, sbd  # noqa: E402
 
 GENERATOR_VERSION = 1  # bump when the generated chain changes

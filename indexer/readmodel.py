@@ -26,14 +26,17 @@ words (6 and 5 against 12 and 10 for one curator of the demo).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import (
+    Integer,
     Select,
     and_,
+    bindparam,
     case,
     exists,
     func,
@@ -397,59 +400,85 @@ def leaderboard(conn: Any, settled_from: int | None = None, settled_to: int | No
     Read from the aggregates the store keeps (``api_curator_totals``, ``api_curator_days``):
     without a range straight from the totals' (earned DESC, name) index; with one, the whole
     UTC days inside it from the day rows and only the partial days at its two ends from the
-    commits themselves. Equal to :func:`leaderboard_recomputed` row for row."""
-    dialect = conn.dialect.name
+    commits themselves. Equal to :func:`leaderboard_recomputed` row for row.
+
+    The statement of each shape is built once with bound parameters (:func:`_board_statement`):
+    building the ranged union and its cache key was a third of a leaderboard request's CPU
+    (docs/api.md "Speed at scale", the profile)."""
+    params: dict[str, Any] = {"limit": limit}
+    if after is not None:
+        params["after_earned"], params["after_name"] = after
     if settled_from is None and settled_to is None:
+        shape: tuple = ("all",)
+    else:
+        lo, hi = settled_from, settled_to
+        first = None if lo is None else -(-lo // DAY)  # the first whole day
+        last = None if hi is None else (hi + 1) // DAY - 1  # the last whole day
+        if first is not None and last is not None and first > last:  # no whole day inside
+            shape, edges = ("range", False, False, False, True), [(lo, hi)]
+        else:
+            lo_edge = first is not None and lo < first * DAY
+            hi_edge = last is not None and hi >= (last + 1) * DAY
+            shape = ("range", first is not None, last is not None, lo_edge, hi_edge)
+            edges = [(lo, first * DAY - 1)] if lo_edge else []
+            edges += [((last + 1) * DAY, hi)] if hi_edge else []
+            params.update({k: v for k, v in (("first", first), ("last", last))
+                           if v is not None})
+        for i, (a, b) in enumerate(edges):
+            params[f"edge{i}_from"], params[f"edge{i}_to"] = a, b
+    q = _board_statement(conn.dialect.name, shape, after is not None)
+    return list(conn.execute(q, params).mappings().all())
+
+
+@functools.lru_cache(maxsize=64)
+def _board_statement(dialect: str, shape: tuple, paged: bool) -> Any:
+    """The leaderboard's statement for one shape, its values as bound parameters: ``shape``
+    is ``("all",)`` or ``("range", has first whole day, has last whole day, has a partial
+    day before, has a partial day after)``; a range with no whole day inside is
+    ``("range", False, False, False, True)`` with its one edge the whole range."""
+    lim = bindparam("limit", type_=Integer)
+    if shape == ("all",):
         a = t.api_curator_totals.c
         q = select(a.name.label("predictor"), a.earned, a.predictions, a.in_band,
                    a.rewarded).where(a.predictions > 0)
         earned, name = a.earned, a.name  # its collation is "C" on PostgreSQL (schema)
-        if after is not None:
-            e, who = after
-            q = q.where(earned <= e, or_(earned < e, name > literal(who)))
-        return list(conn.execute(q.order_by(earned.desc(), name).limit(limit))
-                    .mappings().all())
-    u = _range_parts(settled_from, settled_to, dialect)
+        if paged:
+            e, who = bindparam("after_earned"), bindparam("after_name")
+            q = q.where(earned <= e, or_(earned < e, name > who))
+        return q.order_by(earned.desc(), name).limit(lim)
+    u = _range_parts_bound(dialect, *shape[1:])
     earned = func.sum(u.c.earned).label("earned")
     q = (select(u.c.predictor, earned, func.sum(u.c.predictions).label("predictions"),
                 func.sum(u.c.in_band).label("in_band"),
                 func.sum(u.c.rewarded).label("rewarded"))
          .group_by(u.c.predictor))
     predictor = code_point(u.c.predictor, dialect)
-    if after is not None:
-        e, who = after
-        q = q.having(or_(earned < e, and_(earned == e, predictor > literal(who))))
-    return list(conn.execute(q.order_by(earned.desc(), predictor).limit(limit))
-                .mappings().all())
+    if paged:
+        e, who = bindparam("after_earned"), bindparam("after_name")
+        q = q.having(or_(earned < e, and_(earned == e, predictor > who)))
+    return q.order_by(earned.desc(), predictor).limit(lim)
 
 
-def _range_parts(lo: int | None, hi: int | None, dialect: str) -> Any:
-    """The per-curator sums of a settlement range as a union: the day rows of the whole days
-    inside ``[lo, hi]`` and the raw totals of the partial days at its ends."""
-    first = None if lo is None else -(-lo // DAY)  # the first whole day
-    last = None if hi is None else (hi + 1) // DAY - 1  # the last whole day
-    if first is not None and last is not None and first > last:  # no whole day inside
-        edges = [(lo, hi)]
-        days = None
-    else:
-        edges = []
+def _range_parts_bound(dialect: str, has_first: bool, has_last: bool, lo_edge: bool,
+                       hi_edge: bool) -> Any:
+    """:func:`_range_parts` with bound parameters (``first``, ``last``, ``edgeN_from``,
+    ``edgeN_to``) instead of values. Without a first and a last whole day but with one edge
+    (``hi_edge`` alone), that edge is the whole range and there are no day rows."""
+    parts = []
+    if has_first or has_last or lo_edge or not hi_edge:
         d = t.api_curator_days.c
         days = select(code_point(d.name, dialect).label("predictor"), d.earned,
                       d.predictions, d.in_band, d.rewarded)
-        if first is not None:
-            days = days.where(d.day >= first)
-            if lo < first * DAY:
-                edges.append((lo, first * DAY - 1))
-        if last is not None:
-            days = days.where(d.day <= last)
-            if hi >= (last + 1) * DAY:
-                edges.append(((last + 1) * DAY, hi))
-    parts = [] if days is None else [days]
-    for a, b in edges:
-        # driven by the settlements of the edge (ix_settlements_time), then their commits by
-        # post id: without statistics SQLite otherwise walked all commits in predictor order
+        if has_first:
+            days = days.where(d.day >= bindparam("first"))
+        if has_last:
+            days = days.where(d.day <= bindparam("last"))
+        parts.append(days)
+    for i in range(int(lo_edge) + int(hi_edge)):
+        a, b = bindparam(f"edge{i}_from"), bindparam(f"edge{i}_to")
         paid = select(s.c.post_id).where(s.c.time >= a, s.c.time <= b)
-        raw = _totals(a, b).where(c.c.post_id.in_(paid)).subquery()
+        raw = (_totals().where(s.c.time >= a, s.c.time <= b)
+               .where(c.c.post_id.in_(paid)).subquery())
         parts.append(select(code_point(raw.c.predictor, dialect).label("predictor"),
                             raw.c.earned, raw.c.predictions, raw.c.in_band, raw.c.rewarded))
     return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery("parts")

@@ -74,8 +74,21 @@ def _windows(conn) -> list[tuple[int | None, int | None]]:
             (day, day + 2 * DAY)]  # ends on the first second of a day
 
 
-def test_leaderboard_equals_the_group_by_over_ranges(demo_db) -> None:
-    with make_engine(demo_db["url"]).connect() as conn:
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_leaderboard_equals_the_group_by_over_ranges(db_url, demo_blocks) -> None:
+    """Every range shape (bound-parameter statements built once per shape) equals the old
+    GROUP BY, page by page, on SQLite and PostgreSQL; a second range of a shape already seen
+    builds no statement."""
+    url = db_url("ranges")
+    store = Store(create_engine(url), CFG.chain_id, CFG.rules.label)
+    Ingester(store, CFG, batch_blocks=5000, keep_rows=True).run(iter(demo_blocks))
+    store.engine.dispose()
+    with make_engine(url).connect() as conn:
+        rm.leaderboard(conn, 0, 10 * DAY + 5)  # ("range", True, True, False, True)
+        built = rm._board_statement.cache_info().misses
+        rm.leaderboard(conn, 0, 20 * DAY + 7, (5, "x"))  # the same shape, paged
+        rm.leaderboard(conn, 0, 30 * DAY + 9, (7, "y"))
+        assert rm._board_statement.cache_info().misses == built + 1
         for lo, hi in _windows(conn):
             want = [rm.totals_doc(r) for r in rm.leaderboard_recomputed(conn, lo, hi, None,
                                                                          1000)]
@@ -244,3 +257,51 @@ def test_the_response_cache_stays_within_its_bounds(monkeypatch) -> None:
     assert rc.kept_bytes == sum(len(v[2]) for v in rc.kept.values()) <= 110
     asyncio.run(get("/api/x", "4"))
     assert rc.hits == 1 and rc.misses == 6
+
+
+def test_a_request_takes_two_thread_hand_offs_and_returns_its_connection(
+        demo_db, monkeypatch) -> None:
+    """The profile's largest stage of a market detail was the worker-thread hand-off (four
+    per request: the connection dependency's enter and exit, ``context``, the endpoint). Now
+    two: the endpoint (which checks the connection out) and the connection's return. The
+    answers are the bytes the read model gives on a plain connection, and every connection
+    is back in the pool after each request, a 404 included."""
+    import anyio.to_thread
+
+    from curation_market.api.common import encode_cursor, respond, windows
+
+    engine = make_engine(demo_db["url"])
+    app = create_app(engine, CFG, cache_entries=0, head_ttl=0)
+    client = TestClient(app)
+    hops = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(func, *args, **kwargs):
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    with engine.connect() as conn:
+        a, p = conn.execute(select(t.posts.c.author, t.posts.c.permlink)
+                            .join(t.commits, t.commits.c.post_id == t.posts.c.id)
+                            .where(t.posts.c.paid_block.is_not(None))
+                            .order_by(t.posts.c.id.desc()).limit(1)).one()
+        h = rm.head(conn)
+        row = rm.market(conn, a, p)
+        commits = rm.commits_of(conn, [row["id"]])[row["id"]]
+        market = respond(h, market=rm.market_doc(row, commits, h.time,
+                                                 windows(app.state.ctx, conn))).body
+        rows = rm.leaderboard(conn, None, None, None, 51)
+        items = [rm.totals_doc(r) for r in rows[:50]]
+        nxt = encode_cursor("leaderboard", [items[-1]["earned"], items[-1]["curator"]]) \
+            if len(rows) > 50 else None
+        board = respond(h, items=items, next_cursor=nxt, range={"from": None, "to": None}).body
+    assert len(commits) >= 3
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    for path, want in ((f"/api/markets/{a}/{p}", market), ("/api/leaderboard", board),
+                       ("/api/markets/nobody/nothing", None)):
+        hops.clear()
+        r = client.get(path)
+        assert len(hops) == 2, (path, hops)
+        assert engine.pool.checkedout() == 0
+        assert r.status_code == (404 if want is None else 200)
+        assert want is None or r.content == want
