@@ -137,6 +137,18 @@ def open_market(browser: object, chain: Chain, init: str | None = None) -> objec
     return page
 
 
+def predict_with_key(page: object, account: str, prediction: str, wif: str) -> None:
+    """The dialog filled and sent on the posting-key path, until it says "committed"."""
+    page.click("#predict")
+    page.fill("input[name=account]", account)
+    page.fill("input[name=prediction]", prediction)
+    page.fill("input[name=wif]", wif)
+    page.click("#dialog-go")
+    page.wait_for_function("document.getElementById('dialog-status').textContent"
+                           ".startsWith('committed')", timeout=15_000)
+    page.click("#dialog-cancel")
+
+
 def stored(page: object) -> list[dict]:
     return page.evaluate("curate.entries()")
 
@@ -372,14 +384,7 @@ def test_keychain_signs_with_the_posting_key_when_present(browser, hive: Chain) 
 def test_backup_download_and_import_on_another_device(browser, steem: Chain,
                                                       tmp_path: Path) -> None:
     page = open_market(browser, steem)
-    page.click("#predict")
-    page.fill("input[name=account]", "alice")
-    page.fill("input[name=prediction]", "3.210")
-    page.fill("input[name=wif]", steem.wif)
-    page.click("#dialog-go")
-    page.wait_for_function("document.getElementById('dialog-status').textContent"
-                           ".startsWith('committed')", timeout=15_000)
-    page.click("#dialog-cancel")
+    predict_with_key(page, "alice", "3.210", steem.wif)
     with page.expect_download(timeout=10_000) as dl:
         page.click("#backup")
     path = tmp_path / "backup.json"
@@ -481,14 +486,7 @@ def test_staked_rule_set_seals_stake_and_bid(browser, staked: Chain) -> None:
 
 def test_closed_market_charts_revealed_values_and_drops_the_salt(browser, short: Chain) -> None:
     page = open_market(browser, short)
-    page.click("#predict")
-    page.fill("input[name=account]", "alice")
-    page.fill("input[name=prediction]", "12.000")
-    page.fill("input[name=wif]", short.wif)
-    page.click("#dialog-go")
-    page.wait_for_function("document.getElementById('dialog-status').textContent"
-                           ".startsWith('committed')", timeout=15_000)
-    page.click("#dialog-cancel")
+    predict_with_key(page, "alice", "12.000", short.wif)
     short.advance(3 + 40)  # past the 2-minute commit window
     page.evaluate("location.hash = '#/'")
     page.wait_for_selector("h2:text('Markets')")
