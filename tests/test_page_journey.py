@@ -40,12 +40,10 @@ from indexer.blockfile import write_blocks
 from indexer.ops import op_name_value
 from indexer.postdump import import_posts
 from tests.browser import serve
+from tests.test_devnode_live import SEED  # the one post the live node starts from
 from tests.test_page import _coloured_pixels
 
 WINDOW, PERIOD, PAYOUT = 60, 120, 600  # seconds: commit window, reveal period, payout delay
-SEED = {"author": "bob", "permlink": "seed", "parent_author": "", "parent_permlink": "test",
-        "title": "seed", "created": "2017-11-07T01:00:00", "last_payout": "1970-01-01T00:00:00",
-        "active_votes": []}
 CONFIG = f"""
 [market]
 window_seconds = {WINDOW}
