@@ -70,6 +70,10 @@ class LazyConnection:
             conn = self._conn = self._engine.connect()
         return getattr(conn, name)
 
+    @property
+    def opened(self) -> bool:
+        return self._conn is not None
+
     def release(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
@@ -81,7 +85,7 @@ async def connection(request: Request) -> AsyncIterator[Any]:
     try:
         yield lazy
     finally:
-        if lazy._conn is not None:  # noqa: SLF001
+        if lazy.opened:
             with anyio.CancelScope(shield=True):  # a cancelled request still returns it
                 await anyio.to_thread.run_sync(lazy.release,
                                                limiter=anyio.CapacityLimiter(1))

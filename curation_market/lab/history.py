@@ -78,7 +78,7 @@ from curation_market.lab.agents import (
     rng_for,
 )
 from curation_market.lab.config import EvalConfig
-from indexer.accounts import globals_from, read_accounts
+from indexer.accounts import read_accounts, read_globals
 from indexer.blockfile import BadLine, open_text, read_blocks
 from indexer.ops import Adapter
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
@@ -763,8 +763,7 @@ def load_snapshots(accounts: Sequence[str | Path], globals_path: str | Path | No
 
     data = resources.files("curation_market") / "data"
     gpath = Path(str(globals_path)) if globals_path else Path(str(data / "steem17m_globals.json"))
-    raw = orjson.loads(gpath.read_bytes())
-    globals_ = Globals(*globals_from(raw.get("dynamic_global_properties", raw)))
+    globals_ = Globals(*read_globals(gpath))
     table: dict[str, Account] = {}
     paths = [Path(str(p)) for p in accounts] if accounts else \
         ([Path(str(data / "steem17m_accounts.jsonl.gz"))] if globals_path is None else [])

@@ -22,9 +22,6 @@ import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-
-import orjson
 
 from curation.chaintime import chain_time
 from curation.market import Applier, MarketConfig
@@ -41,7 +38,12 @@ from curation_market.lab.agents import (
 )
 from curation_market.lab.config import EvalConfig, EvalSection
 from curation_market.lab.demo import bundled_posts
-from curation_market.lab.history import Compiled, compile_history, replay_history
+from curation_market.lab.history import (
+    Compiled,
+    compile_history,
+    load_snapshots,
+    replay_history,
+)
 from curation_market.lab.stats import early_spearman, errors, spearman
 from curation_market.lab.variants import (
     DEFAULT_KEY,
@@ -52,12 +54,9 @@ from curation_market.lab.variants import (
     parse_variant,
     plan,
 )
-from indexer.accounts import globals_from, read_accounts
 from indexer.ops import Adapter
 from indexer.postdump import NEVER, STEEM_17M, Anchor, Events, import_posts
 from rewards.outcome import Outcome
-
-DATA = resources.files("curation_market") / "data"
 
 
 # --- streams: real history + agents, as engine records ----------------------------------
@@ -103,12 +102,9 @@ def build_stream(cfg: EvalConfig, window: int, reveal_period: int, bid_meaning: 
     raw = import_posts(voted, anchor, ev.settle_pending, extra=events)
     adapter = Adapter(mc.market_id, mc.limits, mc.chain)
     blocks = [adapter.block(b) for b in raw]
-    globals_ = Globals(*globals_from(orjson.loads((DATA / "steem17m_globals.json")
-                                                  .read_bytes())))
-    accounts: dict[str, Account] = {}
-    # (the one line refused is steemd's all-zero object for an unknown name)
-    for a in read_accounts([DATA / "steem17m_accounts.jsonl.gz"], []):
-        accounts[a.name] = a
+    # the bundled snapshots (the one account line refused is steemd's all-zero object for
+    # an unknown name)
+    accounts, globals_ = load_snapshots([], None)
     for a in agent_accounts(agents, globals_):
         accounts[a.name] = a
     finals = {}
