@@ -112,12 +112,14 @@ def _op_count(line: bytes) -> str:
 
 
 def write_blocks(blocks: Iterable[dict], path: str | Path) -> int:
-    """Write block dicts as JSON lines (gzip when the name ends in .gz); returns the count."""
+    """Write block dicts as JSON lines (gzip when the name ends in .gz); returns the count.
+    The gzip header carries no time and no name: the same blocks give the same bytes."""
     path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
     n = 0
-    with opener(path, "wb") as fh:
-        for block in blocks:
-            fh.write(orjson.dumps(block) + b"\n")
-            n += 1
+    with open(path, "wb") as raw:
+        fh = gzip.GzipFile("", "wb", 6, raw, mtime=0) if path.suffix == ".gz" else raw
+        with fh:
+            for block in blocks:
+                fh.write(orjson.dumps(block) + b"\n")
+                n += 1
     return n

@@ -27,10 +27,10 @@ from curation_market.lab.history import (
     read_facts,
     replay_history,
     resample_posts,
-    write_chain,
 )
 from curation_market.lab.runner import HistorySpec, evaluate
 from curation_market.lab.variants import DEFAULT_KEY, parse_variant
+from indexer.blockfile import write_blocks
 from indexer.chain import NodeClient
 from indexer.postdump import STEEM_17M, Anchor, import_posts
 
@@ -53,7 +53,7 @@ def small_chain(tmp_path_factory: pytest.TempPathFactory) -> dict:
     posts = resample_posts(bundled_posts(), 30, 1, START, 60, 7.2 / 168)
     blocks = import_posts(posts, Anchor.of(*STEEM_17M))
     path = d / "chain.jsonl.gz"
-    write_chain(blocks, path)
+    write_blocks(blocks, path)
     return {"path": path, "posts": posts, "first": blocks[0]["block_num"],
             "last": blocks[-1]["block_num"]}
 
@@ -178,7 +178,7 @@ def test_settled_markets_leave_memory(tmp_path: Path) -> None:
     at once, whatever the length; the engine state keeps those, not the 400 seen."""
     posts = resample_posts(bundled_posts(), 400, 2, START, 6_000)
     path = tmp_path / "month.jsonl.gz"
-    write_chain(import_posts(posts, Anchor.of(*STEEM_17M)), path)
+    write_blocks(import_posts(posts, Anchor.of(*STEEM_17M)), path)
     compiled = compile_history([path], tmp_path / "cache", "steem")
     again = compile_history([path], tmp_path / "cache", "steem")
     assert again.root == compiled.root and compiled.paid == 400  # parsed once, then reused

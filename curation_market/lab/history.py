@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import gzip
 import hashlib
 import heapq
 import math
@@ -37,7 +36,7 @@ import os
 import pickle
 import statistics
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -921,13 +920,3 @@ def resample_posts(posts: Sequence[dict], n: int, seed: int, start: int, spacing
                               if v.get("time")]}
         out.append(q)
     return out
-
-
-def write_chain(blocks: Iterable[dict], path: Path) -> int:
-    """Blocks as a gzipped block file (the format fetch writes)."""
-    n = 0
-    with open(path, "wb") as raw, gzip.GzipFile("", "wb", 6, raw, mtime=0) as fh:
-        for b in blocks:
-            fh.write(orjson.dumps(b) + b"\n")
-            n += 1
-    return n
